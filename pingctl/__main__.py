@@ -1,0 +1,3 @@
+from pingctl.cli import main
+
+main()

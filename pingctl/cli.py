@@ -1,0 +1,206 @@
+"""The ``pingctl`` command: ping, status and discover.
+
+Thin on purpose: options are parsed here and handed to the client, session and discovery
+modules. zmq and zeroconf are imported inside the commands that need them, so ``--help``
+and address-given commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from pingd import __version__
+from pingd.config import DEFAULT_PORT
+from pingctl.errors import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, PingctlError
+
+app = typer.Typer(
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Find a pingd on the LAN, ping it, and show what the round trip really costs.",
+)
+
+_state = {"debug": False}
+
+ServerIp = Annotated[
+    Optional[str],
+    typer.Option("--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS discovery.", show_default=False),
+]
+Port = Annotated[Optional[int], typer.Option(help=f"Daemon port, with --server-ip. [default: {DEFAULT_PORT}]", show_default=False)]
+Name = Annotated[Optional[str], typer.Option(help="Choose the daemon announced under this instance name.", show_default=False)]
+DiscoveryTimeout = Annotated[float, typer.Option(help="Seconds to look for a daemon by mDNS.")]
+MdnsInterface = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Use mDNS only on this interface address (repeatable). [default: all]", show_default=False),
+]
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for each reply.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pingctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures (for bug reports).")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool):
+    """A client connected to a daemon that answered a status request, and that status."""
+    from pingctl.client import PingClient, resolve_target
+
+    if server_ip is not None:
+        if name is not None:
+            raise PingctlError("--name chooses among discovered daemons; drop it when giving --server-ip")
+        targets = resolve_target(server_ip, DEFAULT_PORT if port is None else port)
+    else:
+        if port is not None:
+            raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
+        if discovery_timeout <= 0:
+            raise PingctlError("--discovery-timeout must be above 0 seconds")
+        from pingctl import discovery
+
+        found, others = discovery.find(name, discovery_timeout, tuple(mdns_interface or ()))
+        if others and not quiet:
+            names = ", ".join(f"'{o.name}'" for o in others)
+            print(
+                f"pingctl: found several daemons; using '{found.name}' (first to answer). "
+                f"Others: {names}. Choose one with --name NAME.",
+                file=sys.stderr,
+            )
+        targets = found.targets()
+    failure: PingctlError | None = None
+    for target in targets:
+        client = PingClient(target, timeout)
+        try:
+            return client, client.status()
+        except PingctlError as exc:
+            client.close()
+            failure = exc
+    assert failure is not None
+    raise failure
+
+
+@app.command()
+def ping(
+    server_ip: ServerIp = None,
+    port: Port = None,
+    name: Name = None,
+    count: Annotated[int, typer.Option("--count", "-c", help="Pings to send; 0 sends until interrupted.")] = 100,
+    interval: Annotated[float, typer.Option("--interval", "-i", help="Seconds between pings; 0 goes flat out.")] = 2.0,
+    timeout: Timeout = 1.0,
+    deadline: Annotated[Optional[float], typer.Option("--deadline", "-w", help="Stop after this many seconds, whatever the count.", show_default=False)] = None,
+    discovery_timeout: DiscoveryTimeout = 3.0,
+    mdns_interface: MdnsInterface = None,
+    json_output: Json = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Send pings to a daemon and report each round trip, then the statistics."""
+    if count < 0:
+        raise PingctlError("--count must be 0 (until interrupted) or more")
+    if interval < 0:
+        raise PingctlError("--interval must be 0 or more seconds")
+    if deadline is not None and deadline <= 0:
+        raise PingctlError("--deadline must be above 0 seconds")
+    from pingctl import render
+    from pingctl.session import Session
+
+    client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
+    target = client.target
+    lines = not (json_output or quiet)
+
+    def show(index, result):
+        print(render.result_line(index, result, target, timeout), flush=True)
+
+    session = Session(client, count, interval, deadline=deadline, on_result=show if lines else lambda i, r: None)
+    if lines:
+        print(render.session_header(target, count, interval, status), flush=True)
+    try:
+        session.run()
+    except KeyboardInterrupt:
+        pass  # like ping: Ctrl-C ends the session and shows what ran
+    finally:
+        client.close()
+    summary = session.summary()
+    if json_output:
+        print(json.dumps(render.session_json(summary, session.last_count, target, status), indent=2))
+    else:
+        if lines:
+            print()
+        name_shown = status.get("name") or target.display
+        print("\n".join(render.summary_lines(name_shown, summary, session.last_count)))
+    raise typer.Exit(EXIT_OK if summary.received else EXIT_NO_REPLY)
+
+
+@app.command()
+def status(
+    server_ip: ServerIp = None,
+    port: Port = None,
+    name: Name = None,
+    timeout: Timeout = 1.0,
+    discovery_timeout: DiscoveryTimeout = 3.0,
+    mdns_interface: MdnsInterface = None,
+    json_output: Json = False,
+) -> None:
+    """Show a daemon's count, identity, uptime and durability."""
+    from pingctl import render
+
+    client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
+    client.close()
+    if json_output:
+        print(json.dumps(render.status_json(info, client.target), indent=2))
+    else:
+        print("\n".join(render.status_lines(client.target, info)))
+
+
+@app.command()
+def discover(
+    timeout: Annotated[float, typer.Option(help="Seconds to listen for daemons.")] = 1.0,
+    mdns_interface: MdnsInterface = None,
+    json_output: Json = False,
+) -> None:
+    """List every pingd that answers on the LAN (mDNS/DNS-SD)."""
+    if timeout <= 0:
+        raise PingctlError("--timeout must be above 0 seconds")
+    from pingctl import discovery
+
+    found = discovery.browse(timeout, tuple(mdns_interface or ()))
+    if json_output:
+        print(json.dumps([f.as_dict() for f in found], indent=2))
+        return
+    if not found:
+        print(f"no pingd found within {timeout:g} s", file=sys.stderr)
+        return
+    rows = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
+    rows += [(f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?", f.host) for f in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except PingctlError as exc:
+        if _state["debug"]:
+            raise
+        print(f"pingctl: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

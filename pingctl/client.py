@@ -1,0 +1,264 @@
+"""Talking to one pingd: a DEALER socket used the zguide's Lazy Pirate way.
+
+Every request has a reply timeout. On timeout the socket is closed with linger 0 (so the
+unanswered request is dropped, never delivered late) and a fresh one is opened; the request
+is reported lost and never re-sent, because a re-sent ping that had in fact got through
+would be counted twice. Replies carry the request's sequence number; a reply to an earlier
+request is discarded, never taken for the current one.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from pingd import protocol
+from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
+from pingctl.errors import PingctlError
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a daemon is: a concrete address and port, plus what discovery said of it."""
+
+    address: str
+    port: int
+    host: str = ""  # what the user typed, if it was a name
+    name: str | None = None
+    node_id: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"tcp://{host}:{self.port}"
+
+    @property
+    def display(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+def resolve_target(host: str, port: int) -> list[Target]:
+    """Resolve an address or host name to the targets to try, in the resolver's order."""
+    if not 1 <= port <= 65535:
+        raise PingctlError(f"port {port} is out of range (1-65535)")
+    literal = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PingctlError(f"cannot resolve '{host}': {exc.strerror}; check --server-ip") from None
+    seen: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        if sockaddr[0] not in seen:
+            seen.append(sockaddr[0])
+    return [Target(address=a, port=port, host=host if a != literal else "") for a in seen]
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """One ping's fate: a pong (rtt_ms and count), an error reply, or nothing (lost)."""
+
+    seq: int
+    rtt_ms: float | None = None
+    count: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.rtt_ms is not None and self.error is None
+
+
+_MONITOR_EVENTS = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+)
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
+)
+
+
+class PingClient:
+    def __init__(self, target: Target, timeout: float, context: zmq.Context | None = None) -> None:
+        if timeout <= 0:
+            raise PingctlError("--timeout must be above 0 seconds")
+        self.target = target
+        self.timeout = timeout
+        self._context = context or zmq.Context.instance()
+        self._seq = 0
+        self._socket: zmq.Socket | None = None
+        self.resets = 0
+
+    def __enter__(self) -> PingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> zmq.Socket:
+        sock = self._context.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.ipv6 = ":" in self.target.address
+        sock.maxmsgsize = protocol.MAX_REPLY_SIZE
+        sock.reconnect_ivl = 100
+        sock.reconnect_ivl_max = 1000
+        sock.connect(self.target.endpoint)
+        self._socket = sock
+        return sock
+
+    def _reset(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+            self.resets += 1
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % (protocol.MAX_SEQ + 1)
+        return self._seq
+
+    def _exchange(self, frame: bytes, seq: int, timeout: float) -> tuple[protocol.Reply, int] | None:
+        """Send one request; return (reply, rtt in ns), or None after ``timeout`` (socket reset)."""
+        sock = self._socket or self._open()
+        sent = time.perf_counter_ns()
+        try:
+            sock.send(frame, zmq.NOBLOCK)
+        except zmq.Again:  # the queue to a daemon that is not there is full
+            self._reset()
+            return None
+        deadline = sent + int(timeout * 1e9)
+        while True:
+            remaining_ms = (deadline - time.perf_counter_ns()) / 1e6
+            if remaining_ms <= 0 or not sock.poll(max(1, int(remaining_ms + 0.999))):
+                if time.perf_counter_ns() >= deadline:
+                    self._reset()
+                    return None
+                continue
+            data = sock.recv()
+            received = time.perf_counter_ns()
+            reply = self._decode(data)
+            if reply is not None and reply.seq == seq:
+                return reply, received - sent
+            # Otherwise a late reply to an earlier, already-lost request: never counted.
+
+    def _decode(self, data: bytes) -> protocol.Reply | None:
+        """A reply, or None for a frame that is not one (ignored like a late reply)."""
+        try:
+            return protocol.decode_reply(data)
+        except VersionMismatch as exc:
+            raise PingctlError(
+                f"the daemon at {self.target.display} speaks pingd protocol {exc.version}, "
+                f"this pingctl speaks {protocol.VERSION}; install matching versions"
+            ) from None
+        except ProtocolError:
+            return None
+
+    def ping(self) -> PingResult:
+        seq = self._next_seq()
+        outcome = self._exchange(protocol.encode_ping(seq), seq, self.timeout)
+        if outcome is None:
+            return PingResult(seq)
+        reply, rtt_ns = outcome
+        if isinstance(reply, Pong):
+            return PingResult(seq, rtt_ms=rtt_ns / 1e6, count=reply.count)
+        if isinstance(reply, ErrorReply):
+            return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
+        return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="unexpected reply type to a ping")
+
+    def status(self) -> dict:
+        """The daemon's status; on no answer, a PingctlError that says why, as precisely as
+        the connection's events allow (refused, not ZeroMQ, or silent)."""
+        seq = self._next_seq()
+        frame = protocol.encode_status_request(seq)
+        sock = self._socket or self._open()
+        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        try:
+            outcome = self._probe(sock, monitor, frame, seq)
+        finally:
+            if self._socket is not None:
+                self._socket.disable_monitor()
+            monitor.close(linger=0)
+        reply, _ = outcome
+        if isinstance(reply, StatusReply):
+            return reply.status
+        if isinstance(reply, ErrorReply):
+            raise PingctlError(f"{self.target.display} refused the status request: {reply.describe()}")
+        raise PingctlError(f"{self.target.display} answered a status request with a pong")
+
+    def _probe(self, sock: zmq.Socket, monitor: zmq.Socket, frame: bytes, seq: int):
+        from zmq.utils.monitor import parse_monitor_message
+
+        deadline = time.monotonic() + self.timeout
+        sock.send(frame, zmq.NOBLOCK)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        connected = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            events = dict(poller.poll(max(1, int(remaining * 1000))))
+            if monitor in events:
+                event = parse_monitor_message(monitor.recv_multipart())["event"]
+                if event == zmq.EVENT_CONNECTED:
+                    connected = True
+                elif event == zmq.EVENT_CONNECT_RETRIED:
+                    reason = _connect_error(self.target)
+                    if reason:
+                        self._reset()
+                        raise PingctlError(
+                            f"cannot reach pingd at {self.target.display}: {reason}; "
+                            "is pingd running there (systemctl status pingd)?"
+                        )
+                elif event & _HANDSHAKE_FAILED and connected:
+                    self._reset()
+                    raise PingctlError(
+                        f"{self.target.display} accepted the connection but does not speak "
+                        "ZeroMQ: is that port really a pingd?"
+                    )
+            if sock in events:
+                remaining = max(0.001, deadline - time.monotonic())
+                outcome = self._exchange_reply(sock, seq, remaining)
+                if outcome is not None:
+                    return outcome
+        self._reset()
+        what = "connected, but got no pingd reply" if connected else "no connection"
+        raise PingctlError(
+            f"no answer from pingd at {self.target.display} within {self.timeout:g} s ({what}); "
+            "check the address and port, or raise --timeout"
+        )
+
+    def _exchange_reply(self, sock: zmq.Socket, seq: int, timeout: float):
+        """Read replies waiting on ``sock`` until the one for ``seq`` (or none is left)."""
+        while sock.poll(0):
+            reply = self._decode(sock.recv())
+            if reply is None:
+                raise PingctlError(
+                    f"{self.target.display} answered, but not as a pingd; is that port really a pingd?"
+                )
+            if reply.seq == seq:
+                return reply, 0
+        return None
+
+
+def _connect_error(target: Target) -> str | None:
+    """Why a plain TCP connection to the target fails right now, or None if it succeeds."""
+    family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect((target.address, target.port))
+        except TimeoutError:
+            return "connection timed out"
+        except OSError as exc:
+            return (exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))).lower()
+    return None

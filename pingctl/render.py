@@ -1,0 +1,97 @@
+"""What pingctl prints: ping-style lines and summaries, and the JSON documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pingctl.client import PingResult, Target
+from pingctl.stats import Summary
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def session_header(target: Target, count: int, interval: float, status: dict[str, Any]) -> str:
+    name = status.get("name") or target.name or target.display
+    pings = f"{count} pings" if count else "pings until stopped"
+    return (
+        f"PING {name} (node {status.get('node_id', '?')}) at {target.endpoint}: "
+        f"{pings}, interval {interval:g} s"
+    )
+
+
+def result_line(index: int, result: PingResult, target: Target, timeout: float) -> str:
+    if result.ok:
+        return (
+            f"pong from {target.display}: seq={index} count={result.count} "
+            f"time={_ms(result.rtt_ms)} ms"
+        )
+    if result.error is not None:
+        return f"error from {target.display}: seq={index} {result.error}"
+    return f"no reply from {target.display}: seq={index} (timeout {timeout:g} s)"
+
+
+def summary_lines(name: str, summary: Summary, last_count: int | None) -> list[str]:
+    lines = [
+        f"--- {name} ping statistics ---",
+        f"{summary.sent} pings transmitted, {summary.received} received, "
+        f"{summary.lost} lost, {summary.loss_percent:.4g}% loss, time {summary.total_seconds:.3f} s",
+    ]
+    if summary.rtt is not None:
+        r = summary.rtt
+        lines.append(f"rtt min/avg/max/mdev = {_ms(r.min)}/{_ms(r.avg)}/{_ms(r.max)}/{_ms(r.mdev)} ms")
+        lines.append(f"rtt p50/p90/p99 = {_ms(r.p50)}/{_ms(r.p90)}/{_ms(r.p99)} ms")
+    if last_count is not None:
+        lines.append(f"server count {last_count}")
+    return lines
+
+
+def session_json(summary: Summary, last_count: int | None, target: Target, status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sent": summary.sent,
+        "received": summary.received,
+        "lost": summary.lost,
+        "loss_percent": round(summary.loss_percent, 3),
+        "total_seconds": round(summary.total_seconds, 6),
+        "rtt_ms": summary.rtt.as_dict() if summary.rtt is not None else None,
+        "last_count": last_count,
+        "server": {
+            "address": target.address,
+            "port": target.port,
+            "node_id": status.get("node_id", target.node_id),
+            "name": status.get("name", target.name),
+        },
+    }
+
+
+def status_lines(target: Target, status: dict[str, Any]) -> list[str]:
+    uptime = float(status.get("uptime_seconds", 0))
+    return [
+        f"pingd {status.get('name')} at {target.endpoint}",
+        f"  node id      {status.get('node_id')}",
+        f"  version      {status.get('version')} (protocol {status.get('protocol')})",
+        f"  count        {status.get('count')}",
+        f"  served       {status.get('pings_served')} pings since start",
+        f"  uptime       {_duration(uptime)}",
+        f"  durability   {status.get('durability')}",
+        f"  storage      {status.get('storage')}",
+    ]
+
+
+def status_json(status: dict[str, Any], target: Target) -> dict[str, Any]:
+    return {**status, "address": target.address, "port": target.port}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"

@@ -1,0 +1,68 @@
+"""A ping session: ``count`` pings ``interval`` seconds apart, each result handed on as it comes.
+
+Pings are sent on a fixed schedule (start + i × interval), as ping does; the wait between
+pings is never part of a round trip. A ping that times out is lost, not repeated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pingctl.client import PingClient, PingResult
+from pingctl.stats import Summary, summarise
+
+
+@dataclass
+class Session:
+    client: PingClient
+    count: int  # 0: until stopped
+    interval: float
+    deadline: float | None = None  # seconds from the start, whatever the count
+    on_result: Callable[[int, PingResult], None] = lambda index, result: None
+    results: list[PingResult] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _started: float | None = None
+    _ended: float | None = None
+
+    def run(self) -> None:
+        self._started = start = self.clock()
+        index = 0
+        try:
+            while self.count == 0 or index < self.count:
+                if self.deadline is not None and self.clock() - start >= self.deadline:
+                    break
+                if index:
+                    wait = start + index * self.interval - self.clock()
+                    if self.deadline is not None:
+                        wait = min(wait, start + self.deadline - self.clock())
+                    if wait > 0:
+                        self.sleep(wait)
+                    if self.deadline is not None and self.clock() - start >= self.deadline:
+                        break
+                index += 1
+                result = self.client.ping()
+                self.results.append(result)
+                self.on_result(index, result)
+        finally:
+            self._ended = self.clock()
+
+    @property
+    def elapsed(self) -> float:
+        if self._started is None:
+            return 0.0
+        end = self._ended if self._ended is not None else self.clock()
+        return end - self._started
+
+    def summary(self) -> Summary:
+        rtts = [r.rtt_ms for r in self.results if r.ok]
+        return summarise(len(self.results), rtts, self.elapsed)
+
+    @property
+    def last_count(self) -> int | None:
+        for result in reversed(self.results):
+            if result.count is not None:
+                return result.count
+        return None

@@ -1,0 +1,3 @@
+from pingd.cli import main
+
+main()

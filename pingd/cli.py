@@ -1,0 +1,115 @@
+"""The ``pingd`` command: flags → Config → Daemon. Thin on purpose; the work is in server.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pingd import __version__
+
+log = logging.getLogger("pingd")
+
+# Exit codes (also in the README): 0 stopped cleanly, 1 unexpected failure, 2 bad flags or
+# settings, 3 the state file cannot be used, 4 the address cannot be listened on.
+EXIT_CONFIG = 2
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pingd {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def run(
+    bind: Annotated[Optional[str], typer.Option(help="Address to listen on; * is every interface, IPv4 and IPv6. [default: *]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port; 0 picks a free one. [default: 7464]")] = None,
+    state_file: Annotated[Optional[Path], typer.Option(help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]")] = None,
+    sync: Annotated[Optional[str], typer.Option(help="periodic: on disk within 1 s; always: fsync before every PONG (group commit). [default: periodic]")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Instance name announced over mDNS. [default: the host name]")] = None,
+    mdns: Annotated[Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")] = None,
+    mdns_interface: Annotated[Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]")] = None,
+    check_config: Annotated[bool, typer.Option("--check-config", help="Validate the settings, print them, and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """pingd: count pings over ZeroMQ, announce over mDNS, and never lose the count."""
+    from pingd import config as config_mod
+
+    flags = {
+        "bind": bind,
+        "port": port,
+        "state_file": state_file,
+        "sync": sync,
+        "name": name,
+        "mdns": mdns,
+        "mdns_interfaces": tuple(mdns_interface or ()),
+        "log_level": log_level,
+    }
+    try:
+        settings = config_mod.load(flags, config)
+    except config_mod.ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    state_path = config_mod.state_file_path(settings)
+    if check_config:
+        print(json.dumps({**settings.effective(), "state_file": str(state_path)}, indent=2))
+        raise typer.Exit()
+    raise typer.Exit(_serve(settings, state_path, lambda: config_mod.load(flags, config)))
+
+
+def _serve(settings, state_path: Path, reload) -> int:
+    from pingd import logs
+    from pingd.server import StartupError, create_daemon
+
+    logs.setup(settings.log_level)
+    try:
+        daemon = create_daemon(settings, state_path)
+    except StartupError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    daemon.reload_config = reload
+    daemon.install_signal_handlers()
+    log.info(
+        "pingd %s node %s (%s) starting, count %d, state %s, sync %s",
+        __version__,
+        daemon.store.node_id,
+        settings.instance_name,
+        daemon.actor.count,
+        state_path,
+        settings.sync,
+    )
+    if settings.mdns:
+        from pingd.announce import start_announcer
+
+        daemon.announcer = start_announcer(daemon, settings)
+    return daemon.serve()
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"pingd: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

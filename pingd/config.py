@@ -1,0 +1,208 @@
+"""pingd's settings: one Config, resolved as flags > PINGD_* environment > file > defaults.
+
+Resolution is pure (``resolve`` takes plain mappings), so every precedence rule is tested
+without touching the environment or the disk; ``load`` is the thin shell that reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final
+
+DEFAULT_PORT: Final = 7464  # "PING" on a phone keypad
+CONFIG_NAME: Final = "pingd.toml"
+STATE_NAME: Final = "state.json"
+SYNC_MODES: Final = ("periodic", "always")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message names where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    bind: str = "*"
+    port: int = DEFAULT_PORT
+    state_file: Path | None = None
+    sync: str = "periodic"
+    name: str | None = None
+    mdns: bool = True
+    mdns_interfaces: tuple[str, ...] = ()
+    log_level: str = "info"
+    #: Where the settings file was read from, if any (for --check-config and SIGHUP).
+    config_file: Path | None = field(default=None, compare=False)
+
+    @property
+    def instance_name(self) -> str:
+        return self.name or socket.gethostname().split(".")[0] or "pingd"
+
+    def effective(self) -> dict[str, Any]:
+        """The settings as --check-config prints them."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        out["mdns_interfaces"] = list(self.mdns_interfaces)
+        out["name"] = self.instance_name
+        return out
+
+
+# Each key: how to turn a file/env/flag value into the typed value, or raise ValueError.
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a port number")
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a port (0-65535; 0 picks a free one)")
+    return port
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = str(value).lower()
+        if text not in options:
+            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
+        return text
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _name(value: Any) -> str:
+    text = _text(value)
+    if len(text.encode()) > 63:
+        raise ValueError("an instance name is at most 63 bytes (a DNS label)")
+    return text
+
+
+def _interfaces(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("expected a list of interface addresses")
+    return tuple(_text(item) for item in items if str(item).strip())
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(os.fspath(value) if isinstance(value, os.PathLike) else value)).expanduser()
+
+
+PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "bind": _text,
+    "port": _port,
+    "state_file": _path,
+    "sync": _choice(SYNC_MODES),
+    "name": _name,
+    "mdns": _bool,
+    "mdns_interfaces": _interfaces,
+    "log_level": _choice(LOG_LEVELS),
+}
+
+
+def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
+    changes: dict[str, Any] = {}
+    for key, raw in values.items():
+        parser = PARSERS.get(key)
+        if parser is None:
+            known = ", ".join(sorted(PARSERS))
+            raise ConfigError(f"{origin}: unknown setting {key!r} (known: {known})")
+        try:
+            changes[key] = parser(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{origin}: {key} = {raw!r}: {exc}") from None
+    return replace(config, **changes)
+
+
+def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The PINGD_* variables that name settings (PINGD_STATE_FILE → state_file)."""
+    out = {}
+    for key, value in environ.items():
+        if key.startswith("PINGD_") and key != "PINGD_CONFIG":
+            out[key[len("PINGD_") :].lower()] = value
+    return out
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any],
+    file_origin: str = "config file",
+) -> Config:
+    """Combine the layers; a None flag means "not given"."""
+    config = _apply(Config(), file_values, file_origin)
+    config = _apply(config, env_settings(environ), "environment")
+    given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    return _apply(config, given, "command line")
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path:
+    directory = environ.get("CONFIGURATION_DIRECTORY")
+    if directory:
+        return Path(directory.split(":")[0]) / CONFIG_NAME
+    from platformdirs import user_config_path
+
+    return user_config_path("pingd") / CONFIG_NAME
+
+
+def read_file(path: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path}: not found") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    # Accept both a flat file and one with a [pingd] table.
+    if set(values) == {"pingd"} and isinstance(values["pingd"], dict):
+        values = values["pingd"]
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+def load(flags: Mapping[str, Any], config_path: Path | None = None, environ=None) -> Config:
+    """Read every layer and resolve them; raise ConfigError with a one-line reason."""
+    environ = os.environ if environ is None else environ
+    explicit = config_path or (Path(environ["PINGD_CONFIG"]) if environ.get("PINGD_CONFIG") else None)
+    path = explicit or default_config_path(environ)
+    file_values = read_file(path, required=explicit is not None)
+    config = resolve(flags, environ, file_values, f"config file {path}")
+    return replace(config, config_file=path if file_values or explicit else None)
+
+
+def state_file_path(config: Config, environ: Mapping[str, str] | None = None) -> Path:
+    """--state-file, else $PINGD_STATE_FILE (already in config), else systemd's, else the user's."""
+    environ = os.environ if environ is None else environ
+    if config.state_file is not None:
+        return config.state_file
+    directory = environ.get("STATE_DIRECTORY")
+    if directory:
+        return Path(directory.split(":")[0]) / STATE_NAME
+    from platformdirs import user_state_path
+
+    return user_state_path("pingd") / STATE_NAME

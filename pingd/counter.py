@@ -1,0 +1,82 @@
+"""The counter actor: the single owner of the count, one message at a time.
+
+Pure: no sockets, files or clocks. The daemon's loop feeds it decoded requests and the
+current monotonic time, then persists ``count`` and calls ``commit()`` once the operating
+system has it, or ``rollback()`` if persisting failed, so an unpersisted ping is never
+acknowledged and never counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pingd import protocol
+from pingd.protocol import ErrorCode, ErrorReply, Ping, Pong, Reply, Request, StatusReply
+
+
+@dataclass(slots=True)
+class Identity:
+    """What a daemon says about itself in STATUS replies."""
+
+    node_id: str
+    name: str
+    version: str
+    durability: str
+
+
+@dataclass(slots=True)
+class CounterActor:
+    count: int
+    identity: Identity
+    started_at: float
+    #: Pings acknowledged since this actor started (what STATUS calls pings_served).
+    served: int = 0
+    #: Why the count cannot be persisted right now, or None when storage is healthy.
+    storage_error: str | None = None
+    _committed: int = field(init=False)
+    _committed_served: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._committed = self.count
+        self._committed_served = self.served
+
+    @property
+    def committed(self) -> int:
+        """The last count known to be persisted."""
+        return self._committed
+
+    @property
+    def dirty(self) -> bool:
+        return self.count != self._committed
+
+    def handle(self, request: Request, now: float) -> Reply:
+        if isinstance(request, Ping):
+            if self.count >= protocol.MAX_COUNT:
+                return ErrorReply(request.seq, ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
+            self.count += 1
+            self.served += 1
+            return Pong(request.seq, self.count)
+        return StatusReply(request.seq, self.status(now))
+
+    def status(self, now: float) -> dict[str, object]:
+        return {
+            "count": self._committed,
+            "node_id": self.identity.node_id,
+            "name": self.identity.name,
+            "version": self.identity.version,
+            "protocol": protocol.VERSION,
+            "uptime_seconds": round(max(0.0, now - self.started_at), 3),
+            "pings_served": self._committed_served,
+            "durability": self.identity.durability,
+            "storage": self.storage_error or "ok",
+        }
+
+    def commit(self) -> None:
+        """The current count has been handed to the operating system."""
+        self._committed = self.count
+        self._committed_served = self.served
+
+    def rollback(self) -> None:
+        """Persisting failed: forget the pings since the last commit."""
+        self.count = self._committed
+        self.served = self._committed_served

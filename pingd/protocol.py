@@ -1,0 +1,249 @@
+"""The pingd wire format, shared by the daemon and pingctl.
+
+Every message is exactly one ZeroMQ frame (the ROUTER socket adds and strips the peer's
+routing-id frame itself). A frame starts with a fixed 12-byte header, all integers big-endian:
+
+    offset  size  field
+    0       2     magic, the ASCII bytes "PD"
+    2       1     protocol version (this module: 1)
+    3       1     message type
+    4       8     sequence number, chosen by the client and echoed in the reply
+
+followed by a body that depends on the type:
+
+    type  name          direction   body
+    0x01  PING          request     none
+    0x02  PONG          reply       count: unsigned 64-bit, the total after this ping
+    0x03  STATUS        request     none
+    0x04  STATUS_REPLY  reply       a UTF-8 JSON object (see ``STATUS_KEYS``)
+    0xFF  ERROR         reply       code: unsigned 16-bit, then a UTF-8 message
+
+The magic and version stay at these offsets in every future version, so two programs of
+different versions can always tell each other so. Nothing is ever unpickled or evaluated.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any, Final
+
+MAGIC: Final = b"PD"
+VERSION: Final = 1
+
+HEADER: Final = struct.Struct("!2sBBQ")
+HEADER_SIZE: Final = HEADER.size
+_COUNT: Final = struct.Struct("!Q")
+_ERROR_CODE: Final = struct.Struct("!H")
+
+MAX_SEQ: Final = 2**64 - 1
+MAX_COUNT: Final = 2**64 - 1
+
+#: Largest request the daemon accepts; libzmq drops a peer that sends more (ZMQ_MAXMSGSIZE).
+MAX_REQUEST_SIZE: Final = 256
+#: Largest reply a client accepts (status replies are a few hundred bytes).
+MAX_REPLY_SIZE: Final = 64 * 1024
+#: Longest error text the daemon sends, in bytes of UTF-8.
+MAX_ERROR_TEXT: Final = 512
+
+#: Keys every STATUS_REPLY object carries (more may follow in later versions; ignore unknown).
+STATUS_KEYS: Final = (
+    "count",
+    "node_id",
+    "name",
+    "version",
+    "protocol",
+    "uptime_seconds",
+    "pings_served",
+    "durability",
+    "storage",
+)
+
+
+class MessageType(enum.IntEnum):
+    PING = 0x01
+    PONG = 0x02
+    STATUS = 0x03
+    STATUS_REPLY = 0x04
+    ERROR = 0xFF
+
+
+class ErrorCode(enum.IntEnum):
+    """Why the daemon refused a request. Codes are stable; texts are for humans."""
+
+    MALFORMED = 1  # not a pingd frame: too short, bad magic, extra frames, trailing bytes
+    UNSUPPORTED_VERSION = 2  # a pingd frame of a protocol version the daemon does not speak
+    UNKNOWN_TYPE = 3  # a message type the daemon does not handle
+    STORAGE_FAILED = 4  # the count could not be persisted; the ping was not counted
+    COUNT_EXHAUSTED = 5  # the count reached 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    seq: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReply:
+    seq: int
+    status: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    seq: int
+    code: int
+    text: str
+
+    def describe(self) -> str:
+        try:
+            name = ErrorCode(self.code).name.lower().replace("_", " ")
+        except ValueError:
+            name = f"error {self.code}"
+        return f"{name}: {self.text}" if self.text else name
+
+
+Request = Ping | StatusRequest
+Reply = Pong | StatusReply | ErrorReply
+
+
+class ProtocolError(Exception):
+    """A frame that is not a valid message of this protocol version.
+
+    ``seq`` is the sequence number when the header could be read (so an error reply can
+    still be matched by the client), else 0.
+    """
+
+    def __init__(self, code: ErrorCode, text: str, seq: int = 0) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+        self.seq = seq
+
+
+class VersionMismatch(ProtocolError):
+    """A well-formed pingd frame of another protocol version."""
+
+    def __init__(self, version: int, seq: int = 0) -> None:
+        super().__init__(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version} is not supported (this side speaks {VERSION})",
+            seq,
+        )
+        self.version = version
+
+
+# Prefixes precomputed for the hot path: a PING is its prefix plus 8 sequence bytes.
+_PING_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PING))
+_PONG_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PONG))
+
+
+def _header(message_type: MessageType, seq: int) -> bytes:
+    return HEADER.pack(MAGIC, VERSION, message_type, seq)
+
+
+def _read_header(frame: bytes) -> tuple[int, int]:
+    """Check magic and version; return (type, seq)."""
+    if len(frame) < HEADER_SIZE:
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"frame of {len(frame)} bytes is shorter than the header"
+        )
+    magic, version, message_type, seq = HEADER.unpack_from(frame)
+    if magic != MAGIC:
+        raise ProtocolError(ErrorCode.MALFORMED, "not a pingd frame (bad magic)")
+    if version != VERSION:
+        raise VersionMismatch(version, seq)
+    return message_type, seq
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests (client → daemon)
+
+
+def encode_ping(seq: int) -> bytes:
+    return _header(MessageType.PING, seq)
+
+
+def encode_status_request(seq: int) -> bytes:
+    return _header(MessageType.STATUS, seq)
+
+
+def decode_request(frame: bytes) -> Request:
+    """Decode one request frame, or raise ProtocolError saying what is wrong with it."""
+    if len(frame) == HEADER_SIZE and frame[:4] == _PING_PREFIX:  # the hot path
+        return Ping(int.from_bytes(frame[4:], "big"))
+    if len(frame) > MAX_REQUEST_SIZE:
+        raise ProtocolError(ErrorCode.MALFORMED, f"request of {len(frame)} bytes is too large")
+    message_type, seq = _read_header(frame)
+    if message_type == MessageType.PING or message_type == MessageType.STATUS:
+        if len(frame) != HEADER_SIZE:
+            raise ProtocolError(
+                ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes", seq
+            )
+        return Ping(seq) if message_type == MessageType.PING else StatusRequest(seq)
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type 0x{message_type:02x}", seq)
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies (daemon → client)
+
+
+def encode_pong(seq: int, count: int) -> bytes:
+    return _PONG_PREFIX + seq.to_bytes(8, "big") + count.to_bytes(8, "big")
+
+
+def encode_status_reply(seq: int, status: dict[str, Any]) -> bytes:
+    body = json.dumps(status, separators=(",", ":"), sort_keys=True).encode()
+    return _header(MessageType.STATUS_REPLY, seq) + body
+
+
+def encode_error(seq: int, code: ErrorCode, text: str) -> bytes:
+    body = text.encode("utf-8")[:MAX_ERROR_TEXT].decode("utf-8", "ignore").encode()
+    return _header(MessageType.ERROR, seq) + _ERROR_CODE.pack(code) + body
+
+
+def encode_reply(reply: Reply) -> bytes:
+    if isinstance(reply, Pong):
+        return encode_pong(reply.seq, reply.count)
+    if isinstance(reply, StatusReply):
+        return encode_status_reply(reply.seq, reply.status)
+    return encode_error(reply.seq, ErrorCode(reply.code), reply.text)
+
+
+def decode_reply(frame: bytes) -> Reply:
+    """Decode one reply frame, or raise ProtocolError (VersionMismatch for another version)."""
+    if len(frame) > MAX_REPLY_SIZE:
+        raise ProtocolError(ErrorCode.MALFORMED, f"reply of {len(frame)} bytes is too large")
+    message_type, seq = _read_header(frame)
+    body = frame[HEADER_SIZE:]
+    if message_type == MessageType.PONG:
+        if len(body) != _COUNT.size:
+            raise ProtocolError(ErrorCode.MALFORMED, "PONG body is not 8 bytes", seq)
+        return Pong(seq, _COUNT.unpack(body)[0])
+    if message_type == MessageType.STATUS_REPLY:
+        try:
+            status = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY body: {exc}", seq) from None
+        if not isinstance(status, dict):
+            raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is not an object", seq)
+        return StatusReply(seq, status)
+    if message_type == MessageType.ERROR:
+        if len(body) < _ERROR_CODE.size:
+            raise ProtocolError(ErrorCode.MALFORMED, "ERROR body is shorter than its code", seq)
+        (code,) = _ERROR_CODE.unpack_from(body)
+        return ErrorReply(seq, code, body[_ERROR_CODE.size :].decode("utf-8", "replace"))
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown reply type 0x{message_type:02x}", seq)

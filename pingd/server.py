@@ -1,0 +1,411 @@
+"""The daemon: a ROUTER socket in front of the counter actor, and the lifecycle around it.
+
+One thread owns the socket, the actor and the store, so the actor sees one message at a
+time without locks. Each turn of the loop drains up to ``MAX_BATCH`` waiting requests,
+persists the count once for all of them (one pwrite; with ``--sync always`` one fdatasync:
+group commit), and only then sends the replies.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import zmq
+
+from pingd import __version__, netinfo, protocol
+from pingd.config import Config
+from pingd.counter import CounterActor, Identity
+from pingd.protocol import ErrorCode, ErrorReply, Pong, ProtocolError, Reply
+from pingd.store import StateStore
+from pingd.systemd import Notifier
+
+log = logging.getLogger("pingd")
+
+MAX_BATCH = 256
+#: In periodic mode, a recorded count reaches the disk this long after it was written at most.
+SYNC_DELAY = 0.5
+STATUS_INTERVAL = 1.0
+#: How often to retry persisting while storage is failing and no request forces it.
+STORAGE_RETRY = 1.0
+
+
+class StartupError(Exception):
+    """pingd cannot start; ``exit_code`` is what the process should exit with."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Announcer(Protocol):
+    def start(self) -> None: ...
+    def describe(self) -> str: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where the socket listens: the bound endpoint and the addresses clients can use."""
+
+    bound: str
+    port: int
+    addresses: tuple[str, ...]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [netinfo.endpoint(a, self.port) for a in self.addresses]
+
+
+def open_socket(context: zmq.Context, config: Config, passed_fds: list[int]) -> tuple[zmq.Socket, Listening]:
+    """Create and bind the ROUTER socket (or adopt a socket passed by systemd)."""
+    sock = context.socket(zmq.ROUTER)
+    sock.linger = 0
+    sock.maxmsgsize = protocol.MAX_REQUEST_SIZE  # libzmq drops a peer that sends more
+    sock.rcvhwm = sock.sndhwm = 10_000
+    sock.router_mandatory = False  # a reply to a vanished peer is dropped, not an error
+    # Find and drop peers that vanished without closing (cable pulled, host crashed).
+    sock.heartbeat_ivl = 10_000
+    sock.heartbeat_timeout = 30_000
+    sock.tcp_keepalive = 1
+    wildcard = netinfo.is_wildcard(config.bind)
+    sock.ipv6 = wildcard or netinfo.is_ipv6(config.bind)
+    try:
+        if passed_fds:
+            fd = passed_fds[0]
+            family, host, port = _describe_fd(fd)
+            sock.ipv6 = family == socket.AF_INET6
+            sock.setsockopt(zmq.USE_FD, fd)
+            sock.bind(netinfo.endpoint(host, port))
+            wildcard = netinfo.is_wildcard(host)
+        else:
+            host = "*" if wildcard else config.bind.strip("[]")
+            try:
+                sock.bind(netinfo.endpoint(host, config.port))
+            except zmq.ZMQError as exc:
+                if not (wildcard and exc.errno == errno.EADDRNOTAVAIL):
+                    raise
+                sock.ipv6 = False  # a host without IPv6: serve IPv4 alone
+                sock.bind(netinfo.endpoint(host, config.port))
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        where = f"{config.bind}:{config.port}"
+        hint = {
+            errno.EADDRINUSE: "another program listens there; stop it or choose --port",
+            errno.EADDRNOTAVAIL: "this host has no such address; check --bind",
+            errno.EACCES: "permission denied; use a port above 1023",
+        }.get(exc.errno, "check --bind and --port")
+        raise StartupError(f"cannot listen on {where}: {exc.strerror}; {hint}", 4) from None
+    bound = sock.last_endpoint.decode()
+    port = int(bound.rsplit(":", 1)[1])
+    if wildcard:
+        addresses = [a for a in netinfo.interface_addresses() if sock.ipv6 or ":" not in a]
+    else:
+        addresses = [bound.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")]
+    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses))
+
+
+def _describe_fd(fd: int) -> tuple[int, str, int]:
+    s = socket.socket(fileno=os.dup(fd))
+    try:
+        if s.type != socket.SOCK_STREAM or s.family not in (socket.AF_INET, socket.AF_INET6):
+            raise StartupError(f"passed file descriptor {fd} is not a TCP socket", 2)
+        host, port = s.getsockname()[:2]
+        return s.family, host or "*", port
+    finally:
+        s.close()
+
+
+class Daemon:
+    """A running pingd. Build it with ``create_daemon``; ``serve()`` blocks until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: StateStore,
+        context: zmq.Context,
+        sock: zmq.Socket,
+        listening: Listening,
+        *,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.listening = listening
+        self.notifier = notifier or Notifier({})
+        self.announcer: Announcer | None = None
+        self.reload_config: Callable[[], Config] | None = None
+        self._context = context
+        self._socket = sock
+        self._clock = clock
+        self.actor = CounterActor(
+            count=store.loaded_count,
+            identity=Identity(
+                node_id=store.node_id,
+                name=config.instance_name,
+                version=__version__,
+                durability=config.sync,
+            ),
+            started_at=clock(),
+        )
+        self._sync_always = config.sync == "always"
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop_requested = threading.Event()
+        self._reload_requested = False
+        self._dirty_since: float | None = None
+        self._storage_retry_at: float | None = None
+        self._status_at = 0.0
+        self._rate_mark = (0.0, 0)
+        self._rate = 0.0
+        self.ready = threading.Event()
+
+    # -- control, from signal handlers or other threads ----------------------------------------
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        self._wake()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or closing
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        """Serve until stop() or SIGTERM; persist, say goodbye, and return the exit code."""
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        watchdog = self.notifier.watchdog_interval
+        next_watchdog = self._clock()
+        for ep in self.listening.endpoints:
+            log.info("listening on %s", ep)
+        self.notifier.ready(self._status_line())
+        self.ready.set()
+        if self.announcer is not None:
+            self.announcer.start()
+        try:
+            while not self._stop_requested.is_set():
+                now = self._clock()
+                if watchdog is not None and now >= next_watchdog:
+                    self.notifier.watchdog()  # from the loop itself: a hung loop goes silent
+                    next_watchdog = now + watchdog
+                timeout = self._next_timeout(now, next_watchdog if watchdog else None)
+                events = dict(poller.poll(timeout))
+                if self._wake_r.fileno() in events:
+                    self._drain_wakeups()
+                    if self._reload_requested:
+                        self._reload()
+                if self._socket in events:
+                    self._serve_batch()
+                self._housekeeping()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _next_timeout(self, now: float, next_watchdog: float | None) -> int:
+        deadlines = [self._status_at + STATUS_INTERVAL]
+        if next_watchdog is not None:
+            deadlines.append(next_watchdog)
+        if self._dirty_since is not None:
+            deadlines.append(self._dirty_since + SYNC_DELAY)
+        if self._storage_retry_at is not None:
+            deadlines.append(self._storage_retry_at)
+        return max(0, int((min(deadlines) - now) * 1000) + 1)
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(256):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _serve_batch(self) -> None:
+        sock = self._socket
+        now = self._clock()
+        actor = self.actor
+        pending: list[tuple[bytes, Reply]] = []
+        for _ in range(MAX_BATCH):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) != 2:
+                reply: Reply = ErrorReply(0, ErrorCode.MALFORMED, "a request is exactly one frame")
+            else:
+                try:
+                    reply = actor.handle(protocol.decode_request(frames[1]), now)
+                except ProtocolError as exc:
+                    reply = ErrorReply(exc.seq, exc.code, exc.text)
+            pending.append((frames[0], reply))
+        if actor.dirty and not self._persist():
+            text = f"not counted: {actor.storage_error}"
+            pending = [
+                (peer, ErrorReply(r.seq, ErrorCode.STORAGE_FAILED, text) if isinstance(r, Pong) else r)
+                for peer, r in pending
+            ]
+        for peer, reply in pending:
+            try:
+                sock.send_multipart((peer, protocol.encode_reply(reply)), zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # that peer's queue is full: it will time out and count the ping lost
+
+    def _persist(self) -> bool:
+        """Hand the actor's count to the OS (and the disk, if asked); False if that failed."""
+        actor = self.actor
+        try:
+            self.store.record(actor.count)
+            if self._sync_always or actor.storage_error is not None:
+                self.store.sync()
+        except OSError as exc:
+            actor.rollback()
+            self._storage_failed(exc)
+            return False
+        actor.commit()
+        if self._dirty_since is None and self.store.needs_sync:
+            self._dirty_since = self._clock()
+        if actor.storage_error is not None:
+            self._storage_recovered()
+        return True
+
+    def _storage_failed(self, exc: OSError) -> None:
+        reason = f"cannot write {self.store.path}: {exc.strerror or exc}"
+        if self.actor.storage_error != reason:
+            log.error("%s; refusing pings until it works again", reason)
+            self.actor.storage_error = reason
+            self.notifier.status(self._status_line())
+        self._storage_retry_at = self._clock() + STORAGE_RETRY
+
+    def _storage_recovered(self) -> None:
+        log.warning("state file writable again; counting resumes at %d", self.actor.committed)
+        self.actor.storage_error = None
+        self._storage_retry_at = None
+        self._dirty_since = None
+        self.notifier.status(self._status_line())
+
+    def _housekeeping(self) -> None:
+        now = self._clock()
+        if self._dirty_since is not None and now >= self._dirty_since + SYNC_DELAY:
+            self._sync_now()
+        if self._storage_retry_at is not None and now >= self._storage_retry_at:
+            self._retry_storage()
+        if now >= self._status_at + STATUS_INTERVAL:
+            self._update_status(now)
+
+    def _sync_now(self) -> None:
+        try:
+            self.store.sync()
+        except OSError as exc:
+            self._storage_failed(exc)
+        else:
+            self._dirty_since = None
+
+    def _retry_storage(self) -> None:
+        try:
+            self.store.record(self.actor.committed)
+            self.store.sync()
+        except OSError as exc:
+            self._storage_failed(exc)
+        else:
+            self._storage_recovered()
+
+    def _update_status(self, now: float) -> None:
+        then, served = self._rate_mark
+        if now > then:
+            self._rate = (self.actor.served - served) / (now - then)
+        self._rate_mark = (now, self.actor.served)
+        self._status_at = now
+        self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        if self.actor.storage_error:
+            return f"NOT COUNTING: {self.actor.storage_error}"
+        where = self.listening.bound
+        line = f"serving {where}, count {self.actor.committed}, {self._rate:.0f} pings/s"
+        if self.announcer is not None:
+            line += f", {self.announcer.describe()}"
+        return line
+
+    def _reload(self) -> None:
+        self._reload_requested = False
+        if self.reload_config is None:
+            return
+        self.notifier.reloading()
+        try:
+            new = self.reload_config()
+        except Exception as exc:  # a bad file must not stop a running daemon
+            log.error("reload failed, keeping the current settings: %s", exc)
+        else:
+            self._apply_reload(new)
+        self.notifier.reloaded()
+
+    def _apply_reload(self, new: Config) -> None:
+        from pingd import logs
+
+        old = self.config
+        changed = []
+        if new.log_level != old.log_level:
+            logs.set_level(new.log_level)
+            changed.append(f"log_level {old.log_level} -> {new.log_level}")
+        for key in ("bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces"):
+            if getattr(new, key) != getattr(old, key):
+                log.warning("reload: %s changed; restart pingd to apply it", key)
+        self.config = replace(old, log_level=new.log_level)  # the rest needs a restart
+        log.info("reloaded configuration: %s", ", ".join(changed) or "nothing changed live")
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping(f"stopping, count {self.actor.committed}")
+        self._socket.close(linger=0)
+        try:
+            self.store.close()
+        except OSError as exc:
+            log.error("final sync of %s failed: %s", self.store.path, exc.strerror)
+        if self.announcer is not None:
+            self.announcer.close()
+        self._context.term()
+        self._wake_r.close()
+        self._wake_w.close()
+        log.info("stopped, count %d", self.actor.committed)
+
+
+def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ=None) -> Daemon:
+    """Open the state file, bind the socket, and return a Daemon ready to serve."""
+    from pathlib import Path
+
+    from pingd import systemd
+    from pingd.store import StateFileError
+
+    try:
+        store = StateStore.open(Path(state_path))
+    except StateFileError as exc:
+        raise StartupError(str(exc), 3) from None
+    context = zmq.Context()
+    try:
+        sock, listening = open_socket(context, config, systemd.listen_fds(environ))
+    except BaseException:
+        store.close()
+        context.term()
+        raise
+    return Daemon(config, store, context, sock, listening, notifier=Notifier(environ))

@@ -1,0 +1,143 @@
+"""Run the real pingd and pingctl as subprocesses, and always stop what we started.
+
+Waiting is on conditions with deadlines (a log line appearing, a process exiting), never
+on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LISTENING = re.compile(r"listening on tcp://(\S+):(\d+)")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.01):
+    """Poll ``predicate`` until it is truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Daemon:
+    """A pingd subprocess whose stderr is collected line by line."""
+
+    args: list[str]
+    env: dict[str, str]
+    prefix: Sequence[str] = ()  # e.g. ("ip", "netns", "exec", "ns")
+    proc: subprocess.Popen | None = None
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def start(self, wait_ready: bool = True, timeout: float = 15.0) -> Daemon:
+        self.lines = []
+        cmd = [*self.prefix, sys.executable, "-m", "pingd", *self.args]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self.env, text=True,
+        )
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self._reader.start()
+        if wait_ready:
+            wait_for(lambda: self.port or self.proc.poll() is not None, timeout, "pingd to listen")
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                raise AssertionError(f"pingd exited {self.proc.returncode}:\n{self.output}")
+        return self
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def port(self) -> int | None:
+        for line in self.lines:
+            m = LISTENING.search(line)
+            if m:
+                return int(m.group(2))
+        return None
+
+    def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
+        rx = re.compile(pattern)
+        return wait_for(
+            lambda: next((l for l in self.lines if rx.search(l)), None), timeout, f"log line /{pattern}/"
+        )
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(5)
+        return code
+
+    def stop(self, timeout: float = 15.0) -> int:
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self._reader is not None:
+            self._reader.join(5)
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGD_", "NOTIFY_", "WATCHDOG_", "LISTEN_"))}
+    env.pop("STATE_DIRECTORY", None)
+    env.pop("CONFIGURATION_DIRECTORY", None)
+    env.pop("JOURNAL_STREAM", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def pingctl(*args: str, env: dict[str, str] | None = None, prefix: Sequence[str] = (), timeout: float = 60.0) -> Run:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "pingctl", *args],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env or base_env(), timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)

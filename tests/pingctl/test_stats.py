@@ -1,0 +1,46 @@
+import math
+import statistics
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pingctl import stats
+
+samples = st.lists(st.floats(0.001, 10_000, allow_nan=False), min_size=1, max_size=300)
+
+
+@given(samples)
+def test_agrees_with_the_statistics_module(xs):
+    r = stats.rtt_stats(xs)
+    assert r.min == min(xs) and r.max == max(xs)
+    assert math.isclose(r.avg, statistics.fmean(xs), rel_tol=1e-9)
+    assert math.isclose(r.mdev, statistics.pstdev(xs), rel_tol=1e-6, abs_tol=1e-6)
+    q = statistics.quantiles(xs, n=100, method="inclusive") if len(xs) > 1 else [xs[0]] * 99
+    assert math.isclose(r.p50, q[49], rel_tol=1e-9)
+    assert math.isclose(r.p90, q[89], rel_tol=1e-9)
+    assert math.isclose(r.p99, q[98], rel_tol=1e-9)
+    assert r.min <= r.p50 <= r.p90 <= r.p99 <= r.max
+
+
+def test_ping_style_figures():
+    r = stats.rtt_stats([1.0, 2.0, 3.0, 4.0])
+    assert (r.min, r.avg, r.max) == (1.0, 2.5, 4.0)
+    assert r.p50 == 2.5
+    assert math.isclose(r.mdev, math.sqrt(1.25))
+
+
+def test_summary_counts_loss():
+    s = stats.summarise(4, [1.0, 2.0, 3.0], 0.5)
+    assert (s.sent, s.received, s.lost, s.loss_percent) == (4, 3, 1, 25.0)
+    assert stats.summarise(2, [], 1.0).rtt is None
+    assert stats.summarise(0, [], 0.0).loss_percent == 0.0
+    with pytest.raises(ValueError):
+        stats.summarise(1, [1.0, 2.0], 0.0)
+
+
+def test_percentile_rejects_nonsense():
+    with pytest.raises(ValueError):
+        stats.percentile([], 50)
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 101)
