@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from zeroconf import IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
@@ -74,6 +76,21 @@ def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
     )
 
 
+@contextmanager
+def _browsing(interfaces: tuple[str, ...]) -> Iterator[tuple[Zeroconf, _Events]]:
+    """A zeroconf instance browsing for pingd, its events in a queue; closed on exit."""
+    zc = _open(interfaces)
+    events = _Events()
+    try:
+        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[events])
+        try:
+            yield zc, events
+        finally:
+            browser.cancel()
+    finally:
+        zc.close()
+
+
 class _Events:
     """Browser callbacks (on zeroconf's thread) into a queue the caller's thread reads."""
 
@@ -89,32 +106,20 @@ def find(
 ) -> tuple[Found, list[Found]]:
     """The first daemon to answer (or the one called ``name``), and the others seen by then."""
     deadline = time.monotonic() + timeout
-    zc = _open(interfaces)
-    events = _Events()
-    others: list[Found] = []
-    try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[events])
-        try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    full_name, change = events.queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                if change is ServiceStateChange.Removed:
-                    continue
-                wanted = name is None or instance_name(full_name).lower() == name.lower()
-                if not wanted:
-                    continue
-                found = _resolve(zc, full_name, max(0.001, deadline - time.monotonic()))
-                if found is None:
-                    continue
-                if name is None:
-                    others = _seen_so_far(zc, events, exclude=full_name)
+    with _browsing(interfaces) as (zc, events):
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                full_name, change = events.queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if change is ServiceStateChange.Removed:
+                continue
+            if name is not None and instance_name(full_name).lower() != name.lower():
+                continue
+            found = _resolve(zc, full_name, max(0.001, deadline - time.monotonic()))
+            if found is not None:
+                others = _seen_so_far(zc, events, exclude=full_name) if name is None else []
                 return found, others
-        finally:
-            browser.cancel()
-    finally:
-        zc.close()
     what = f"no pingd named '{name}'" if name else "no pingd"
     raise PingctlError(
         f"{what} found by mDNS within {timeout:g} s; mDNS may be blocked on this network: "
@@ -139,25 +144,17 @@ def _seen_so_far(zc: Zeroconf, events: _Events, exclude: str) -> list[Found]:
 def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> list[Found]:
     """Every daemon that answers within ``timeout`` seconds and has not said goodbye."""
     deadline = time.monotonic() + timeout
-    zc = _open(interfaces)
-    events = _Events()
     present: dict[str, Found | None] = {}
-    try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[events])
-        try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    full_name, change = events.queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                if change is ServiceStateChange.Removed:
-                    present.pop(full_name, None)
-                else:
-                    present[full_name] = None
-            for full_name in present:
-                present[full_name] = _resolve(zc, full_name, 0.5)
-        finally:
-            browser.cancel()
-    finally:
-        zc.close()
+    with _browsing(interfaces) as (zc, events):
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                full_name, change = events.queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if change is ServiceStateChange.Removed:
+                present.pop(full_name, None)
+            else:
+                present[full_name] = None
+        for full_name in present:
+            present[full_name] = _resolve(zc, full_name, 0.5)
     return sorted((f for f in present.values() if f is not None), key=lambda f: f.name.lower())

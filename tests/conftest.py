@@ -53,3 +53,17 @@ def spawn_daemon(state_dir: Path):
     yield spawn
     for d in started:
         d.kill()
+
+
+@pytest.fixture
+def network():
+    """A fresh set of test hosts in network namespaces (root only); always removed."""
+    from tests.hosts.netns import Network, available
+
+    why = available()
+    if why:
+        if IN_CI:
+            pytest.fail(f"network namespaces are required under CI=true: {why}")
+        pytest.skip(why)
+    with Network() as net:
+        yield net

@@ -1,0 +1,134 @@
+"""Zero-configuration discovery, on loopback and across test hosts in network namespaces.
+
+mDNS is confined to 127.0.0.1 on the machine itself, and to the namespaces' own interfaces.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.helpers.processes import base_env, pingctl, wait_for
+
+LO = ("--mdns-interface", "127.0.0.1")
+
+
+def _discover(*extra: str, prefix=()) -> list[dict]:
+    run = pingctl("discover", "--timeout", "1.5", "--json", *extra, prefix=prefix)
+    assert run.code == 0, run.stderr
+    return run.json()
+
+
+def test_ping_without_an_address_finds_the_daemon_on_loopback(spawn_daemon):
+    daemon = spawn_daemon("--name", "lo-box", *LO, mdns=True)
+    run = pingctl("ping", "--name", "lo-box", "-c", "5", "-i", "0", "--json", *LO)
+    assert run.code == 0, run.stderr
+    report = run.json()
+    assert report["received"] == 5
+    assert report["server"]["port"] == daemon.port and report["server"]["name"] == "lo-box"
+
+
+def test_status_without_an_address(spawn_daemon):
+    spawn_daemon("--name", "lo-status", *LO, mdns=True)
+    run = pingctl("status", "--name", "lo-status", "--json", *LO)
+    assert run.code == 0, run.stderr
+    assert run.json()["name"] == "lo-status"
+
+
+def test_discover_lists_it_and_forgets_it_after_it_stops(spawn_daemon):
+    daemon = spawn_daemon("--name", "lo-listed", *LO, mdns=True)
+    status = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "--json").json()
+    daemon.wait_for_line("announced as")
+    entries = {e["name"]: e for e in _discover(*LO)}
+    assert "lo-listed" in entries
+    entry = entries["lo-listed"]
+    assert entry["port"] == daemon.port
+    assert entry["node_id"] == status["node_id"]
+    assert entry["addresses"] == ["127.0.0.1"]
+    assert entry["protocol"] == "1" and entry["version"] == status["version"]
+    assert daemon.stop() == 0
+    assert "lo-listed" not in {e["name"] for e in _discover(*LO)}
+
+
+def test_nothing_found_is_one_line_and_exit_2():
+    run = pingctl("ping", "--name", "nobody-is-called-this", "--discovery-timeout", "0.5", *LO)
+    assert run.code == 2
+    assert run.stderr.count("\n") == 1
+    assert "no pingd named 'nobody-is-called-this'" in run.stderr and "--server-ip" in run.stderr
+
+
+def test_mdns_failure_leaves_the_daemon_serving_by_address(spawn_daemon):
+    daemon = spawn_daemon("--mdns-interface", "192.0.2.254", mdns=True)  # no such interface here
+    daemon.wait_for_line("mDNS announcement failed")
+    run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "1", "--json")
+    assert run.code == 0 and run.json()["received"] == 1
+
+
+# --- across test hosts ------------------------------------------------------------------------
+
+
+def _start_in(spawn_daemon, host, *extra, name, state_file=None):
+    return spawn_daemon(
+        "--bind", "*", "--name", name, "--mdns-interface", host.address, *extra,
+        mdns=True, prefix=host.prefix, state_file=state_file,
+    )
+
+
+@pytest.mark.root
+def test_two_hosts_ping_with_no_address(network, spawn_daemon, tmp_path):
+    server, client = network.add_host(), network.add_host()
+    daemon = _start_in(spawn_daemon, server, name="server-a")
+    # The client is another machine: only the namespace's own address is used for mDNS.
+    started = time.monotonic()
+    run = pingctl("ping", "-c", "5", "-i", "0", "--json", "--mdns-interface", client.address, prefix=client.prefix)
+    assert run.code == 0, run.stderr
+    report = run.json()
+    assert (report["sent"], report["received"]) == (5, 5)
+    assert report["server"]["address"] == server.address
+    assert report["server"]["port"] == daemon.port
+    print(f"two hosts: pingctl ping -c 5 with discovery took {time.monotonic() - started:.3f} s")
+
+
+@pytest.mark.root
+def test_three_hosts_name_chooses_and_discover_lists_both(network, spawn_daemon, tmp_path):
+    a, b, client = network.add_host(), network.add_host(), network.add_host()
+    da = _start_in(spawn_daemon, a, name="alpha", state_file=tmp_path / "a.json")
+    db = _start_in(spawn_daemon, b, name="beta", state_file=tmp_path / "b.json")
+    da.wait_for_line("announced as")
+    db.wait_for_line("announced as")
+    ids = {}
+    for host, name in ((a, "alpha"), (b, "beta")):
+        status = pingctl("status", "--server-ip", host.address, "--port", str(da.port if name == "alpha" else db.port), "--json", prefix=client.prefix)
+        ids[name] = status.json()["node_id"]
+    mdns = ("--mdns-interface", client.address)
+    for name in ("beta", "alpha"):
+        run = pingctl("ping", "--name", name, "-c", "3", "-i", "0", "--json", *mdns, prefix=client.prefix)
+        assert run.code == 0, run.stderr
+        assert run.json()["server"]["node_id"] == ids[name]
+    listed = {e["name"]: e for e in _discover(*mdns, prefix=client.prefix)}
+    assert set(listed) >= {"alpha", "beta"}
+    assert listed["alpha"]["node_id"] == ids["alpha"] and listed["beta"]["node_id"] == ids["beta"]
+    assert listed["alpha"]["addresses"] == [a.address]
+    # With no --name, pingctl says which it chose and how to choose another.
+    run = pingctl("ping", "-c", "1", *mdns, prefix=client.prefix)
+    assert run.code == 0
+    if "found several daemons" in run.stderr:
+        assert "--name" in run.stderr
+
+
+@pytest.mark.root
+def test_name_clash_is_resolved_by_renaming(network, spawn_daemon, tmp_path):
+    a, b, client = network.add_host(), network.add_host(), network.add_host()
+    da = _start_in(spawn_daemon, a, name="twin", state_file=tmp_path / "a.json")
+    da.wait_for_line("announced as 'twin'")
+    db = _start_in(spawn_daemon, b, name="twin", state_file=tmp_path / "b.json")
+    db.wait_for_line("is taken on this network; announced as 'twin-2'")
+    listed = {e["name"]: e for e in _discover("--mdns-interface", client.address, prefix=client.prefix)}
+    assert {"twin", "twin-2"} <= set(listed)
+    assert listed["twin"]["addresses"] == [a.address] and listed["twin-2"]["addresses"] == [b.address]
+    for name in ("twin", "twin-2"):
+        run = pingctl("ping", "--name", name, "-c", "1", "--json", "--mdns-interface", client.address, prefix=client.prefix)
+        assert run.code == 0 and run.json()["server"]["name"] == name
+    assert da.proc.poll() is None and db.proc.poll() is None
