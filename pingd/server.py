@@ -59,6 +59,7 @@ class Listening:
     bound: str
     port: int
     addresses: tuple[str, ...]
+    passed: bool = False  # the socket came from systemd (socket activation)
 
     @property
     def endpoints(self) -> list[str]:
@@ -110,7 +111,7 @@ def open_socket(context: zmq.Context, config: Config, passed_fds: list[int]) -> 
         addresses = [a for a in netinfo.interface_addresses() if sock.ipv6 or ":" not in a]
     else:
         addresses = [bound.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")]
-    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses))
+    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses), passed=bool(passed_fds))
 
 
 def _describe_fd(fd: int) -> tuple[int, str, int]:
@@ -200,8 +201,9 @@ class Daemon:
         poller.register(self._wake_r, zmq.POLLIN)
         watchdog = self.notifier.watchdog_interval
         next_watchdog = self._clock()
+        origin = " (socket passed by systemd)" if self.listening.passed else ""
         for ep in self.listening.endpoints:
-            log.info("listening on %s", ep)
+            log.info("listening on %s%s", ep, origin)
         self.notifier.ready(self._status_line())
         self.ready.set()
         if self.announcer is not None:

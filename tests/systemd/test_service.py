@@ -1,0 +1,168 @@
+"""`systemctl start pingd` under a real systemd (PID 1 of its own namespaces), installed by
+the project's own install step, plus the unit files' static checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "packaging" / "systemd"
+
+
+def _analyze_available() -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("needs systemd-analyze (Debian package systemd)")
+
+
+def test_units_verify_cleanly(tmp_path):
+    _analyze_available()
+    # Verify the units as shipped, with ExecStart pointing at this environment's pingd
+    # (systemd-analyze checks that the command exists and is executable).
+    entry = Path(sys.prefix) / "bin" / "pingd"
+    service = (UNITS / "pingd.service").read_text()
+    assert "ExecStart=/usr/local/bin/pingd\n" in service
+    (tmp_path / "pingd.service").write_text(service.replace("/usr/local/bin/pingd", str(entry)))
+    shutil.copy(UNITS / "pingd.socket", tmp_path / "pingd.socket")
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / "pingd.service"), str(tmp_path / "pingd.socket")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "" and proc.stdout.strip() == ""
+
+
+def test_service_security_exposure_is_ok():
+    _analyze_available()
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", "--no-pager", str(UNITS / "pingd.service")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    score = float(re.search(r"Overall exposure level for pingd\.service: (\d+\.\d+)", proc.stdout).group(1))
+    assert score <= 2.0, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory):
+    """pingd and its dependencies as wheels for Debian's /usr/bin/python3 (the service's
+    Python), so the install inside the box (which has no network) works offline."""
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        pytest.fail("the service test needs /usr/bin/python3 (Debian's python3 and python3-venv)")
+    base = tmp_path_factory.mktemp("wheels")
+    builder = base / "venv"
+    subprocess.run([str(python), "-m", "venv", str(builder)], check=True, timeout=300)
+    wheels = base / "wheels"
+    subprocess.run(
+        [str(builder / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
+        check=True, timeout=600,
+    )
+    return wheels
+
+
+@pytest.fixture
+def box():
+    from tests.systemd.box import SystemdBox, available
+
+    why = available()
+    if why:
+        from tests.conftest import IN_CI
+
+        if IN_CI:
+            pytest.fail(f"a real systemd is required under CI=true: {why}")
+        pytest.skip(why)
+    with SystemdBox() as b:
+        yield b
+
+
+def _install(box, wheelhouse) -> None:
+    target = box.root / "var" / "tmp" / "pingd-install"
+    shutil.copytree(ROOT / "packaging", target / "packaging")
+    shutil.copytree(wheelhouse, target / "wheels")
+    out = box.run("bash", "/var/tmp/pingd-install/packaging/install", "--wheels", "/var/tmp/pingd-install/wheels")
+    assert "install: pingd" in out.stdout
+
+
+def _show(box, unit: str, *props: str) -> dict[str, str]:
+    out = box.run("systemctl", "show", unit, *(f"-p{p}" for p in props)).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _pingctl(box, *args: str) -> dict:
+    out = box.run("/usr/local/bin/pingctl", *args, "--json", check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.root
+def test_systemctl_start_pingd_serves_persists_and_stops_cleanly(box, wheelhouse):
+    _install(box, wheelhouse)
+    box.run("systemctl", "start", "pingd")  # Type=notify: returns once pingd said READY=1
+    status = box.run("systemctl", "status", "--no-pager", "pingd", check=False).stdout
+    assert "active (running)" in status, status + box.journal("pingd")
+    assert re.search(r'Status: "serving tcp://\[::\]:7464, count 0', status), status
+
+    report = _pingctl(box, "ping", "--server-ip", "127.0.0.1", "--count", "10", "--interval", "0")
+    assert (report["sent"], report["received"]) == (10, 10)
+    assert report["last_count"] == 10
+    # STATUS= follows the count (updated at most once a second).
+    wait_for(lambda: "count 10," in _show(box, "pingd", "StatusText")["StatusText"], 10, "STATUS= with count 10")
+
+    box.run("systemctl", "stop", "pingd")
+    shown = _show(box, "pingd", "Result", "ExecMainStatus", "ActiveState")
+    assert shown == {"Result": "success", "ExecMainStatus": "0", "ActiveState": "inactive"}, shown
+    state = json.loads(box.run("cat", "/var/lib/pingd/state.json").stdout)
+    assert state["count"] == 10
+
+    journal = box.journal("pingd")
+    assert "listening on tcp://127.0.0.1:7464" in journal  # ifaddr's ctypes ran under MemoryDenyWriteExecute
+    assert "stopped, count 10" in journal
+    warnings = box.run("journalctl", "-u", "pingd", "-p", "warning", "--no-pager", "-o", "cat", check=False).stdout
+    assert "listening on" not in warnings  # priorities reach journald: info is not a warning
+
+    box.run("systemctl", "start", "pingd")
+    assert _pingctl(box, "status", "--server-ip", "127.0.0.1")["count"] == 10
+    assert _pingctl(box, "ping", "--server-ip", "::1", "--count", "1")["last_count"] == 11
+    box.run("systemctl", "stop", "pingd")
+
+
+@pytest.mark.root
+def test_watchdog_restarts_a_hung_pingd(box, wheelhouse):
+    _install(box, wheelhouse)
+    dropin = box.root / "etc/systemd/system/pingd.service.d"
+    dropin.mkdir(parents=True)
+    (dropin / "watchdog.conf").write_text("[Service]\nWatchdogSec=2s\n")
+    box.run("systemctl", "daemon-reload")
+    box.run("systemctl", "start", "pingd")
+    first = _show(box, "pingd", "MainPID")["MainPID"]
+    assert _pingctl(box, "status", "--server-ip", "127.0.0.1")["count"] == 0
+    box.run("kill", "-STOP", first)  # a hung loop stops the watchdog pings
+    wait_for(
+        lambda: _show(box, "pingd", "NRestarts")["NRestarts"] != "0"
+        and _show(box, "pingd", "ActiveState")["ActiveState"] == "active",
+        20, "systemd to restart the hung pingd",
+    )
+    assert _show(box, "pingd", "MainPID")["MainPID"] != first
+    assert "Watchdog timeout" in box.run("journalctl", "--no-pager", "-o", "cat", check=False).stdout
+    box.run("systemctl", "stop", "pingd")
+
+
+@pytest.mark.root
+def test_socket_activation_under_systemd(box, wheelhouse):
+    _install(box, wheelhouse)
+    box.run("systemctl", "start", "pingd.socket")
+    assert _show(box, "pingd", "ActiveState")["ActiveState"] == "inactive"
+    report = _pingctl(box, "ping", "--server-ip", "127.0.0.1", "--count", "3", "--interval", "0", "--timeout", "5")
+    assert report["received"] == 3
+    assert _show(box, "pingd", "ActiveState")["ActiveState"] == "active"
+    assert "(socket passed by systemd)" in box.journal("pingd")
+    box.run("systemctl", "stop", "pingd.socket", "pingd")
