@@ -30,6 +30,14 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped under CI=true, which counts as a failure: {report.longrepr}"
 
 
+def require(why_not: str | None) -> None:
+    """Skip on a laptop when a facility is missing; under CI=true, fail instead."""
+    if why_not:
+        if IN_CI:
+            pytest.fail(f"required under CI=true: {why_not}")
+        pytest.skip(why_not)
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     d = tmp_path / "state"
@@ -60,10 +68,6 @@ def network():
     """A fresh set of test hosts in network namespaces (root only); always removed."""
     from tests.hosts.netns import Network, available
 
-    why = available()
-    if why:
-        if IN_CI:
-            pytest.fail(f"network namespaces are required under CI=true: {why}")
-        pytest.skip(why)
+    require(available())
     with Network() as net:
         yield net

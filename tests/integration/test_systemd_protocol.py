@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.conftest import require
 from tests.helpers.processes import Daemon, base_env, free_port, pingctl, wait_for
 
 
@@ -158,8 +159,7 @@ def test_check_config_prints_effective_settings_and_rejects_bad_ones(tmp_path):
 
 
 def test_socket_activation_with_systemd_socket_activate(tmp_path):
-    if shutil.which("systemd-socket-activate") is None:
-        pytest.skip("needs systemd-socket-activate (Debian package systemd)")
+    require(None if shutil.which("systemd-socket-activate") else "needs systemd-socket-activate (Debian package systemd)")
     port = free_port()
     daemon = Daemon(
         args=[],

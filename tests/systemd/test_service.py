@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.helpers.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,8 +20,7 @@ UNITS = ROOT / "packaging" / "systemd"
 
 
 def _analyze_available() -> None:
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("needs systemd-analyze (Debian package systemd)")
+    require(None if shutil.which("systemd-analyze") else "needs systemd-analyze (Debian package systemd)")
 
 
 def test_units_verify_cleanly(tmp_path):
@@ -73,13 +73,7 @@ def wheelhouse(tmp_path_factory):
 def box():
     from tests.systemd.box import SystemdBox, available
 
-    why = available()
-    if why:
-        from tests.conftest import IN_CI
-
-        if IN_CI:
-            pytest.fail(f"a real systemd is required under CI=true: {why}")
-        pytest.skip(why)
+    require(available())
     with SystemdBox() as b:
         yield b
 
