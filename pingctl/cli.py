@@ -15,7 +15,7 @@ import typer
 
 from pingd import __version__
 from pingd.config import DEFAULT_PORT
-from pingctl.errors import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, PingctlError
+from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, PingctlError
 
 app = typer.Typer(
     add_completion=True,
@@ -187,7 +187,7 @@ def discover(
     rows += [(f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?", f.host) for f in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ request is discarded, never taken for the current one.
 from __future__ import annotations
 
 import errno
+import itertools
 import socket
 import time
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ _MONITOR_EVENTS = (
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
 )
+
+
+_monitor_ids = itertools.count()
 
 
 class PingClient:
@@ -182,7 +186,7 @@ class PingClient:
         seq = self._next_seq()
         frame = protocol.encode_status_request(seq)
         sock = self._socket or self._open()
-        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=f"inproc://pingctl-monitor-{next(_monitor_ids)}")
         try:
             outcome = self._probe(sock, monitor, frame, seq)
         finally:

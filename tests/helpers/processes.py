@@ -41,6 +41,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def rss_kib(pid: int) -> int:
+    """A process's resident memory in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 @dataclass
 class Daemon:
     """A pingd subprocess whose stderr is collected line by line."""
@@ -141,3 +149,37 @@ def pingctl(*args: str, env: dict[str, str] | None = None, prefix: Sequence[str]
         stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env or base_env(), timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+
+
+@dataclass
+class Background:
+    """A pingctl running in the background, its stdout collected line by line."""
+
+    proc: subprocess.Popen
+    lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    def count(self, prefix: str) -> int:
+        return sum(line.startswith(prefix) for line in self.lines)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(10)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def pingctl_background(*args: str, env: dict[str, str] | None = None) -> Background:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pingctl", *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or base_env(),
+    )
+    bg = Background(proc)
+    bg._reader = threading.Thread(target=lambda: bg.lines.extend(l.rstrip("\n") for l in proc.stdout), daemon=True)
+    bg._reader.start()
+    return bg

@@ -5,12 +5,11 @@ mDNS is confined to 127.0.0.1 on the machine itself, and to the namespaces' own 
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from tests.helpers.processes import base_env, pingctl, wait_for
+from tests.helpers.processes import pingctl
 
 LO = ("--mdns-interface", "127.0.0.1")
 

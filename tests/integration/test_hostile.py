@@ -1,0 +1,243 @@
+"""Anything may arrive on pingd's port; pingctl may be pointed at anything."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+import pytest
+import zmq
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pingd import protocol
+from pingctl.client import PingClient, Target
+from tests.helpers.processes import pingctl, pingctl_background, rss_kib, wait_for
+
+
+def _status(port: int) -> dict:
+    with PingClient(Target("127.0.0.1", port), 5.0) as client:
+        return client.status()
+
+
+def _ping_works(port: int) -> int:
+    with PingClient(Target("127.0.0.1", port), 5.0) as client:
+        result = client.ping()
+    assert result.ok, result
+    return result.count
+
+
+def _is_valid_ping(frames: list[bytes]) -> bool:
+    return len(frames) == 1 and len(frames[0]) == protocol.HEADER_SIZE and frames[0][:4] == b"PD\x01\x01"
+
+
+frames_strategy = st.lists(
+    st.one_of(
+        st.binary(max_size=64),
+        st.builds(lambda v, t, rest: b"PD" + bytes([v, t]) + rest, st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40)),
+    ),
+    min_size=1, max_size=4,
+)
+
+
+def test_arbitrary_multipart_messages_never_move_the_count(spawn_daemon):
+    daemon = spawn_daemon()
+    before = _status(daemon.port)["count"]
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(f"tcp://127.0.0.1:{daemon.port}")
+    replies = {"n": 0}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(frames_strategy)
+    def throw(frames):
+        assume(not _is_valid_ping(frames))
+        sock.send_multipart(frames)
+        if sock.poll(2000):
+            reply = protocol.decode_reply(sock.recv())
+            assert isinstance(reply, protocol.ErrorReply | protocol.StatusReply)
+            replies["n"] += 1
+
+    try:
+        throw()
+    finally:
+        sock.close(0)
+        context.term()
+    assert replies["n"] > 0
+    assert daemon.proc.poll() is None
+    assert _status(daemon.port)["count"] == before
+    assert _ping_works(daemon.port) == before + 1
+
+
+def test_error_replies_say_what_was_wrong(spawn_daemon):
+    daemon = spawn_daemon()
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(f"tcp://127.0.0.1:{daemon.port}")
+    try:
+        cases = [
+            ([b"PD\x02\x01" + (7).to_bytes(8, "big")], protocol.ErrorCode.UNSUPPORTED_VERSION, 7),
+            ([b"PD\x01\x09" + (8).to_bytes(8, "big")], protocol.ErrorCode.UNKNOWN_TYPE, 8),
+            ([b"hello"], protocol.ErrorCode.MALFORMED, 0),
+            ([protocol.encode_ping(9), b"extra"], protocol.ErrorCode.MALFORMED, 0),
+        ]
+        for frames, code, seq in cases:
+            sock.send_multipart(frames)
+            assert sock.poll(5000)
+            reply = protocol.decode_reply(sock.recv())
+            assert (reply.code, reply.seq) == (code, seq), reply
+    finally:
+        sock.close(0)
+        context.term()
+    assert _status(daemon.port)["count"] == 0
+
+
+def test_raw_garbage_and_vanishing_peers_do_not_hurt(spawn_daemon):
+    daemon = spawn_daemon()
+    payloads = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", bytes(range(256)) * 8, b"\xff" + bytes(8) + b"\x7f" + b"\x03" * 60, b""]
+    for payload in payloads * 5:
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
+            if payload:
+                raw.sendall(payload)
+    # A peer that completes nothing and just holds the connection open.
+    idle = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+    try:
+        assert _ping_works(daemon.port) == 1
+    finally:
+        idle.close()
+    assert daemon.proc.poll() is None and _status(daemon.port)["count"] == 1
+
+
+def test_oversized_messages_are_refused_without_memory_growth(spawn_daemon):
+    daemon = spawn_daemon()
+    _ping_works(daemon.port)
+    before = rss_kib(daemon.proc.pid)
+    context = zmq.Context()
+    try:
+        for _ in range(20):
+            sock = context.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.sndtimeo = 5000
+            sock.connect(f"tcp://127.0.0.1:{daemon.port}")
+            sock.send(b"PD\x01\x01" + bytes(8 * 1024 * 1024))  # 8 MiB: libzmq drops the peer
+            assert not sock.poll(200)  # no reply: the connection was dropped, not served
+            sock.close(0)
+    finally:
+        context.term()
+    growth_mb = (rss_kib(daemon.proc.pid) - before) / 1024
+    assert growth_mb < 5, growth_mb
+    assert _ping_works(daemon.port) == 2
+
+
+# --- pingctl pointed at the wrong thing --------------------------------------------------------
+
+
+class FakeServer:
+    """A TCP server on 127.0.0.1 that answers each connection with ``handler`` (bounded)."""
+
+    def __init__(self, handler) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.stop = False
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        deadline = time.monotonic() + 60
+        while not self.stop and time.monotonic() < deadline:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.conns.append(conn)
+            try:
+                self.handler(conn)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def _http(conn: socket.socket) -> None:
+    conn.settimeout(1)
+    try:
+        conn.recv(100)
+    except TimeoutError:
+        pass
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    conn.close()
+
+
+def _silent(conn: socket.socket) -> None:
+    pass  # accepts and never says a word
+
+
+@pytest.mark.parametrize("handler, expected", [(_http, "does not speak ZeroMQ"), (_silent, "no answer from pingd")])
+def test_non_pingd_program_on_the_port_is_one_line_and_exit_2(handler, expected):
+    server = FakeServer(handler)
+    try:
+        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(server.port), "--timeout", "1")
+    finally:
+        server.close()
+    assert run.code == 2
+    assert run.stderr.count("\n") == 1 and expected in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.seconds < 1 + 5
+
+
+def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.linger = 0
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            if router.poll(100):
+                peer, frame = router.recv_multipart()
+                seq = frame[4:12]
+                router.send_multipart([peer, b"PD\x02\xff" + seq + b"\x00\x02" + b"speak v2"])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
+    finally:
+        stop.set()
+        thread.join(5)
+        router.close(0)
+        context.term()
+    assert run.code == 2
+    assert run.stderr.count("\n") == 1 and "speaks pingd protocol 2, this pingctl speaks 1" in run.stderr
+
+
+def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
+    daemon = spawn_daemon()
+    session = pingctl_background("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-i", "0.05", "-c", "0")
+    try:
+        wait_for(lambda: session.count("pong") >= 3, 20, "three pongs")
+        session.proc.send_signal(signal.SIGINT)
+        code = session.wait(20)
+    finally:
+        session.kill()
+    assert code == 0
+    pongs = session.count("pong")
+    assert any(l.startswith(f"{pongs} pings transmitted, {pongs} received") for l in session.lines), session.lines
+    assert "Traceback" not in session.proc.stderr.read()

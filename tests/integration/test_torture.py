@@ -1,0 +1,146 @@
+"""pingd under load, crashes, restarts and a daemon that comes and goes mid-session."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+from pingctl.client import PingClient, Target
+from tests.helpers.processes import base_env, free_port, pingctl_background, rss_kib, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(port: int, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.load", "--port", str(port), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=base_env(),
+    )
+
+
+def _collect(procs: list[subprocess.Popen], timeout: float = 300) -> list[dict]:
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+def _count(port: int) -> int:
+    with PingClient(Target("127.0.0.1", port), 5.0) as client:
+        return client.status()["count"]
+
+
+def test_fifty_clients_at_once_get_unique_counts_and_exact_total(spawn_daemon):
+    daemon = spawn_daemon()
+    before = _count(daemon.port)
+    procs = [_load(daemon.port, "--pings", "200", "--counts") for _ in range(50)]
+    try:
+        results = _collect(procs)
+    finally:
+        for p in procs:
+            p.kill()
+    counts = [c for r in results for c in r["counts"]]
+    assert all(r["received"] == 200 and r["lost"] == 0 and r["errors"] == 0 for r in results)
+    assert len(counts) == 10_000
+    assert len(set(counts)) == 10_000  # one owner of the count: no two pings share a number
+    assert set(counts) == set(range(before + 1, before + 10_001))
+    assert _count(daemon.port) == before + 10_000
+
+
+class Pinger:
+    """Flat-out pings from a thread, remembering the highest acknowledged count."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.highest = 0
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with PingClient(Target("127.0.0.1", self.port), 0.3) as client:
+            while not self._stop.is_set() and self.sent < 1_000_000:
+                self.sent += 1
+                result = client.ping()
+                if result.ok:
+                    self.highest = max(self.highest, result.count)
+
+    def __enter__(self) -> Pinger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_crash_torture_never_loses_an_acknowledged_ping(spawn_daemon, state_dir):
+    port = free_port()
+    rng = random.Random(20261124)
+    for round_ in range(10):
+        daemon = spawn_daemon("--port", str(port))
+        start = _count(port)
+        with Pinger(port) as pinger:
+            wait_for(lambda: pinger.highest > start, 10, "the first acknowledged ping")  # noqa: B023
+            time.sleep(rng.uniform(0.0, 0.3))  # the random moment of the crash (not a synchronisation)
+            daemon.signal(signal.SIGKILL)
+            daemon.wait()
+            acknowledged = pinger.highest
+        again = spawn_daemon("--port", str(port))
+        persisted = _count(port)
+        assert persisted >= acknowledged, f"round {round_}: persisted {persisted} < acknowledged {acknowledged}"
+        assert persisted <= start + pinger.sent, f"round {round_}: persisted {persisted} > pings sent"
+        again.stop()
+
+
+def test_session_survives_a_daemon_restart(spawn_daemon, state_dir):
+    port = free_port()
+    daemon = spawn_daemon("--port", str(port))
+    session = pingctl_background(
+        "ping", "--server-ip", "127.0.0.1", "--port", str(port), "--count", "30", "--interval", "0.05", "--timeout", "0.5",
+    )
+    lines = session.lines
+    try:
+        wait_for(lambda: session.count("pong") >= 5, 20, "five pongs")
+        assert daemon.stop() == 0
+        wait_for(lambda: session.count("no reply") >= 1, 20, "a lost ping")
+        spawn_daemon("--port", str(port))
+        code = session.wait(60)
+    finally:
+        session.kill()
+    assert code == 0, session.proc.stderr.read()
+    pongs = [l for l in lines if l.startswith("pong")]
+    counts = [int(l.split("count=")[1].split()[0]) for l in pongs]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)
+    assert counts[-1] == len(pongs)  # the count continued from the persisted value, no gaps
+    summary = next(l for l in lines if "pings transmitted" in l)
+    lost = 30 - len(pongs)
+    assert summary.startswith(f"30 pings transmitted, {len(pongs)} received, {lost} lost") and lost >= 1
+
+
+def test_memory_stays_flat_over_200000_pings_from_reconnecting_clients(spawn_daemon):
+    daemon = spawn_daemon()
+    pid = daemon.proc.pid
+
+    def run(total: int) -> None:
+        per = total // 4
+        results = _collect([_load(daemon.port, "--pings", str(per), "--per-connection", "500") for _ in range(4)])
+        assert sum(r["received"] for r in results) == 4 * per
+
+    run(10_000)
+    after_warmup = rss_kib(pid)
+    run(190_000)
+    after_all = rss_kib(pid)
+    growth_mb = (after_all - after_warmup) / 1024
+    print(f"pingd RSS: {after_warmup / 1024:.1f} MB after 10,000 pings, {after_all / 1024:.1f} MB after 200,000 (+{growth_mb:.2f} MB)")
+    assert growth_mb < 5
+    assert _count(daemon.port) == 200_000

@@ -1,0 +1,122 @@
+"""The daemon in-process: its loop, its storage-failure handling, its lifecycle."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import threading
+
+import pytest
+
+from pingd.config import Config
+from pingd.server import Daemon, create_daemon
+from pingd.systemd import Notifier
+from pingctl.client import PingClient, Target
+from tests.helpers.processes import wait_for
+
+
+class RecordingNotifier(Notifier):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.sent: list[str] = []
+
+    def _send(self, message: str) -> None:
+        self.sent.append(message)
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A daemon serving on 127.0.0.1 in a thread; stopped and joined at teardown."""
+    daemons: list[tuple[Daemon, threading.Thread]] = []
+
+    def start(**settings) -> Daemon:
+        config = Config(bind="127.0.0.1", port=0, mdns=False, **settings)
+        daemon = create_daemon(config, tmp_path / "state.json", environ={})
+        daemon.notifier = RecordingNotifier()
+        thread = threading.Thread(target=daemon.serve)
+        thread.start()
+        daemon.ready.wait(10)
+        daemons.append((daemon, thread))
+        return daemon
+
+    yield start
+    for daemon, thread in daemons:
+        daemon.stop()
+        thread.join(10)
+
+
+def _client(daemon: Daemon) -> PingClient:
+    return PingClient(Target("127.0.0.1", daemon.listening.port), 5.0)
+
+
+@pytest.mark.parametrize("sync", ["periodic", "always"])
+def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, tmp_path, sync):
+    caplog.set_level(logging.WARNING, logger="pingd")
+    daemon = running(sync=sync)
+    failing = threading.Event()
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):
+        if failing.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr("pingd.store.os.pwrite", pwrite)
+    with _client(daemon) as client:
+        assert client.ping().count == 1
+        failing.set()
+        refused = [client.ping() for _ in range(3)]
+        assert all(r.count is None and "storage failed" in r.error and "No space left" in r.error for r in refused)
+        status = client.status()
+        assert status["count"] == 1 and "No space left on device" in status["storage"]
+        assert any("NOT COUNTING" in m for m in daemon.notifier.sent)
+        assert any("refusing pings until it works again" in r.message for r in caplog.records)
+        failing.clear()
+        assert client.ping().count == 2  # the refused pings were never counted
+        assert client.status()["storage"] == "ok"
+    assert any("writable again" in r.message for r in caplog.records)
+    daemon.stop()
+    wait_for(lambda: json.loads((tmp_path / "state.json").read_text())["count"] == 2, 10, "count 2 on disk")
+
+
+def test_storage_recovers_without_traffic(running, monkeypatch):
+    daemon = running()
+    calls = {"n": 0}
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fdatasync(fd)
+
+    monkeypatch.setattr("pingd.store.os.fdatasync", fdatasync)
+    with _client(daemon) as client:
+        assert client.ping().count == 1  # acknowledged: the count is with the OS already
+        wait_for(lambda: "Input/output error" in client.status()["storage"], 10, "the failed sync to show")
+        wait_for(lambda: client.status()["storage"] == "ok", 10, "the retry to succeed on its own")
+        assert client.ping().count == 2
+
+
+def test_always_mode_syncs_before_replying(running, monkeypatch):
+    daemon = running(sync="always")
+    synced: list[int] = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr("pingd.store.os.fdatasync", lambda fd: (synced.append(fd), real_fdatasync(fd))[1])
+    with _client(daemon) as client:
+        for expected in (1, 2, 3):
+            assert client.ping().count == expected
+            assert len(synced) >= expected  # one fdatasync per batch, before its replies
+
+
+def test_status_reply_and_identity(running):
+    daemon = running(name="unit")
+    with _client(daemon) as client:
+        client.ping()
+        status = client.status()
+    assert status["name"] == "unit" and status["durability"] == "periodic"
+    assert status["node_id"] == daemon.store.node_id
+    assert status["count"] == 1 and status["pings_served"] == 1
+    assert daemon.notifier.sent[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
