@@ -1,0 +1,1 @@
+"""`make bench`: pingd measured against its transport floor (see __main__.py)."""
