@@ -7,7 +7,10 @@ and address-given commands start fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -106,41 +109,80 @@ def ping(
     mdns_interface: MdnsInterface = None,
     json_output: Json = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    histogram: Annotated[bool, typer.Option("--histogram", help="After the summary, the latency distribution in log-spaced buckets.")] = False,
+    samples: Annotated[bool, typer.Option("--samples", help="With --json: include every ping's seq, RTT and count.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours in the live view (NO_COLOR is honoured too).")] = False,
 ) -> None:
-    """Send pings to a daemon and report each round trip, then the statistics."""
+    """Send pings to a daemon and report each round trip, then the statistics.
+
+    On a terminal the session is shown live; piped, it prints one line per pong, as ping does.
+    SIGQUIT (Ctrl-\\) prints the statistics so far without stopping; Ctrl-C stops and
+    prints the summary.
+    """
     if count < 0:
         raise PingctlError("--count must be 0 (until interrupted) or more")
     if interval < 0:
         raise PingctlError("--interval must be 0 or more seconds")
     if deadline is not None and deadline <= 0:
         raise PingctlError("--deadline must be above 0 seconds")
+    if samples and not json_output:
+        raise PingctlError("--samples adds per-ping samples to the JSON output; use it with --json")
     from pingctl import render
     from pingctl.session import Session
+    from pingctl.stats import Running, histogram as make_histogram
 
     client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
     target = client.target
-    lines = not (json_output or quiet)
+    running = Running()
+    mode = "json" if json_output else "quiet" if quiet else "live" if sys.stdout.isatty() else "plain"
+    view = None
+    if mode == "live":
+        from pingctl.live import LiveView
 
-    def show(index, result):
-        print(render.result_line(index, result, target, timeout), flush=True)
+        view = LiveView(target, count, timeout, running, color=not no_color and not os.environ.get("NO_COLOR"))
 
-    session = Session(client, count, interval, deadline=deadline, on_result=show if lines else lambda i, r: None)
-    if lines:
-        print(render.session_header(target, count, interval, status), flush=True)
+    def on_result(index, result):
+        running.add(result.rtt_ms if result.ok else None)
+        if view is not None:
+            view.result(index, result)
+        elif mode == "plain":
+            print(render.result_line(index, result, target, timeout), flush=True)
+
+    def interim(signum, frame):
+        print(render.interim_line(running), file=sys.stderr, flush=True)
+
+    session = Session(client, count, interval, deadline=deadline, on_result=on_result)
+    header = render.session_header(target, count, interval, status)
+    if view is not None:
+        view.print(header, "bold")
+    elif mode == "plain":
+        print(header, flush=True)
+    previous = signal.signal(signal.SIGQUIT, interim)
     try:
-        session.run()
+        with view or contextlib.nullcontext():
+            session.run()
     except KeyboardInterrupt:
         pass  # like ping: Ctrl-C ends the session and shows what ran
     finally:
+        signal.signal(signal.SIGQUIT, previous)
         client.close()
     summary = session.summary()
+    buckets = make_histogram([r.rtt_ms for r in session.results if r.ok]) if histogram else []
     if json_output:
-        print(json.dumps(render.session_json(summary, session.last_count, target, status), indent=2))
+        report = render.session_json(summary, session.last_count, target, status)
+        if histogram:
+            report["histogram"] = render.histogram_json(buckets)
+        if samples:
+            report["samples"] = render.samples_json(session.results)
+        print(json.dumps(report, indent=2))
     else:
-        if lines:
+        if mode != "quiet":
             print()
         name_shown = status.get("name") or target.display
-        print("\n".join(render.summary_lines(name_shown, summary, session.last_count)))
+        lines = render.summary_lines(name_shown, summary, session.last_count)
+        if histogram:
+            lines += render.histogram_lines(buckets)
+        print("\n".join(lines))
     raise typer.Exit(EXIT_OK if summary.received else EXIT_NO_REPLY)
 
 
@@ -153,16 +195,32 @@ def status(
     discovery_timeout: DiscoveryTimeout = 3.0,
     mdns_interface: MdnsInterface = None,
     json_output: Json = False,
+    watch: Annotated[
+        Optional[float],
+        typer.Option("--watch", help="Refresh every S seconds until interrupted (--watch alone: every 1 s).", show_default=False, metavar="[S]"),
+    ] = None,
 ) -> None:
     """Show a daemon's count, identity, uptime and durability."""
     from pingctl import render
 
+    if watch is not None and watch <= 0:
+        raise PingctlError("--watch takes a refresh interval above 0 seconds")
     client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
-    client.close()
-    if json_output:
-        print(json.dumps(render.status_json(info, client.target), indent=2))
-    else:
-        print("\n".join(render.status_lines(client.target, info)))
+    if watch is None:
+        client.close()
+        if json_output:
+            print(json.dumps(render.status_json(info, client.target), indent=2))
+        else:
+            print("\n".join(render.status_lines(client.target, info)))
+        return
+    from pingctl.watch import watch_status
+
+    try:
+        watch_status(client, info, watch, json_output=json_output, live=sys.stdout.isatty() and not json_output)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
 
 
 @app.command()
@@ -190,16 +248,33 @@ def discover(
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
-def main() -> None:
+def _optional_watch_value(argv: list[str]) -> list[str]:
+    """Let `--watch` stand alone (`status --watch` = every 1 s) as well as take a value."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--watch":
+            following = argv[i + 1] if i + 1 < len(argv) else ""
+            try:
+                float(following)
+            except ValueError:
+                out.append("1")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run pingctl; every expected failure ends as one line on stderr and its exit code."""
+    from pingd import cliutil
+
+    args = _optional_watch_value(sys.argv[1:] if argv is None else argv)
     try:
-        app(standalone_mode=True)
+        code = cliutil.run(app, "pingctl", args)
     except PingctlError as exc:
         if _state["debug"]:
             raise
         print(f"pingctl: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        code = exc.exit_code
+    sys.exit(code)
 
 
 if __name__ == "__main__":

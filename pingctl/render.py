@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pingctl.client import PingResult, Target
-from pingctl.stats import Summary
+from pingctl.stats import Bucket, Running, Summary
 
 
 def _ms(value: float) -> str:
@@ -95,3 +95,43 @@ def _duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+def histogram_lines(buckets: list[Bucket], width: int = 40) -> list[str]:
+    """redis-cli --latency-dist style: one line per log-spaced bucket, a bar and a count."""
+    if not buckets:
+        return []
+    top = max(b.count for b in buckets)
+    total = sum(b.count for b in buckets)
+    lines = ["rtt histogram (ms):"]
+    for b in buckets:
+        high = "inf" if b.high == float("inf") else f"{b.high:g}"
+        bar = "#" * (round(width * b.count / top) if b.count else 0)
+        share = 100 * b.count / total
+        lines.append(f"  {b.low:>7g} - {high:<7} |{bar:<{width}}| {b.count} ({share:.1f}%)")
+    return lines
+
+
+def histogram_json(buckets: list[Bucket]) -> list[dict[str, Any]]:
+    return [
+        {"low_ms": b.low, "high_ms": None if b.high == float("inf") else b.high, "count": b.count}
+        for b in buckets
+    ]
+
+
+def interim_line(running: Running) -> str:
+    """What SIGQUIT prints (ping's Ctrl-\\): the session so far, one line."""
+    line = f"{running.received}/{running.sent} pongs, {running.loss_percent:.4g}% loss"
+    if running.received:
+        line += (
+            f", rtt min/avg/max/mdev = {_ms(running.min)}/{_ms(running.mean)}/"
+            f"{_ms(running.max)}/{_ms(running.mdev)} ms"
+        )
+    return line
+
+
+def samples_json(results: list[PingResult]) -> list[dict[str, Any]]:
+    return [
+        {"seq": i, "rtt_ms": None if r.rtt_ms is None else round(r.rtt_ms, 4), "count": r.count, "error": r.error}
+        for i, r in enumerate(results, start=1)
+    ]

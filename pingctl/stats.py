@@ -76,3 +76,76 @@ def summarise(sent: int, rtts_ms: Sequence[float], total_seconds: float) -> Summ
     if len(rtts_ms) > sent:
         raise ValueError("more replies than pings sent")
     return Summary(sent=sent, received=len(rtts_ms), total_seconds=total_seconds, rtt=rtt_stats(rtts_ms))
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Round trips with low < rtt ≤ high (milliseconds); the first bucket also holds rtt = 0."""
+
+    low: float
+    high: float
+    count: int
+
+
+def _edges() -> list[float]:
+    """Log-spaced bucket edges in a 1-2-5 series, 1 µs to 100 s."""
+    edges = []
+    for exponent in range(-3, 5):
+        for mantissa in (1, 2, 5):
+            edges.append(mantissa * 10.0**exponent)
+    return edges + [1e5]
+
+
+EDGES: tuple[float, ...] = tuple(_edges())
+
+
+def histogram(rtts_ms: Sequence[float]) -> list[Bucket]:
+    """The latency distribution in log-spaced buckets, from the first non-empty bucket to the
+    last (empty buckets in between are kept, so the shape reads true). Counts add up to
+    len(rtts_ms)."""
+    if not rtts_ms:
+        return []
+    import bisect
+
+    counts = [0] * (len(EDGES) + 1)
+    for x in rtts_ms:
+        counts[bisect.bisect_left(EDGES, x)] += 1
+    lows = (0.0, *EDGES)
+    highs = (*EDGES, math.inf)
+    used = [i for i, c in enumerate(counts) if c]
+    return [Bucket(lows[i], highs[i], counts[i]) for i in range(used[0], used[-1] + 1)]
+
+
+@dataclass(slots=True)
+class Running:
+    """Statistics kept up to date one sample at a time (O(1) each), for live views and
+    interim reports; Welford's method keeps the deviation exact without storing samples."""
+
+    sent: int = 0
+    received: int = 0
+    min: float = math.inf
+    max: float = 0.0
+    mean: float = 0.0
+    _m2: float = 0.0
+    last: float | None = None
+
+    def add(self, rtt_ms: float | None) -> None:
+        """One ping sent; ``rtt_ms`` is None when no pong came back for it."""
+        self.sent += 1
+        if rtt_ms is None:
+            return
+        self.received += 1
+        self.last = rtt_ms
+        self.min = min(self.min, rtt_ms)
+        self.max = max(self.max, rtt_ms)
+        delta = rtt_ms - self.mean
+        self.mean += delta / self.received
+        self._m2 += delta * (rtt_ms - self.mean)
+
+    @property
+    def mdev(self) -> float:
+        return math.sqrt(self._m2 / self.received) if self.received else 0.0
+
+    @property
+    def loss_percent(self) -> float:
+        return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0

@@ -103,11 +103,10 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+def main(argv: list[str] | None = None) -> None:
+    from pingd import cliutil
+
+    sys.exit(cliutil.run(app, "pingd", sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

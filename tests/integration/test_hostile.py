@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
@@ -201,7 +202,9 @@ def test_non_pingd_program_on_the_port_is_one_line_and_exit_2(handler, expected)
     assert run.seconds < 1 + 5
 
 
-def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
+@contextlib.contextmanager
+def _fake_router(reply):
+    """A ROUTER on 127.0.0.1 answering each request frame with ``reply(frame)``."""
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
     router.linger = 0
@@ -209,21 +212,26 @@ def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
     stop = threading.Event()
 
     def serve():
-        while not stop.is_set():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
             if router.poll(100):
                 peer, frame = router.recv_multipart()
-                seq = frame[4:12]
-                router.send_multipart([peer, b"PD\x02\xff" + seq + b"\x00\x02" + b"speak v2"])
+                router.send_multipart([peer, reply(frame)])
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
+        yield port
     finally:
         stop.set()
         thread.join(5)
         router.close(0)
         context.term()
+
+
+def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
+    with _fake_router(lambda frame: b"PD\x02\xff" + frame[4:12] + b"\x00\x02" + b"speak v2") as port:
+        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
     assert run.code == 2
     assert run.stderr.count("\n") == 1 and "speaks pingd protocol 2, this pingctl speaks 1" in run.stderr
 

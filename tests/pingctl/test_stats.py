@@ -44,3 +44,39 @@ def test_percentile_rejects_nonsense():
         stats.percentile([], 50)
     with pytest.raises(ValueError):
         stats.percentile([1.0], 101)
+
+
+@given(samples)
+def test_histogram_buckets_add_up_and_contain_their_samples(xs):
+    buckets = stats.histogram(xs)
+    assert sum(b.count for b in buckets) == len(xs)
+    assert buckets[0].count > 0 and buckets[-1].count > 0
+    for x in xs:
+        owners = [b for b in buckets if b.low < x <= b.high or (b.low == 0 and x == 0)]
+        assert len(owners) == 1
+    assert all(a.high == b.low for a, b in zip(buckets, buckets[1:], strict=False))
+
+
+def test_histogram_is_log_spaced():
+    buckets = stats.histogram([0.15, 0.15, 0.3, 7.0])
+    assert [(b.low, b.high, b.count) for b in buckets] == [
+        (0.1, 0.2, 2), (0.2, 0.5, 1), (0.5, 1.0, 0), (1.0, 2.0, 0), (2.0, 5.0, 0), (5.0, 10.0, 1),
+    ]
+    assert stats.histogram([]) == []
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0.001, 10_000)), max_size=200))
+def test_running_stats_agree_with_the_batch_ones(values):
+    running = stats.Running()
+    for v in values:
+        running.add(v)
+    rtts = [v for v in values if v is not None]
+    assert (running.sent, running.received) == (len(values), len(rtts))
+    batch = stats.rtt_stats(rtts)
+    if batch is None:
+        assert running.received == 0
+        return
+    assert running.min == batch.min and running.max == batch.max
+    assert math.isclose(running.mean, batch.avg, rel_tol=1e-9)
+    assert math.isclose(running.mdev, batch.mdev, rel_tol=1e-6, abs_tol=1e-6)
+    assert running.last == rtts[-1]
