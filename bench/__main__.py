@@ -73,6 +73,40 @@ class RunningPingd:
     proc: subprocess.Popen
     port: int
     ready_seconds: float
+    state_dir: str
+
+
+def curve_key(d: RunningPingd) -> str:
+    from pingd import keys
+
+    public, _ = keys.read_certificate(Path(d.state_dir) / "pingd-curve.key")
+    return public
+
+
+def persistence_rows() -> list[Row]:
+    """What recording the count costs per ping, measured on the state file itself."""
+    from pingd.store import StateStore
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("PINGD_BENCH_DIR")) as tmp:
+        store = StateStore.open(Path(tmp) / "state.json")
+        try:
+            n = 20_000
+            t0 = time.perf_counter_ns()
+            for i in range(n):
+                store.record(i)
+            pwrite_us = (time.perf_counter_ns() - t0) / n / 1000
+            m = 500
+            t0 = time.perf_counter_ns()
+            for i in range(m):
+                store.record(n + i)
+                store.sync()
+            sync_us = (time.perf_counter_ns() - t0) / m / 1000
+        finally:
+            store.close()
+    return [
+        Row("persisting a count, periodic (pwrite)", f"{pwrite_us:.2f} µs per ping"),
+        Row("persisting a count, always (pwrite + fdatasync)", f"{sync_us:.0f} µs per batch"),
+    ]
 
 
 @contextlib.contextmanager
@@ -94,7 +128,7 @@ def pingd(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1") -> 
             while b"READY=1" not in notify.recv(4096):
                 pass
             ready = time.monotonic() - started
-            yield RunningPingd(proc, port, ready)
+            yield RunningPingd(proc, port, ready, tmp)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -114,11 +148,13 @@ def _free_port() -> int:
 # --- clients -----------------------------------------------------------------------------------
 
 
-def pingctl_session(port: int, count: int) -> dict:
+def pingctl_session(port: int, count: int, server_key: str | None = None, config_dir: str | None = None) -> dict:
+    extra = ["--server-key", server_key] if server_key else []
     out = subprocess.run(
         [PY, "-m", "pingctl", "ping", "--server-ip", "127.0.0.1", "--port", str(port),
-         "--interval", "0", "--count", str(count), "--json"],
-        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=600,
+         "--interval", "0", "--count", str(count), "--json", *extra],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**env(), **({"PINGCTL_CONFIG_DIR": config_dir} if config_dir else {})},
     )
     if out.returncode != 0:
         raise RuntimeError(f"pingctl failed: {out.stderr}")
@@ -257,6 +293,7 @@ def measure(quick: bool) -> list[Row]:
     rows.append(ratio_row("pingd periodic p50 RTT (pingctl, 1 client)", median(periodic_p), base, 1.15))
     rows.append(Row("pingd periodic p90 / p99 (pingctl)", f"{median([p['p90'] for p in periodic_pct]):.3f} / {median([p['p99'] for p in periodic_pct]):.3f} ms"))
     rows.append(ratio_row("pingd always p50 RTT (pingctl, 1 client)", median(always_p), base, None))
+    rows.extend(persistence_rows())
     rows.append(Row("pingd always p90 / p99 (pingctl)", f"{median([p['p90'] for p in always_pct]):.3f} / {median([p['p99'] for p in always_pct]):.3f} ms"))
 
     # 3-4: concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
@@ -275,7 +312,7 @@ def measure(quick: bool) -> list[Row]:
                 with pingd("--no-mdns", "--sync", "always") as d:
                     alw_l.append(throughput(d.port, clients, seconds)[1])
         rows.append(
-            ratio_row(f"throughput, {clients} clients (pingd periodic)", median(per_t), median(echo_t),
+            ratio_row(f"throughput, {clients} client{'s' if clients > 1 else ''} (pingd periodic)", median(per_t), median(echo_t),
                       None, unit=lambda v: f"{v:,.0f} pings/s")
         )
         if clients == 16:
@@ -283,9 +320,19 @@ def measure(quick: bool) -> list[Row]:
             rows[-1].ratio, rows[-1].goal, rows[-1].met = f"{r:.2f}×", "≥ 0.8×", r >= 0.8
         if alw_l:
             rows.append(
-                ratio_row(f"pingd always p50 RTT, {clients} clients (group commit)", median(alw_l), median(echo_l),
+                ratio_row(f"pingd always p50 RTT, {clients} client{'s' if clients > 1 else ''} (group commit)", median(alw_l), median(echo_l),
                           1.5 if clients == 16 else None)
             )
+
+    # 8 (issue 8): CURVE encryption's cost, interleaved with plain.
+    plain_p, curve_p = [], []
+    for _ in range(reps):
+        with pingd("--no-mdns") as d:
+            plain_p.append(pingctl_session(d.port, count // 4)["rtt_ms"]["p50"] * 1000)
+        with pingd("--no-mdns", "--curve") as d, tempfile.TemporaryDirectory() as client_dir:
+            curve_p.append(pingctl_session(d.port, count // 4, curve_key(d), client_dir)["rtt_ms"]["p50"] * 1000)
+    rows.append(ratio_row("pingd --curve p50 RTT (pingctl, 1 client)", median(curve_p), median(plain_p), None))
+    rows[-1].baseline += " (plain)"
 
     # 5: discovery to first pong.
     lo = ("--mdns-interface", "127.0.0.1")

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
@@ -43,6 +44,10 @@ MdnsInterface = Annotated[
     typer.Option(help="Use mDNS only on this interface address (repeatable). [default: all]", show_default=False),
 ]
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for each reply.")]
+ServerKey = Annotated[
+    Optional[str],
+    typer.Option("--server-key", help="The daemon's CURVE public key (40 characters): connect encrypted and accept only that daemon. [default: the key discovery announces, trusted on first use]", show_default=False),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
 
@@ -60,14 +65,21 @@ def _main(
     _state["debug"] = debug
 
 
-def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool):
+def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None):
     """A client connected to a daemon that answered a status request, and that status."""
     from pingctl.client import PingClient, resolve_target
 
+    if server_key is not None:
+        from pingd.keys import is_key
+
+        if not is_key(server_key):
+            raise PingctlError("--server-key takes a 40-character Z85 CURVE public key (as pingd logs it)")
     if server_ip is not None:
         if name is not None:
             raise PingctlError("--name chooses among discovered daemons; drop it when giving --server-ip")
-        targets = resolve_target(server_ip, DEFAULT_PORT if port is None else port)
+        targets = [
+            replace(t, server_key=server_key) for t in resolve_target(server_ip, DEFAULT_PORT if port is None else port)
+        ]
     else:
         if port is not None:
             raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
@@ -83,7 +95,8 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
                 f"Others: {names}. Choose one with --name NAME.",
                 file=sys.stderr,
             )
-        targets = found.targets()
+        _check_announced_key(found, server_key)
+        targets = found.targets(server_key)
     failure: PingctlError | None = None
     for target in targets:
         client = PingClient(target, timeout)
@@ -94,6 +107,24 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
             failure = exc
     assert failure is not None
     raise failure
+
+
+def _check_announced_key(found, server_key: str | None) -> None:
+    """A pinned key must be the announced one; an unpinned one is trusted on first use."""
+    if found.curve_key is None:
+        return
+    if server_key is not None:
+        if server_key != found.curve_key:
+            raise PingctlError(
+                f"pingd '{found.name}' announces key {found.curve_key}, not the --server-key given: "
+                "refusing to connect (someone may be impersonating it)"
+            )
+        return
+    from pingctl import trust
+
+    note = trust.check_server_key(found.node_id or found.name, found.name, found.curve_key)
+    if note:
+        print(f"pingctl: {note}", file=sys.stderr)
 
 
 @app.command()
@@ -112,6 +143,7 @@ def ping(
     histogram: Annotated[bool, typer.Option("--histogram", help="After the summary, the latency distribution in log-spaced buckets.")] = False,
     samples: Annotated[bool, typer.Option("--samples", help="With --json: include every ping's seq, RTT and count.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours in the live view (NO_COLOR is honoured too).")] = False,
+    server_key: ServerKey = None,
 ) -> None:
     """Send pings to a daemon and report each round trip, then the statistics.
 
@@ -131,7 +163,7 @@ def ping(
     from pingctl.session import Session
     from pingctl.stats import Running, histogram as make_histogram
 
-    client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
+    client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
     target = client.target
     running = Running()
     mode = "json" if json_output else "quiet" if quiet else "live" if sys.stdout.isatty() else "plain"
@@ -199,13 +231,14 @@ def status(
         Optional[float],
         typer.Option("--watch", help="Refresh every S seconds until interrupted (--watch alone: every 1 s).", show_default=False, metavar="[S]"),
     ] = None,
+    server_key: ServerKey = None,
 ) -> None:
     """Show a daemon's count, identity, uptime and durability."""
     from pingctl import render
 
     if watch is not None and watch <= 0:
         raise PingctlError("--watch takes a refresh interval above 0 seconds")
-    client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output)
+    client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
     if watch is None:
         client.close()
         if json_output:
@@ -246,6 +279,26 @@ def discover(
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+keys_app = typer.Typer(help="pingctl's own CURVE key pair, for daemons that admit listed clients only.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("show")
+def keys_show(
+    cert: Annotated[bool, typer.Option("--cert", help="Print a certificate file for the daemon's --allow-clients directory.")] = False,
+) -> None:
+    """Print this client's public key (made on first use), to hand to a daemon's operator."""
+    from pingctl import trust
+
+    pair = trust.client_keys()
+    if cert:
+        from pingd.keys import certificate
+
+        print(certificate(pair.public, None), end="")
+    else:
+        print(pair.public)
 
 
 def _optional_watch_value(argv: list[str]) -> list[str]:

@@ -31,6 +31,7 @@ class Target:
     host: str = ""  # what the user typed, if it was a name
     name: str | None = None
     node_id: str | None = None
+    server_key: str | None = None  # the daemon's CURVE public key: connect encrypted
 
     @property
     def endpoint(self) -> str:
@@ -80,6 +81,7 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
@@ -113,6 +115,13 @@ class PingClient:
         sock.maxmsgsize = protocol.MAX_REPLY_SIZE
         sock.reconnect_ivl = 100
         sock.reconnect_ivl_max = 1000
+        if self.target.server_key:
+            from pingctl.trust import client_keys
+
+            pair = client_keys()
+            sock.curve_serverkey = self.target.server_key.encode()
+            sock.curve_publickey = pair.public.encode()
+            sock.curve_secretkey = pair.secret.encode()
         sock.connect(self.target.endpoint)
         self._socket = sock
         return sock
@@ -223,12 +232,15 @@ class PingClient:
                             f"cannot reach pingd at {self.target.display}: {reason}; "
                             "is pingd running there (systemctl status pingd)?"
                         )
-                elif event & _HANDSHAKE_FAILED and connected:
+                elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                     self._reset()
                     raise PingctlError(
-                        f"{self.target.display} accepted the connection but does not speak "
-                        "ZeroMQ: is that port really a pingd?"
+                        f"the pingd at {self.target.display} refused this client's key: ask its "
+                        "operator to add it to the daemon's --allow-clients (pingctl keys show)"
                     )
+                elif event & _HANDSHAKE_FAILED and connected:
+                    self._reset()
+                    raise PingctlError(self._handshake_failure())
             if sock in events:
                 remaining = max(0.001, deadline - time.monotonic())
                 outcome = self._exchange_reply(sock, seq, remaining)
@@ -239,6 +251,18 @@ class PingClient:
         raise PingctlError(
             f"no answer from pingd at {self.target.display} within {self.timeout:g} s ({what}); "
             "check the address and port, or raise --timeout"
+        )
+
+    def _handshake_failure(self) -> str:
+        where = self.target.display
+        if self.target.server_key:
+            return (
+                f"the encrypted handshake with {where} failed: its key is not the --server-key "
+                f"given, or it is not an encrypted pingd"
+            )
+        return (
+            f"the ZeroMQ handshake with {where} failed: it does not speak ZeroMQ (is that port "
+            "really a pingd?), or it is a pingd that requires encryption (give --server-key)"
         )
 
     def _exchange_reply(self, sock: zmq.Socket, seq: int, timeout: float):

@@ -32,9 +32,11 @@ class Found:
     node_id: str | None
     version: str | None
     protocol: str | None
+    curve_key: str | None = None  # announced when the daemon serves only encrypted clients
 
-    def targets(self) -> list[Target]:
-        return [Target(a, self.port, name=self.name, node_id=self.node_id) for a in self.addresses]
+    def targets(self, server_key: str | None = None) -> list[Target]:
+        key = server_key or self.curve_key
+        return [Target(a, self.port, name=self.name, node_id=self.node_id, server_key=key) for a in self.addresses]
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -73,6 +75,7 @@ def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
         node_id=props.get("id"),
         version=props.get("ver"),
         protocol=props.get("pv"),
+        curve_key=props.get("ck") or None,
     )
 
 

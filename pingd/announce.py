@@ -27,9 +27,12 @@ log = logging.getLogger("pingd")
 SERVICE_TYPE: Final = "_pingd._tcp.local."
 
 
-def txt_records(node_id: str) -> dict[str, str]:
-    """TXT keys per RFC 6763: txtvers first, then short keys."""
-    return {"txtvers": "1", "pv": str(protocol.VERSION), "ver": __version__, "id": node_id}
+def txt_records(node_id: str, curve_key: str | None = None) -> dict[str, str]:
+    """TXT keys per RFC 6763: txtvers first, then short keys (ck: the CURVE public key)."""
+    records = {"txtvers": "1", "pv": str(protocol.VERSION), "ver": __version__, "id": node_id}
+    if curve_key:
+        records["ck"] = curve_key
+    return records
 
 
 def host_name(node_id: str) -> str:
@@ -90,7 +93,7 @@ class MdnsAnnouncer:
             f"{self._requested}.{SERVICE_TYPE}",
             port=daemon.listening.port,
             addresses=[socket.inet_pton(_family(a), a) for a in addresses],
-            properties=txt_records(node_id),
+            properties=txt_records(node_id, daemon.actor.identity.public_key),
             server=host_name(node_id),
         )
         self._state = f"mDNS registering '{self._requested}'"

@@ -42,6 +42,8 @@ def run(
     mdns: Annotated[Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")] = None,
     mdns_interface: Annotated[Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    curve: Annotated[Optional[bool], typer.Option("--curve/--no-curve", help="Serve only CURVE-encrypted connections; the key pair lives beside the state file. [default: --no-curve]")] = None,
+    allow_clients: Annotated[Optional[Path], typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]")] = None,
     check_config: Annotated[bool, typer.Option("--check-config", help="Validate the settings, print them, and exit.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
@@ -58,6 +60,8 @@ def run(
         "mdns": mdns,
         "mdns_interfaces": tuple(mdns_interface or ()),
         "log_level": log_level,
+        "curve": curve,
+        "allow_clients": allow_clients,
     }
     try:
         settings = config_mod.load(flags, config)
@@ -91,6 +95,9 @@ def _serve(settings, state_path: Path, reload) -> int:
         state_path,
         settings.sync,
     )
+    key = daemon.actor.identity.public_key
+    if key:
+        log.info("CURVE encryption on (%s); public key %s: clients use --server-key %s", daemon.actor.identity.security, key, key)
     if settings.mdns:
         from pingd.announce import start_announcer
 

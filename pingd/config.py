@@ -35,6 +35,8 @@ class Config:
     mdns: bool = True
     mdns_interfaces: tuple[str, ...] = ()
     log_level: str = "info"
+    curve: bool = False
+    allow_clients: Path | None = None
     #: Where the settings file was read from, if any (for --check-config and SIGHUP).
     config_file: Path | None = field(default=None, compare=False)
 
@@ -119,6 +121,8 @@ PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "mdns": _bool,
     "mdns_interfaces": _interfaces,
     "log_level": _choice(LOG_LEVELS),
+    "curve": _bool,
+    "allow_clients": _path,
 }
 
 
@@ -155,7 +159,10 @@ def resolve(
     config = _apply(Config(), file_values, file_origin)
     config = _apply(config, env_settings(environ), "environment")
     given = {k: v for k, v in flags.items() if v is not None and v != ()}
-    return _apply(config, given, "command line")
+    config = _apply(config, given, "command line")
+    if config.allow_clients is not None and not config.curve:
+        raise ConfigError("allow_clients needs curve: add --curve (curve = true), since keys need encryption")
+    return config
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:

@@ -22,6 +22,8 @@ class Identity:
     name: str
     version: str
     durability: str
+    security: str = "plain"  # plain, curve, or curve+allow-list
+    public_key: str | None = None  # the daemon's CURVE public key, when encrypted
 
 
 @dataclass(slots=True)
@@ -69,6 +71,8 @@ class CounterActor:
             "pings_served": self._committed_served,
             "durability": self.identity.durability,
             "storage": self.storage_error or "ok",
+            "security": self.identity.security,
+            "curve_public_key": self.identity.public_key,
         }
 
     def commit(self) -> None:

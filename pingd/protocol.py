@@ -59,6 +59,8 @@ STATUS_KEYS: Final = (
     "pings_served",
     "durability",
     "storage",
+    "security",
+    "curve_public_key",
 )
 
 

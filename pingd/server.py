@@ -21,9 +21,10 @@ from typing import Protocol
 
 import zmq
 
-from pingd import __version__, netinfo, protocol
+from pingd import __version__, keys, netinfo, protocol, security
 from pingd.config import Config
 from pingd.counter import CounterActor, Identity
+from pingd.keys import KeyPair
 from pingd.protocol import ErrorCode, ErrorReply, Pong, ProtocolError, Reply
 from pingd.store import StateStore
 from pingd.systemd import Notifier
@@ -72,11 +73,18 @@ class Listening:
         return [netinfo.endpoint(a, self.port) for a in self.addresses]
 
 
-def open_socket(context: zmq.Context, config: Config, passed_fds: list[int]) -> tuple[zmq.Socket, Listening]:
+def open_socket(
+    context: zmq.Context, config: Config, passed_fds: list[int], curve: KeyPair | None = None
+) -> tuple[zmq.Socket, Listening]:
     """Create and bind the ROUTER socket (or adopt a socket passed by systemd)."""
     sock = context.socket(zmq.ROUTER)
     sock.linger = 0
-    sock.maxmsgsize = protocol.MAX_REQUEST_SIZE  # libzmq drops a peer that sends more
+    if curve is not None:
+        security.apply_server_keys(sock, curve)
+    # libzmq drops a peer that sends more. The limit also applies to the CURVE handshake's
+    # commands (INITIATE is a few hundred bytes), so encrypted sockets get more room; the
+    # protocol's own 256-byte request limit still answers those with an error.
+    sock.maxmsgsize = protocol.MAX_REQUEST_SIZE if curve is None else 2048
     sock.rcvhwm = sock.sndhwm = 10_000
     sock.router_mandatory = False  # a reply to a vanished peer is dropped, not an error
     # Find and drop peers that vanished without closing (cable pulled, host crashed).
@@ -151,6 +159,8 @@ class Daemon:
         self.notifier = notifier or Notifier({})
         self.announcer: Announcer | None = None
         self.reload_config: Callable[[], Config] | None = None
+        self.authenticator = None  # the ZAP handler's thread, with --allow-clients
+        self.allow_list: security.ClientAllowList | None = None
         self._context = context
         self._socket = sock
         self._clock = clock
@@ -360,6 +370,11 @@ class Daemon:
 
     def _reload(self) -> None:
         self._reload_requested = False
+        if self.allow_list is not None:
+            try:
+                self.allow_list.reload()
+            except Exception as exc:  # keep the keys we have
+                log.error("allow-list reload failed, keeping the current keys: %s", exc)
         if self.reload_config is None:
             return
         self.notifier.reloading()
@@ -379,7 +394,7 @@ class Daemon:
         if new.log_level != old.log_level:
             logs.set_level(new.log_level)
             changed.append(f"log_level {old.log_level} -> {new.log_level}")
-        for key in ("bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces"):
+        for key in ("bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces", "curve", "allow_clients"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("reload: %s changed; restart pingd to apply it", key)
         self.config = replace(old, log_level=new.log_level)  # the rest needs a restart
@@ -394,6 +409,8 @@ class Daemon:
             log.error("final sync of %s failed: %s", self.store.path, exc.strerror)
         if self.announcer is not None:
             self.announcer.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self._context.term()
         self._wake_r.close()
         self._wake_w.close()
@@ -412,10 +429,30 @@ def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ
     except StateFileError as exc:
         raise StartupError(str(exc), 3) from None
     context = zmq.Context()
+    authenticator = allow_list = pair = None
     try:
-        sock, listening = open_socket(context, config, systemd.listen_fds(environ))
+        if config.curve:
+            pair = keys.load_or_create(Path(state_path).parent, "pingd-curve")
+        if config.allow_clients is not None:
+            allow_list = security.ClientAllowList(config.allow_clients)
+            authenticator = security.start_authenticator(context, allow_list)
+        sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
+    except keys.KeyFileError as exc:
+        _abandon(store, context, authenticator)
+        raise StartupError(str(exc), 3) from None
     except BaseException:
-        store.close()
-        context.term()
+        _abandon(store, context, authenticator)
         raise
-    return Daemon(config, store, context, sock, listening, notifier=Notifier(environ))
+    daemon = Daemon(config, store, context, sock, listening, notifier=Notifier(environ))
+    daemon.authenticator, daemon.allow_list = authenticator, allow_list
+    if pair is not None:
+        daemon.actor.identity.security = "curve+allow-list" if allow_list else "curve"
+        daemon.actor.identity.public_key = pair.public
+    return daemon
+
+
+def _abandon(store: StateStore, context: zmq.Context, authenticator) -> None:
+    if authenticator is not None:
+        authenticator.stop()
+    store.close()
+    context.term()
