@@ -76,6 +76,8 @@ def status_lines(target: Target, status: dict[str, Any]) -> list[str]:
         f"  uptime       {_duration(uptime)}",
         f"  durability   {status.get('durability')}",
         f"  storage      {status.get('storage')}",
+        f"  security     {status.get('security', 'plain')}"
+        + (f" (key {status['curve_public_key']})" if status.get("curve_public_key") else ""),
     ]
 
 
