@@ -268,7 +268,7 @@ def machine() -> str:
 
 
 def measure(quick: bool) -> list[Row]:
-    reps = 1 if quick else 3
+    reps = 1 if quick else 5
     count = 2000 if quick else 20000
     seconds = 0.5 if quick else 2.0
     rows: list[Row] = []

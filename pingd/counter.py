@@ -53,12 +53,20 @@ class CounterActor:
 
     def handle(self, request: Request, now: float) -> Reply:
         if isinstance(request, Ping):
-            if self.count >= protocol.MAX_COUNT:
+            count = self.ping()
+            if count is None:
                 return ErrorReply(request.seq, ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
-            self.count += 1
-            self.served += 1
-            return Pong(request.seq, self.count)
+            return Pong(request.seq, count)
         return StatusReply(request.seq, self.status(now))
+
+    def ping(self) -> int | None:
+        """Count one ping; the new total, or None when the count cannot grow any more.
+        (The daemon's hot path calls this directly, skipping the message objects.)"""
+        if self.count >= protocol.MAX_COUNT:
+            return None
+        self.count += 1
+        self.served += 1
+        return self.count
 
     def status(self, now: float) -> dict[str, object]:
         return {

@@ -174,8 +174,7 @@ class StateStore:
 
     def record(self, count: int) -> None:
         """Hand ``count`` to the operating system. Raises OSError if it would not take it."""
-        field = str(count).ljust(COUNT_WIDTH).encode()
-        if os.pwrite(self._fd, field, self._offset) != COUNT_WIDTH:
+        if os.pwrite(self._fd, b"%-20d" % count, self._offset) != COUNT_WIDTH:
             raise OSError(errno.EIO, "short write to the state file")
         self._written = count
 
