@@ -73,7 +73,7 @@ def status_lines(target: Target, status: dict[str, Any]) -> list[str]:
         f"  version      {status.get('version')} (protocol {status.get('protocol')})",
         f"  count        {status.get('count')}",
         f"  served       {status.get('pings_served')} pings since start",
-        f"  uptime       {_duration(uptime)}",
+        f"  uptime       {duration(uptime)}",
         f"  durability   {status.get('durability')}",
         f"  storage      {status.get('storage')}",
         f"  security     {status.get('security', 'plain')}"
@@ -85,7 +85,7 @@ def status_json(status: dict[str, Any], target: Target) -> dict[str, Any]:
     return {**status, "address": target.address, "port": target.port}
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)

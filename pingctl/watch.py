@@ -21,7 +21,7 @@ def _line(info: dict[str, Any], rate: float | None) -> str:
     rate_text = "" if rate is None else f" ({rate:+.1f}/s)"
     return (
         f"{time.strftime('%H:%M:%S')} {info.get('name')}: count {info.get('count')}{rate_text}, "
-        f"served {info.get('pings_served')}, uptime {render._duration(float(info.get('uptime_seconds', 0)))}, "
+        f"served {info.get('pings_served')}, uptime {render.duration(float(info.get('uptime_seconds', 0)))}, "
         f"storage {info.get('storage')}"
     )
 
