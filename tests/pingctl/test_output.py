@@ -208,3 +208,10 @@ def test_version_and_help_show_defaults():
     text = " ".join(run.stdout.split())  # help wraps to the terminal's width
     for default in ("[default: 100]", "[default: 2.0]", "[default: 1.0]", "[default: 3.0]", "[default: 7464]"):
         assert default in text
+
+
+def test_shell_completion_completes_commands_and_options():
+    env = base_env(_PINGCTL_COMPLETE="complete_bash", COMP_WORDS="pingctl pi", COMP_CWORD="1")
+    assert pingctl(env=env).stdout.split() == ["ping"]
+    env.update(COMP_WORDS="pingctl ping --hist", COMP_CWORD="2")
+    assert pingctl(env=env).stdout.split() == ["--histogram"]
