@@ -268,24 +268,29 @@ def machine() -> str:
 
 
 def measure(quick: bool) -> list[Row]:
-    reps = 1 if quick else 5
     count = 2000 if quick else 20000
     seconds = 0.5 if quick else 2.0
     rows: list[Row] = []
 
-    # 1-3: single-client RTT, interleaved: echo, pingd periodic, pingd always; medians over reps.
+    # 1-3: single-client RTT. The three servers run side by side for the whole section (warmed
+    # up first), and the client alternates between them in short rounds, so drifts of a shared,
+    # noisy machine fall on all three alike; each figure is the median over the rounds.
     echo_p, periodic_p, always_p = [], [], []
     periodic_pct: list[dict] = []
     always_pct: list[dict] = []
-    for _ in range(reps):
-        with echo_server() as port:
-            echo_p.append(workers(port, 1, count * 0.0002 + 0.5)[0]["p50_us"])
-        with pingd("--no-mdns", "--sync", "periodic") as d:
-            rtt = pingctl_session(d.port, count)["rtt_ms"]
+    rounds = 3 if quick else 9
+    per_round = count // 4
+    with echo_server() as echo_port, pingd("--no-mdns", "--sync", "periodic") as per, \
+            pingd("--no-mdns", "--sync", "always") as alw:
+        workers(echo_port, 1, 0.5)
+        pingctl_session(per.port, per_round)
+        pingctl_session(alw.port, per_round // 4)
+        for _ in range(rounds):
+            echo_p.append(workers(echo_port, 1, per_round * 0.00015)[0]["p50_us"])
+            rtt = pingctl_session(per.port, per_round)["rtt_ms"]
             periodic_pct.append(rtt)
             periodic_p.append(rtt["p50"] * 1000)
-        with pingd("--no-mdns", "--sync", "always") as d:
-            rtt = pingctl_session(d.port, count)["rtt_ms"]
+            rtt = pingctl_session(alw.port, per_round // 4)["rtt_ms"]
             always_pct.append(rtt)
             always_p.append(rtt["p50"] * 1000)
     base = median(echo_p)
@@ -293,8 +298,8 @@ def measure(quick: bool) -> list[Row]:
     rows.append(ratio_row("pingd periodic p50 RTT (pingctl, 1 client)", median(periodic_p), base, 1.15))
     rows.append(Row("pingd periodic p90 / p99 (pingctl)", f"{median([p['p90'] for p in periodic_pct]):.3f} / {median([p['p99'] for p in periodic_pct]):.3f} ms"))
     rows.append(ratio_row("pingd always p50 RTT (pingctl, 1 client)", median(always_p), base, None))
-    rows.extend(persistence_rows())
     rows.append(Row("pingd always p90 / p99 (pingctl)", f"{median([p['p90'] for p in always_pct]):.3f} / {median([p['p99'] for p in always_pct]):.3f} ms"))
+    rows.extend(persistence_rows())
 
     # 3-4: concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
     for clients in (1, 4, 16) if quick else (1, 4, 16, 64):
@@ -326,11 +331,14 @@ def measure(quick: bool) -> list[Row]:
 
     # 8 (issue 8): CURVE encryption's cost, interleaved with plain.
     plain_p, curve_p = [], []
-    for _ in range(reps):
-        with pingd("--no-mdns") as d:
-            plain_p.append(pingctl_session(d.port, count // 4)["rtt_ms"]["p50"] * 1000)
-        with pingd("--no-mdns", "--curve") as d, tempfile.TemporaryDirectory() as client_dir:
-            curve_p.append(pingctl_session(d.port, count // 4, curve_key(d), client_dir)["rtt_ms"]["p50"] * 1000)
+    with pingd("--no-mdns") as plain, pingd("--no-mdns", "--curve") as cur, \
+            tempfile.TemporaryDirectory() as client_dir:
+        key = curve_key(cur)
+        pingctl_session(plain.port, per_round // 2)
+        pingctl_session(cur.port, per_round // 2, key, client_dir)
+        for _ in range(rounds):
+            plain_p.append(pingctl_session(plain.port, per_round // 2)["rtt_ms"]["p50"] * 1000)
+            curve_p.append(pingctl_session(cur.port, per_round // 2, key, client_dir)["rtt_ms"]["p50"] * 1000)
     rows.append(ratio_row("pingd --curve p50 RTT (pingctl, 1 client)", median(curve_p), median(plain_p), None))
     rows[-1].baseline += " (plain)"
 

@@ -26,6 +26,10 @@ class Notifier:
             import sdnotify
 
             self._notifier = sdnotify.SystemdNotifier()
+            if self._notifier.socket is not None:
+                # Never let a notify socket nobody reads block the request loop: a message
+                # that does not fit is dropped (sdnotify swallows the error).
+                self._notifier.socket.setblocking(False)
 
     def _send(self, message: str) -> None:
         if self._notifier is not None:

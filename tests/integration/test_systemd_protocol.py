@@ -193,3 +193,17 @@ def _start_raw(self: Daemon) -> Daemon:
     self._reader.start()
     wait_for(lambda: any("Listening on" in l for l in self.lines), 15, "systemd-socket-activate to listen")
     return self
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_serving(spawn_daemon, tmp_path):
+    unread = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    unread.bind(str(tmp_path / "unread"))
+    try:
+        # Watchdog pings every 5 ms fill the socket's queue within a fraction of a second.
+        env = base_env(NOTIFY_SOCKET=str(tmp_path / "unread"), WATCHDOG_USEC="10000")
+        daemon = spawn_daemon(env=env)
+        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "150", "-i", "0.01", "--json")
+        assert run.code == 0 and run.json()["received"] == 150
+        assert daemon.stop() == 0
+    finally:
+        unread.close()
