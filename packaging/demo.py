@@ -33,9 +33,12 @@ def main() -> int:
         print("$ " + " ".join(["pingd", *daemon_cmd[3:]]), flush=True)
         daemon = subprocess.Popen(daemon_cmd, env=env, stdin=subprocess.DEVNULL)
         try:
-            if not _wait_ready(notify, daemon):
+            if not _wait_for(notify, daemon, lambda m: "READY=1" in m.split("\n")):
                 print("demo: pingd did not become ready", file=sys.stderr)
                 return 1
+            # pingd serves at once; its mDNS name is probed for about a second before it is
+            # announced (RFC 6762). Wait for that, so the session shows discovery as users meet it.
+            _wait_for(notify, daemon, lambda m: "announced as" in m)
             ping_cmd = ["ping", "--count", "20", "--interval", "0.05", "--mdns-interface", "127.0.0.1"]
             print("\n$ pingctl " + " ".join(ping_cmd), flush=True)
             started = time.monotonic()
@@ -52,14 +55,15 @@ def main() -> int:
             notify.close()
 
 
-def _wait_ready(notify: socket.socket, daemon: subprocess.Popen) -> bool:
+def _wait_for(notify: socket.socket, daemon: subprocess.Popen, wanted) -> bool:
+    """Read sd_notify messages until one satisfies ``wanted`` (bounded by READY_TIMEOUT)."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and daemon.poll() is None:
         try:
             message = notify.recv(4096).decode()
         except TimeoutError:
             return False
-        if "READY=1" in message.split("\n"):
+        if wanted(message):
             return True
     return False
 
