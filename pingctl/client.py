@@ -108,7 +108,8 @@ class PingClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open(self) -> zmq.Socket:
+    def _open(self, monitor: str | None = None) -> zmq.Socket:
+        """A fresh DEALER connected to the target (watched from before it connects, if asked)."""
         sock = self._context.socket(zmq.DEALER)
         sock.linger = 0
         sock.ipv6 = ":" in self.target.address
@@ -122,6 +123,8 @@ class PingClient:
             sock.curve_serverkey = self.target.server_key.encode()
             sock.curve_publickey = pair.public.encode()
             sock.curve_secretkey = pair.secret.encode()
+        if monitor is not None:
+            sock.monitor(monitor, _MONITOR_EVENTS)
         sock.connect(self.target.endpoint)
         self._socket = sock
         return sock
@@ -194,8 +197,14 @@ class PingClient:
         the connection's events allow (refused, not ZeroMQ, or silent)."""
         seq = self._next_seq()
         frame = protocol.encode_status_request(seq)
-        sock = self._socket or self._open()
-        monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=f"inproc://pingctl-monitor-{next(_monitor_ids)}")
+        address = f"inproc://pingctl-monitor-{next(_monitor_ids)}"
+        if self._socket is None:
+            sock = self._open(monitor=address)  # watched from before it connects
+        else:
+            sock = self._socket
+            sock.monitor(address, _MONITOR_EVENTS)
+        monitor = self._context.socket(zmq.PAIR)
+        monitor.connect(address)
         try:
             outcome = self._probe(sock, monitor, frame, seq)
         finally:
@@ -213,7 +222,7 @@ class PingClient:
         from zmq.utils.monitor import parse_monitor_message
 
         deadline = time.monotonic() + self.timeout
-        sock.send(frame, zmq.NOBLOCK)
+        unsent = not _try_send(sock, frame)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
@@ -224,6 +233,8 @@ class PingClient:
                 event = parse_monitor_message(monitor.recv_multipart())["event"]
                 if event == zmq.EVENT_CONNECTED:
                     connected = True
+                elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED and unsent:
+                    unsent = not _try_send(sock, frame)
                 elif event == zmq.EVENT_CONNECT_RETRIED:
                     reason = _connect_error(self.target)
                     if reason:
@@ -238,7 +249,7 @@ class PingClient:
                         f"the pingd at {self.target.display} refused this client's key: ask its "
                         "operator to add it to the daemon's --allow-clients (pingctl keys show)"
                     )
-                elif event & _HANDSHAKE_FAILED and connected:
+                elif event & _HANDSHAKE_FAILED:
                     self._reset()
                     raise PingctlError(self._handshake_failure())
             if sock in events:
@@ -276,6 +287,15 @@ class PingClient:
             if reply.seq == seq:
                 return reply, 0
         return None
+
+
+def _try_send(sock: zmq.Socket, frame: bytes) -> bool:
+    """Queue ``frame``; False if the socket has no connection to queue it on right now."""
+    try:
+        sock.send(frame, zmq.NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
 
 
 def _connect_error(target: Target) -> str | None:
