@@ -103,6 +103,14 @@ class _Events:
     def __call__(self, zeroconf, service_type, name, state_change) -> None:
         self.queue.put((name, state_change))
 
+    def until(self, deadline: float) -> Iterator[tuple[str, ServiceStateChange]]:
+        """The events as they come, until the monotonic ``deadline``."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                yield self.queue.get(timeout=remaining)
+            except queue.Empty:
+                return
+
 
 def find(
     name: str | None, timeout: float, interfaces: tuple[str, ...] = ()
@@ -110,11 +118,7 @@ def find(
     """The first daemon to answer (or the one called ``name``), and the others seen by then."""
     deadline = time.monotonic() + timeout
     with _browsing(interfaces) as (zc, events):
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                full_name, change = events.queue.get(timeout=remaining)
-            except queue.Empty:
-                break
+        for full_name, change in events.until(deadline):
             if change is ServiceStateChange.Removed:
                 continue
             if name is not None and instance_name(full_name).lower() != name.lower():
@@ -149,11 +153,7 @@ def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> list[Found]:
     deadline = time.monotonic() + timeout
     present: dict[str, Found | None] = {}
     with _browsing(interfaces) as (zc, events):
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                full_name, change = events.queue.get(timeout=remaining)
-            except queue.Empty:
-                break
+        for full_name, change in events.until(deadline):
             if change is ServiceStateChange.Removed:
                 present.pop(full_name, None)
             else:
