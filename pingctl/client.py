@@ -206,19 +206,18 @@ class PingClient:
         monitor = self._context.socket(zmq.PAIR)
         monitor.connect(address)
         try:
-            outcome = self._probe(sock, monitor, frame, seq)
+            reply = self._probe(sock, monitor, frame, seq)
         finally:
             if self._socket is not None:
                 self._socket.disable_monitor()
             monitor.close(linger=0)
-        reply, _ = outcome
         if isinstance(reply, StatusReply):
             return reply.status
         if isinstance(reply, ErrorReply):
             raise PingctlError(f"{self.target.display} refused the status request: {reply.describe()}")
         raise PingctlError(f"{self.target.display} answered a status request with a pong")
 
-    def _probe(self, sock: zmq.Socket, monitor: zmq.Socket, frame: bytes, seq: int):
+    def _probe(self, sock: zmq.Socket, monitor: zmq.Socket, frame: bytes, seq: int) -> protocol.Reply:
         from zmq.utils.monitor import parse_monitor_message
 
         deadline = time.monotonic() + self.timeout
@@ -253,10 +252,9 @@ class PingClient:
                     self._reset()
                     raise PingctlError(self._handshake_failure())
             if sock in events:
-                remaining = max(0.001, deadline - time.monotonic())
-                outcome = self._exchange_reply(sock, seq, remaining)
-                if outcome is not None:
-                    return outcome
+                reply = self._waiting_reply(sock, seq)
+                if reply is not None:
+                    return reply
         self._reset()
         what = "connected, but got no pingd reply" if connected else "no connection"
         raise PingctlError(
@@ -276,7 +274,7 @@ class PingClient:
             "really a pingd?), or it is a pingd that requires encryption (give --server-key)"
         )
 
-    def _exchange_reply(self, sock: zmq.Socket, seq: int, timeout: float):
+    def _waiting_reply(self, sock: zmq.Socket, seq: int) -> protocol.Reply | None:
         """Read replies waiting on ``sock`` until the one for ``seq`` (or none is left)."""
         while sock.poll(0):
             reply = self._decode(sock.recv())
@@ -285,7 +283,7 @@ class PingClient:
                     f"{self.target.display} answered, but not as a pingd; is that port really a pingd?"
                 )
             if reply.seq == seq:
-                return reply, 0
+                return reply
         return None
 
 
