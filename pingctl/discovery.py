@@ -4,6 +4,17 @@
 fixed wait); ``browse`` collects every answer for a set time, as ``avahi-browse -t`` does.
 Imported only on the discovery path: zeroconf costs start-up time that address-given
 commands should not pay.
+
+pingctl asks as a one-shot querier (RFC 6762 §5.1, §6.7): its questions leave from an
+ephemeral port, never 5353, so every responder answers straight to that port by unicast,
+at once, and no other socket can receive the answer. A browser that shares UDP 5353 asks
+for unicast answers (QU) to port 5353, and on the daemon's own host the kernel may hand
+that datagram to the daemon's socket instead (a second lost); asking for multicast answers
+(QM) waits out the responder's 20–120 ms delay for shared records. The first question goes
+out at once, not after the 20–120 ms a long-running browser waits against start-up storms
+(one person's command is none), and more follow on a short schedule (``question_times``):
+such a querier hears no announcements or goodbyes, so it asks to learn of a daemon that
+came up meanwhile.
 """
 
 from __future__ import annotations
@@ -14,9 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from zeroconf import IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
+from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
-from pingd.announce import SERVICE_TYPE
+from pingd.protocol import SERVICE_TYPE
 from pingctl.client import Target
 from pingctl.errors import PingctlError
 
@@ -48,11 +59,17 @@ def instance_name(full_name: str) -> str:
     return full_name.removesuffix("." + SERVICE_TYPE)
 
 
+_QUERY_FLAGS = 0  # a standard query
+_TYPE_PTR = 12
+_CLASS_IN = 1
+
+
 def _open(interfaces: tuple[str, ...]) -> Zeroconf:
+    """A one-shot querier: sockets on ephemeral ports, on the given interfaces or every IPv4 one."""
     try:
         if interfaces:
-            return Zeroconf(interfaces=list(interfaces))
-        return Zeroconf(ip_version=IPVersion.V4Only)
+            return Zeroconf(interfaces=list(interfaces), unicast=True)
+        return Zeroconf(ip_version=IPVersion.V4Only, unicast=True)
     except (OSError, ValueError) as exc:
         raise PingctlError(
             f"cannot start mDNS discovery ({exc}); give the daemon's address with --server-ip/--port"
@@ -83,7 +100,7 @@ def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
 def _browsing(interfaces: tuple[str, ...]) -> Iterator[tuple[Zeroconf, _Events]]:
     """A zeroconf instance browsing for pingd, its events in a queue; closed on exit."""
     zc = _open(interfaces)
-    events = _Events()
+    events = _Events(zc)
     try:
         browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[events])
         try:
@@ -94,22 +111,50 @@ def _browsing(interfaces: tuple[str, ...]) -> Iterator[tuple[Zeroconf, _Events]]
         zc.close()
 
 
-class _Events:
-    """Browser callbacks (on zeroconf's thread) into a queue the caller's thread reads."""
+def _ask(zc: Zeroconf) -> None:
+    """Send the PTR question for pingd's service type now, on every interface."""
+    out = DNSOutgoing(_QUERY_FLAGS)
+    out.add_question(DNSQuestion(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN))
+    zc.send(out)
 
-    def __init__(self) -> None:
+
+def question_times() -> Iterator[float]:
+    """When to ask, in seconds from the start: at once, every 250 ms for two seconds, then
+    every second. A one-shot querier hears no announcements, so it asks again to learn of a
+    daemon that ends its ~1 s name probe meanwhile (one just started); the pace stays well
+    under what one busy browser sends at start-up."""
+    yield from (i * 0.25 for i in range(8))
+    seconds = 2.0
+    while True:
+        yield seconds
+        seconds += 1.0
+
+
+class _Events:
+    """Browser callbacks (on zeroconf's thread) into a queue the caller's thread reads,
+    and the questions that bring them."""
+
+    def __init__(self, zc: Zeroconf) -> None:
         self.queue: queue.Queue[tuple[str, ServiceStateChange]] = queue.Queue()
+        self._zc = zc
+        self._started = time.monotonic()
+        self._schedule = question_times()
+        self._next_question = self._started
 
     def __call__(self, zeroconf, service_type, name, state_change) -> None:
         self.queue.put((name, state_change))
 
     def until(self, deadline: float) -> Iterator[tuple[str, ServiceStateChange]]:
-        """The events as they come, until the monotonic ``deadline``."""
-        while (remaining := deadline - time.monotonic()) > 0:
+        """The events as they come, until the monotonic ``deadline``; asks on schedule."""
+        while (now := time.monotonic()) < deadline:
+            if now >= self._next_question:
+                _ask(self._zc)
+                while self._next_question <= now:
+                    self._next_question = self._started + next(self._schedule)
             try:
-                yield self.queue.get(timeout=remaining)
+                yield self.queue.get(timeout=min(deadline, self._next_question) - now)
             except queue.Empty:
-                return
+                continue
 
 
 def find(

@@ -14,9 +14,10 @@ import ipaddress
 import logging
 import socket
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from pingd import __version__, protocol
+from pingd.protocol import SERVICE_TYPE
 
 if TYPE_CHECKING:
     from pingd.config import Config
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pingd")
 
-SERVICE_TYPE: Final = "_pingd._tcp.local."
 
 
 def txt_records(node_id: str, curve_key: str | None = None) -> dict[str, str]:
@@ -76,17 +76,12 @@ class MdnsAnnouncer:
             self.close()
 
     def _start(self) -> None:
-        from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, Zeroconf
+        from zeroconf import ServiceInfo, Zeroconf
 
+        quiet_library_logs()
         daemon = self._daemon
         addresses = announced_addresses(daemon.listening.addresses, self._interfaces)
-        if self._interfaces:
-            self._zeroconf = Zeroconf(interfaces=list(self._interfaces))
-        else:
-            try:
-                self._zeroconf = Zeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.All)
-            except OSError:
-                self._zeroconf = Zeroconf(interfaces=InterfaceChoice.All, ip_version=IPVersion.V4Only)
+        self._zeroconf = Zeroconf(interfaces=list(self._interfaces or _multicast_interfaces()))
         node_id = daemon.store.node_id
         self._info = ServiceInfo(
             SERVICE_TYPE,
@@ -128,6 +123,54 @@ class MdnsAnnouncer:
             except Exception as exc:
                 log.warning("mDNS shutdown: %s", exc)
             self._zeroconf = None
+
+
+def _multicast_interfaces() -> list[str]:
+    """Every address that can carry mDNS; each one that cannot is named once, at info level."""
+    from pingd.netinfo import mdns_interfaces
+
+    choice = mdns_interfaces()
+    for where, why in choice.skipped:
+        log.info("mDNS: not using %s: %s", where, why)
+    if not choice.usable:
+        raise OSError("no interface can send to the mDNS group")
+    return list(choice.usable)
+
+
+class QuietLibrary(logging.Filter):
+    """The mDNS library's expected noise is not an operator's concern.
+
+    A socket it cannot send on or an address it cannot bind (an interface going down, IPv6
+    without a route) is demoted to debug; whatever it still says at WARNING comes as one
+    line, never with a traceback.
+    """
+
+    EXPECTED = (
+        "Error with socket",
+        "Address not available when binding",
+        "Address in use when adding",
+        "Unable to read",
+        "Skipping interface update",
+        "No route to host",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({record.exc_info[1]})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        if record.levelno >= logging.WARNING and str(record.msg).startswith(self.EXPECTED):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return log.isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_library_logs() -> None:
+    """Install ``QuietLibrary`` on zeroconf's logger (once)."""
+    library = logging.getLogger("zeroconf")
+    if not any(isinstance(f, QuietLibrary) for f in library.filters):
+        library.addFilter(QuietLibrary())
 
 
 def _family(address: str) -> int:

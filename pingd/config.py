@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
-DEFAULT_PORT: Final = 7464  # "PING" on a phone keypad
+from pingd.protocol import DEFAULT_PORT
+
 CONFIG_NAME: Final = "pingd.toml"
 STATE_NAME: Final = "state.json"
 SYNC_MODES: Final = ("periodic", "always")

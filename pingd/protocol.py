@@ -33,6 +33,11 @@ from typing import Any, Final
 MAGIC: Final = b"PD"
 VERSION: Final = 1
 
+#: The TCP port pingd listens on unless told otherwise ("PING" on a phone keypad).
+DEFAULT_PORT: Final = 7464
+#: The DNS-SD service type pingd announces and pingctl browses for.
+SERVICE_TYPE: Final = "_pingd._tcp.local."
+
 HEADER: Final = struct.Struct("!2sBBQ")
 HEADER_SIZE: Final = HEADER.size
 _COUNT: Final = struct.Struct("!Q")

@@ -71,3 +71,21 @@ def network():
     require(available())
     with Network() as net:
         yield net
+
+
+@pytest.fixture
+def avahi(tmp_path: Path):
+    """Start Debian's avahi-daemon (with its own D-Bus) on a test host; always stopped."""
+    from tests.hosts.avahi import Avahi, available
+
+    require(available())
+    started: list[Avahi] = []
+
+    def start(host, host_name: str) -> Avahi:
+        a = Avahi(host, host_name, tmp_path)
+        started.append(a)
+        return a.start()
+
+    yield start
+    for a in started:
+        a.stop()

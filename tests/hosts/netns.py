@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 SUBNET = "10.213.0"
+SUBNET6 = "fd00:213::"
 
 
 def available() -> str | None:
@@ -35,6 +36,7 @@ class Host:
     namespace: str
     address: str
     interface: str
+    address6: str | None = None  # a routable IPv6 address, when the host was given one
 
     @property
     def prefix(self) -> list[str]:
@@ -73,7 +75,7 @@ class Network:
         self._namespaces.append(name)
         _ip("-n", name, "link", "set", "lo", "up")
 
-    def add_host(self) -> Host:
+    def add_host(self, ipv6: bool = False) -> Host:
         index = len(self.hosts) + 1
         ns = f"{self.tag}-h{index}"
         inner, outer = f"{self.tag}h{index}", f"{self.tag}s{index}"  # ≤ 15 characters
@@ -82,9 +84,13 @@ class Network:
         _ip("-n", self.switch, "link", "set", outer, "master", "br0", "up")
         address = f"{SUBNET}.{index}"
         _ip("-n", ns, "addr", "add", f"{address}/24", "dev", inner)
+        address6 = None
+        if ipv6:
+            address6 = f"{SUBNET6}{index}"
+            _ip("-n", ns, "addr", "add", f"{address6}/64", "dev", inner, "nodad")
         _ip("-n", ns, "link", "set", inner, "up")
         _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", inner)  # mDNS leaves by the veth
-        host = Host(ns, address, inner)
+        host = Host(ns, address, inner, address6)
         self.hosts.append(host)
         return host
 

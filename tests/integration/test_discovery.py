@@ -5,11 +5,13 @@ mDNS is confined to 127.0.0.1 on the machine itself, and to the namespaces' own 
 
 from __future__ import annotations
 
+import subprocess
+import threading
 import time
 
 import pytest
 
-from tests.helpers.processes import pingctl
+from tests.helpers.processes import pingctl, wait_for
 
 LO = ("--mdns-interface", "127.0.0.1")
 
@@ -131,3 +133,109 @@ def test_name_clash_is_resolved_by_renaming(network, spawn_daemon, tmp_path):
         run = pingctl("ping", "--name", name, "-c", "1", "--json", "--mdns-interface", client.address, prefix=client.prefix)
         assert run.code == 0 and run.json()["server"]["name"] == name
     assert da.proc.poll() is None and db.proc.poll() is None
+
+
+# --- wherever pingctl runs: its first question is answered, whatever socket the kernel picks ---
+#
+# A browser asks again about 1 s after its first question. A window shorter than that lists a
+# daemon only if the answer to the first question reached pingctl: the check is on that, not
+# on a stopwatch.
+
+FIRST_ANSWER_WINDOW = "0.6"
+
+
+def _clean(daemon) -> None:
+    """pingd's log has no warnings and no tracebacks (the mDNS library's included)."""
+    noisy = [l for l in daemon.lines if " WARNING " in l or " ERROR " in l or "Traceback" in l]
+    assert not noisy, "\n".join(noisy)
+
+
+def test_discover_lists_it_in_its_default_window_on_loopback(spawn_daemon):
+    daemon = spawn_daemon("--name", "lo-window", *LO, mdns=True)
+    daemon.wait_for_line("announced as")
+    run = pingctl("discover", "--json", *LO)
+    assert run.code == 0, run.stderr
+    assert "lo-window" in {e["name"] for e in run.json()}
+    run = pingctl("discover", "--timeout", FIRST_ANSWER_WINDOW, "--json", *LO)
+    assert "lo-window" in {e["name"] for e in run.json()}
+
+
+@pytest.mark.root
+def test_own_host_with_default_flags(network, spawn_daemon, tmp_path):
+    # Several hosts: which socket the kernel hands a unicast reply to is fixed per address
+    # pair, so more hosts cover both outcomes.
+    hosts = [network.add_host() for _ in range(3)]
+    daemons = []
+    for i, host in enumerate(hosts):
+        daemons.append(spawn_daemon(
+            "--bind", "*", "--name", f"own-{i}", mdns=True, prefix=host.prefix, state_file=tmp_path / f"{i}.json",
+        ))
+    for daemon in daemons:
+        daemon.wait_for_line("announced as")
+    for i, host in enumerate(hosts):
+        run = pingctl("discover", "--timeout", FIRST_ANSWER_WINDOW, "--json", prefix=host.prefix)
+        assert run.code == 0, run.stderr
+        assert f"own-{i}" in {e["name"] for e in run.json()}
+        run = pingctl("ping", "--name", f"own-{i}", "-c", "1", "--discovery-timeout", FIRST_ANSWER_WINDOW,
+                      "--json", prefix=host.prefix)
+        assert run.code == 0, run.stderr
+        assert run.json()["server"]["address"] == host.address
+    for daemon in daemons:
+        _clean(daemon)
+        skipped = [l for l in daemon.lines if "mDNS: not using" in l]
+        assert all(" INFO " in l for l in skipped)
+        assert len(skipped) == len(set(skipped)) <= 3  # one line per address, at most
+
+
+@pytest.mark.root
+def test_ipv6_addresses_are_announced_where_pingd_serves_them(network, spawn_daemon):
+    server, client = network.add_host(ipv6=True), network.add_host(ipv6=True)
+    daemon = spawn_daemon("--bind", "*", "--name", "six", mdns=True, prefix=server.prefix)
+    daemon.wait_for_line("announced as")
+    run = pingctl("discover", "--json", prefix=client.prefix)
+    assert run.code == 0, run.stderr
+    [entry] = [e for e in run.json() if e["name"] == "six"]
+    assert entry["addresses"] == [server.address, server.address6]
+    run = pingctl("ping", "--server-ip", server.address6, "--port", str(daemon.port), "-c", "1", "--json",
+                  prefix=client.prefix)
+    assert run.code == 0 and run.json()["received"] == 1
+    _clean(daemon)
+
+
+@pytest.mark.root
+def test_next_to_avahi_and_seen_by_avahi_browse(network, spawn_daemon, avahi):
+    server, client = network.add_host(), network.add_host()
+    avahi(server, "avahi-server")
+    watcher = avahi(client, "avahi-client")
+    browse = subprocess.Popen(
+        [*watcher.prefix, "avahi-browse", "--resolve", "--parsable", "_pingd._tcp"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in browse.stdout), daemon=True)
+    reader.start()
+    try:
+        daemon = spawn_daemon("--bind", "*", "--name", "beside-avahi", mdns=True, prefix=server.prefix)
+        status = pingctl("status", "--server-ip", server.address, "--port", str(daemon.port), "--json",
+                         prefix=client.prefix).json()
+        resolved = wait_for(
+            lambda: next((l for l in lines if l.startswith("=;") and ";beside-avahi;" in l), None),
+            10, "avahi-browse to resolve pingd",
+        )
+        fields = resolved.split(";")
+        assert fields[4] == "_pingd._tcp" and fields[7] == server.address and fields[8] == str(daemon.port)
+        txt = dict(item.strip('"').split("=", 1) for item in fields[9].split(" "))
+        assert txt == {"txtvers": "1", "pv": "1", "ver": status["version"], "id": status["node_id"]}
+        daemon.wait_for_line("announced as")
+        for host in (client, server):
+            run = pingctl("discover", "--timeout", FIRST_ANSWER_WINDOW, "--json", prefix=host.prefix)
+            assert "beside-avahi" in {e["name"] for e in run.json()}, run.stderr
+            run = pingctl("ping", "--name", "beside-avahi", "-c", "1", "--json", prefix=host.prefix)
+            assert run.code == 0 and run.json()["server"]["node_id"] == status["node_id"], run.stderr
+        assert daemon.stop() == 0  # goodbye packets: the independent browser drops it
+        wait_for(lambda: any(l.startswith("-;") and ";beside-avahi;" in l for l in lines), 5,
+                 "avahi-browse to drop pingd after its goodbye")
+        _clean(daemon)
+    finally:
+        browse.kill()
+        browse.wait(10)
