@@ -5,7 +5,11 @@
 Connects a DEALER, prints "ready", waits for a line on stdin (the start signal, so that all
 workers begin together), then sends pings in lock-step for SECONDS and prints one JSON line:
 the number of round trips and their RTTs' p50 in microseconds. Works against pingd and the
-echo server alike (it waits for any one reply per request), as pingctl's loop does.
+echo server alike (it waits for any one reply per request).
+
+It is the minimal blocking client, the benchmark's baseline: between its two clock readings
+a send and a blocking receive (bounded by the socket's RCVTIMEO), nothing else — no poll,
+no decoding.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ def main() -> None:
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)
     sock.linger = 0
+    sock.rcvtimeo = 5000
     sock.connect(endpoint)
     # One warm-up round trip so connection set-up is not measured.
     sock.send(protocol.encode_ping(0))
@@ -38,14 +43,15 @@ def main() -> None:
     seq = 1
     now = time.perf_counter_ns
     end = now() + int(seconds * 1e9)
-    while True:
+    send, recv, encode, noblock = sock.send, sock.recv, protocol.encode_ping, int(zmq.NOBLOCK)
+    while now() < end and seq <= max_pings:
+        frame = encode(seq)
         t0 = now()
-        if t0 >= end or seq > max_pings:
+        send(frame, noblock)
+        try:
+            recv()
+        except zmq.Again:
             break
-        sock.send(protocol.encode_ping(seq), zmq.NOBLOCK)
-        if not sock.poll(5000):
-            break
-        sock.recv()
         rtts.append(now() - t0)
         seq += 1
     rtts.sort()

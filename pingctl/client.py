@@ -20,6 +20,7 @@ import zmq
 from pingd import protocol
 from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 from pingctl.errors import PingctlError
+from pingctl.limits import MAX_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +90,19 @@ _HANDSHAKE_FAILED = (
 
 
 _monitor_ids = itertools.count()
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
 
 
 class PingClient:
     def __init__(self, target: Target, timeout: float, context: zmq.Context | None = None) -> None:
-        if timeout <= 0:
-            raise PingctlError("--timeout must be above 0 seconds")
+        if not 0 < timeout <= MAX_TIMEOUT:  # also refuses nan; inf and 1e300 would overflow
+            raise PingctlError(f"--timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds")
         self.target = target
         self.timeout = timeout
+        self._timeout_ms = max(1, round(timeout * 1000))
+        self._timeout_ns = self._timeout_ms * 1_000_000
+        #: True from a request's send until its reply or its loss (a Ctrl-C may land between).
+        self.in_flight = False
         self._context = context or zmq.Context.instance()
         self._seq = 0
         self._socket: zmq.Socket | None = None
@@ -116,6 +122,7 @@ class PingClient:
         sock.maxmsgsize = protocol.MAX_REPLY_SIZE
         sock.reconnect_ivl = 100
         sock.reconnect_ivl_max = 1000
+        sock.rcvtimeo = self._timeout_ms  # the per-request timeout, kept by libzmq
         if self.target.server_key:
             from pingctl.trust import client_keys
 
@@ -140,33 +147,66 @@ class PingClient:
             self._socket.close(linger=0)
             self._socket = None
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the latest request."""
+        return self._seq
+
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) % (protocol.MAX_SEQ + 1)
         return self._seq
 
-    def _exchange(self, frame: bytes, seq: int, timeout: float) -> tuple[protocol.Reply, int] | None:
-        """Send one request; return (reply, rtt in ns), or None after ``timeout`` (socket reset)."""
+    def _exchange(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
+        """Send one request; return (reply, rtt in ns), or None after the timeout (socket reset).
+
+        Between the two clock readings there is a send and a blocking receive and nothing
+        else: the socket's own receive timeout (RCVTIMEO) bounds the wait, so no poll, no
+        deadline arithmetic and no decoding is timed. Only a reply to an earlier, lost
+        request (rare) takes the slow path, which waits out the rest of the timeout.
+        """
         sock = self._socket or self._open()
-        sent = time.perf_counter_ns()
+        clock = time.perf_counter_ns
+        self.in_flight = True
+        sent = clock()
         try:
-            sock.send(frame, zmq.NOBLOCK)
+            sock.send(frame, _NOBLOCK)
         except zmq.Again:  # the queue to a daemon that is not there is full
-            self._reset()
-            return None
-        deadline = sent + int(timeout * 1e9)
-        while True:
-            remaining_ms = (deadline - time.perf_counter_ns()) / 1e6
-            if remaining_ms <= 0 or not sock.poll(max(1, int(remaining_ms + 0.999))):
-                if time.perf_counter_ns() >= deadline:
-                    self._reset()
-                    return None
-                continue
+            return self._lost()
+        try:
             data = sock.recv()
-            received = time.perf_counter_ns()
-            reply = self._decode(data)
-            if reply is not None and reply.seq == seq:
-                return reply, received - sent
-            # Otherwise a late reply to an earlier, already-lost request: never counted.
+        except zmq.Again:
+            return self._lost()
+        received = clock()
+        reply = self._decode(data)
+        if reply is None or reply.seq != seq:
+            return self._late(sock, seq, sent)
+        self.in_flight = False
+        return reply, received - sent
+
+    def _late(self, sock: zmq.Socket, seq: int, sent: int) -> tuple[protocol.Reply, int] | None:
+        """Skip replies to earlier, already-lost requests (never counted) until ours or the timeout."""
+        deadline = sent + self._timeout_ns
+        try:
+            while (remaining_ms := (deadline - time.perf_counter_ns()) // 1_000_000) > 0:
+                sock.rcvtimeo = int(remaining_ms)
+                try:
+                    data = sock.recv()
+                except zmq.Again:
+                    break
+                received = time.perf_counter_ns()
+                reply = self._decode(data)
+                if reply is not None and reply.seq == seq:
+                    self.in_flight = False
+                    return reply, received - sent
+        finally:
+            if self._socket is sock:
+                sock.rcvtimeo = self._timeout_ms
+        return self._lost()
+
+    def _lost(self) -> None:
+        self.in_flight = False
+        self._reset()
+        return None
 
     def _decode(self, data: bytes) -> protocol.Reply | None:
         """A reply, or None for a frame that is not one (ignored like a late reply)."""
@@ -182,7 +222,7 @@ class PingClient:
 
     def ping(self) -> PingResult:
         seq = self._next_seq()
-        outcome = self._exchange(protocol.encode_ping(seq), seq, self.timeout)
+        outcome = self._exchange(protocol.encode_ping(seq), seq)
         if outcome is None:
             return PingResult(seq)
         reply, rtt_ns = outcome

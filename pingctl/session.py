@@ -43,7 +43,13 @@ class Session:
                     if self.deadline is not None and self.clock() - start >= self.deadline:
                         break
                 index += 1
-                result = self.client.ping()
+                try:
+                    result = self.client.ping()
+                except KeyboardInterrupt:
+                    if getattr(self.client, "in_flight", False):
+                        # Sent and not answered: transmitted and lost, as ping counts it.
+                        self.results.append(PingResult(self.client.last_seq))
+                    raise
                 self.results.append(result)
                 self.on_result(index, result)
         finally:

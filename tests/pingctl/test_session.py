@@ -83,3 +83,28 @@ def test_interrupted_session_keeps_what_ran():
     except KeyboardInterrupt:
         pass
     assert s.summary().sent == 3 and s.elapsed > 0
+
+
+class InterruptedClient(FakeClient):
+    """Ctrl-C lands while the second ping is in flight."""
+
+    in_flight = False
+    last_seq = 0
+
+    def ping(self):
+        if self.sent == 1:
+            self.in_flight, self.last_seq = True, 2
+            raise KeyboardInterrupt
+        return super().ping()
+
+
+def test_ctrl_c_with_a_ping_in_flight_counts_it_as_transmitted_and_lost():
+    clock = FakeClock()
+    s = Session(InterruptedClient(clock), 5, 0.0, clock=clock, sleep=clock.sleep)
+    try:
+        s.run()
+    except KeyboardInterrupt:
+        pass
+    summary = s.summary()
+    assert (summary.sent, summary.received) == (2, 1)
+    assert [r.seq for r in s.results] == [1, 2] and not s.results[1].ok

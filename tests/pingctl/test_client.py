@@ -1,0 +1,100 @@
+"""The Lazy Pirate client against a scripted ROUTER on loopback: what is timed, what is
+counted, and what happens to replies that come too late."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+import zmq
+
+from pingd import protocol
+from pingctl.client import PingClient, Target
+from pingctl.limits import MAX_TIMEOUT
+from pingctl.errors import PingctlError
+
+
+class ScriptedServer:
+    """A ROUTER that answers each request as ``script`` says: a list of frames per request
+    (built from the request's seq), or None for no answer at all."""
+
+    def __init__(self, script):
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.ROUTER)
+        self.sock.linger = 0
+        self.sock.rcvtimeo = 5000
+        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.script = list(script)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        for answer in self.script:
+            try:
+                peer, frame = self.sock.recv_multipart()
+            except zmq.Again:
+                return
+            seq = protocol.HEADER.unpack_from(frame)[3]
+            for reply in answer(seq) if answer else ():
+                self.sock.send_multipart([peer, reply])
+
+    def close(self):
+        self.thread.join(10)
+        self.sock.close(0)
+        self.context.term()
+
+
+@pytest.fixture
+def server():
+    made = []
+
+    def make(*script):
+        s = ScriptedServer(script)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def _client(port: int, timeout: float = 0.3) -> PingClient:
+    return PingClient(Target("127.0.0.1", port), timeout, context=zmq.Context.instance())
+
+
+def test_a_pong_is_timed_and_counted(server):
+    s = server(lambda seq: [protocol.encode_pong(seq, 41)])
+    with _client(s.port) as client:
+        result = client.ping()
+    assert result.ok and result.count == 41 and 0 < result.rtt_ms < 300
+    assert not client.in_flight
+
+
+def test_a_reply_to_an_earlier_request_is_skipped_not_counted(server):
+    s = server(lambda seq: [protocol.encode_pong(seq - 1, 1), protocol.encode_pong(seq, 2)])
+    with _client(s.port) as client:
+        result = client.ping()
+    assert result.ok and result.count == 2
+
+
+def test_no_reply_is_a_loss_then_a_fresh_socket_and_the_late_reply_is_never_counted(server):
+    s = server(None, lambda seq: [protocol.encode_pong(seq - 1, 1), protocol.encode_pong(seq, 2)])
+    with _client(s.port, timeout=0.2) as client:
+        lost = client.ping()
+        assert not lost.ok and lost.rtt_ms is None and client.resets == 1 and not client.in_flight
+        result = client.ping()
+        assert result.ok and result.count == 2 and result.seq == lost.seq + 1
+
+
+def test_only_the_stale_reply_comes_then_the_timeout(server):
+    s = server(lambda seq: [protocol.encode_pong(seq + 7, 1)])
+    with _client(s.port, timeout=0.2) as client:
+        result = client.ping()
+        assert not result.ok and client.resets == 1
+
+
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, 1e300, MAX_TIMEOUT * 2])
+def test_timeouts_that_cannot_be_kept_are_refused(timeout):
+    with pytest.raises(PingctlError, match="--timeout"):
+        PingClient(Target("127.0.0.1", 1), timeout)
