@@ -61,7 +61,7 @@ def resolve_target(host: str, port: int) -> list[Target]:
     return [Target(address=a, port=port, host=host if a != literal else "") for a in seen]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per ping, and frozen ones are slower to make
 class PingResult:
     """One ping's fate: a pong (rtt_ms and count), an error reply, or nothing (lost)."""
 
@@ -91,6 +91,8 @@ _HANDSHAKE_FAILED = (
 
 _monitor_ids = itertools.count()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
+_PONG_PREFIX = protocol.MAGIC + bytes((protocol.VERSION, protocol.MessageType.PONG))
+_PONG_SIZE = protocol.HEADER_SIZE + 8
 
 
 class PingClient:
@@ -153,7 +155,9 @@ class PingClient:
         return self._seq
 
     def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) % (protocol.MAX_SEQ + 1)
+        """1, 2, … 2**64-1, then 1 again: never 0, which the daemon's errors carry when they
+        cannot read a request's sequence number."""
+        self._seq = self._seq % protocol.MAX_SEQ + 1
         return self._seq
 
     def _exchange(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
@@ -177,9 +181,12 @@ class PingClient:
         except zmq.Again:
             return self._lost()
         received = clock()
-        reply = self._decode(data)
-        if reply is None or reply.seq != seq:
-            return self._late(sock, seq, sent)
+        if len(data) == _PONG_SIZE and data[:4] == _PONG_PREFIX and data[4:12] == frame[4:12]:
+            reply: protocol.Reply | None = Pong(seq, int.from_bytes(data[12:], "big"))  # the usual answer
+        else:
+            reply = self._decode(data)
+            if reply is None or reply.seq != seq:
+                return self._late(sock, seq, sent)
         self.in_flight = False
         return reply, received - sent
 

@@ -6,6 +6,7 @@ pings is never part of a round trip. A ping that times out is lost, not repeated
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,31 +30,46 @@ class Session:
 
     def run(self) -> None:
         self._started = start = self.clock()
-        index = 0
         try:
-            while self.count == 0 or index < self.count:
-                if self.deadline is not None and self.clock() - start >= self.deadline:
-                    break
-                if index:
-                    wait = start + index * self.interval - self.clock()
-                    if self.deadline is not None:
-                        wait = min(wait, start + self.deadline - self.clock())
-                    if wait > 0:
-                        self.sleep(wait)
-                    if self.deadline is not None and self.clock() - start >= self.deadline:
-                        break
-                index += 1
-                try:
-                    result = self.client.ping()
-                except KeyboardInterrupt:
-                    if getattr(self.client, "in_flight", False):
-                        # Sent and not answered: transmitted and lost, as ping counts it.
-                        self.results.append(PingResult(self.client.last_seq))
-                    raise
-                self.results.append(result)
-                self.on_result(index, result)
+            if self.interval == 0 and self.deadline is None:
+                self._flat_out()
+            else:
+                self._paced(start)
         finally:
             self._ended = self.clock()
+
+    def _flat_out(self) -> None:
+        """Each ping right after the last reply: no clock, no schedule between them."""
+        indexes = itertools.count(1) if self.count == 0 else range(1, self.count + 1)
+        for index in indexes:
+            self._ping(index)
+
+    def _paced(self, start: float) -> None:
+        index = 0
+        while self.count == 0 or index < self.count:
+            if self.deadline is not None and self.clock() - start >= self.deadline:
+                break
+            if index:
+                wait = start + index * self.interval - self.clock()
+                if self.deadline is not None:
+                    wait = min(wait, start + self.deadline - self.clock())
+                if wait > 0:
+                    self.sleep(wait)
+                if self.deadline is not None and self.clock() - start >= self.deadline:
+                    break
+            index += 1
+            self._ping(index)
+
+    def _ping(self, index: int) -> None:
+        try:
+            result = self.client.ping()
+        except KeyboardInterrupt:
+            if getattr(self.client, "in_flight", False):
+                # Sent and not answered: transmitted and lost, as ping counts it.
+                self.results.append(PingResult(self.client.last_seq))
+            raise
+        self.results.append(result)
+        self.on_result(index, result)
 
     @property
     def elapsed(self) -> float:
