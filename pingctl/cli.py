@@ -18,8 +18,10 @@ from typing import Annotated, Optional
 import typer
 
 from pingd import __version__
-from pingd.config import DEFAULT_PORT
+from pingd.protocol import DEFAULT_PORT
 from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, PingctlError
+from pingctl.text import shown
+from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
 
 app = typer.Typer(
     add_completion=True,
@@ -65,6 +67,15 @@ def _main(
     _state["debug"] = debug
 
 
+def _check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = False) -> None:
+    """A duration from the command line: finite, in range (nan fails every comparison)."""
+    if value is None:
+        return
+    if not ((value >= 0 if zero_ok else value > 0) and value <= most):
+        low = "0 or more" if zero_ok else "above 0"
+        raise PingctlError(f"{flag} takes a number of seconds, {low} and at most {most:g}")
+
+
 def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None):
     """A client connected to a daemon that answered a status request, and that status."""
     from pingctl.client import PingClient, resolve_target
@@ -83,19 +94,18 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
     else:
         if port is not None:
             raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
-        if discovery_timeout <= 0:
-            raise PingctlError("--discovery-timeout must be above 0 seconds")
+        _check_seconds("--discovery-timeout", discovery_timeout, MAX_DISCOVERY)
         from pingctl import discovery
 
         found, others = discovery.find(name, discovery_timeout, tuple(mdns_interface or ()))
         if others and not quiet:
-            names = ", ".join(f"'{o.name}'" for o in others)
+            names = ", ".join(f"'{shown(o.name)}'" for o in others)
             print(
-                f"pingctl: found several daemons; using '{found.name}' (first to answer). "
+                f"pingctl: found several daemons; using '{shown(found.name)}' (first to answer). "
                 f"Others: {names}. Choose one with --name NAME.",
                 file=sys.stderr,
             )
-        _check_announced_key(found, server_key)
+        _check_announced_key(found, server_key, name)
         targets = found.targets(server_key)
     failure: PingctlError | None = None
     for target in targets:
@@ -109,7 +119,7 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
     raise failure
 
 
-def _check_announced_key(found, server_key: str | None) -> None:
+def _check_announced_key(found, server_key: str | None, asked: str | None) -> None:
     """A pinned key must be the announced one; an unpinned one is trusted on first use."""
     if found.curve_key is None:
         return
@@ -122,9 +132,9 @@ def _check_announced_key(found, server_key: str | None) -> None:
         return
     from pingctl import trust
 
-    note = trust.check_server_key(found.node_id or found.name, found.name, found.curve_key)
+    note = trust.check_server_key(asked or found.name, found.node_id, found.curve_key)
     if note:
-        print(f"pingctl: {note}", file=sys.stderr)
+        print(f"pingctl: {shown(note)}", file=sys.stderr)
 
 
 @app.command()
@@ -153,19 +163,28 @@ def ping(
     """
     if count < 0:
         raise PingctlError("--count must be 0 (until interrupted) or more")
-    if interval < 0:
-        raise PingctlError("--interval must be 0 or more seconds")
-    if deadline is not None and deadline <= 0:
-        raise PingctlError("--deadline must be above 0 seconds")
+    _check_seconds("--interval", interval, MAX_INTERVAL, zero_ok=True)
+    _check_seconds("--deadline", deadline, MAX_DEADLINE)
+    _check_seconds("--timeout", timeout, MAX_TIMEOUT)
     if samples and not json_output:
         raise PingctlError("--samples adds per-ping samples to the JSON output; use it with --json")
     from pingctl import render
     from pingctl.session import Session
     from pingctl.stats import Running, histogram as make_histogram
 
-    client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
-    target = client.target
     running = Running()
+
+    def interim(signum, frame):
+        print(render.interim_line(running), file=sys.stderr, flush=True)
+
+    # From the start, so SIGQUIT (Ctrl-\) during discovery shows "0/0" instead of killing pingctl.
+    previous = signal.signal(signal.SIGQUIT, interim)
+    try:
+        client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
+    except BaseException:
+        signal.signal(signal.SIGQUIT, previous)
+        raise
+    target = client.target
     mode = "json" if json_output else "quiet" if quiet else "live" if sys.stdout.isatty() else "plain"
     view = None
     if mode == "live":
@@ -180,16 +199,12 @@ def ping(
         elif mode == "plain":
             print(render.result_line(index, result, target, timeout), flush=True)
 
-    def interim(signum, frame):
-        print(render.interim_line(running), file=sys.stderr, flush=True)
-
     session = Session(client, count, interval, deadline=deadline, on_result=on_result)
     header = render.session_header(target, count, interval, status)
     if view is not None:
         view.print(header, "bold")
     elif mode == "plain":
         print(header, flush=True)
-    previous = signal.signal(signal.SIGQUIT, interim)
     try:
         with view or contextlib.nullcontext():
             session.run()
@@ -236,8 +251,8 @@ def status(
     """Show a daemon's count, identity, uptime and durability."""
     from pingctl import render
 
-    if watch is not None and watch <= 0:
-        raise PingctlError("--watch takes a refresh interval above 0 seconds")
+    _check_seconds("--watch", watch, MAX_INTERVAL)
+    _check_seconds("--timeout", timeout, MAX_TIMEOUT)
     client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
     if watch is None:
         client.close()
@@ -263,8 +278,7 @@ def discover(
     json_output: Json = False,
 ) -> None:
     """List every pingd that answers on the LAN (mDNS/DNS-SD)."""
-    if timeout <= 0:
-        raise PingctlError("--timeout must be above 0 seconds")
+    _check_seconds("--timeout", timeout, MAX_DISCOVERY)
     from pingctl import discovery
 
     found = discovery.browse(timeout, tuple(mdns_interface or ()))
@@ -275,7 +289,10 @@ def discover(
         print(f"no pingd found within {timeout:g} s", file=sys.stderr)
         return
     rows = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
-    rows += [(f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?", f.host) for f in found]
+    rows += [
+        tuple(shown(cell) for cell in (f.name, ",".join(f.addresses), f.port, f.version or "?", f.node_id or "?", f.host))
+        for f in found
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -325,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     except PingctlError as exc:
         if _state["debug"]:
             raise
-        print(f"pingctl: {exc}", file=sys.stderr)
+        print(f"pingctl: {shown(exc)}", file=sys.stderr)
         code = exc.exit_code
     sys.exit(code)
 

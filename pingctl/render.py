@@ -6,6 +6,7 @@ from typing import Any
 
 from pingctl.client import PingResult, Target
 from pingctl.stats import Bucket, Running, Summary
+from pingctl.text import shown
 
 
 def _ms(value: float) -> str:
@@ -16,7 +17,7 @@ def session_header(target: Target, count: int, interval: float, status: dict[str
     name = status.get("name") or target.name or target.display
     pings = f"{count} pings" if count else "pings until stopped"
     return (
-        f"PING {name} (node {status.get('node_id', '?')}) at {target.endpoint}: "
+        f"PING {shown(name)} (node {shown(status.get('node_id', '?'))}) at {target.endpoint}: "
         f"{pings}, interval {interval:g} s"
     )
 
@@ -28,13 +29,13 @@ def result_line(index: int, result: PingResult, target: Target, timeout: float) 
             f"time={_ms(result.rtt_ms)} ms"
         )
     if result.error is not None:
-        return f"error from {target.display}: seq={index} {result.error}"
+        return f"error from {target.display}: seq={index} {shown(result.error)}"
     return f"no reply from {target.display}: seq={index} (timeout {timeout:g} s)"
 
 
 def summary_lines(name: str, summary: Summary, last_count: int | None) -> list[str]:
     lines = [
-        f"--- {name} ping statistics ---",
+        f"--- {shown(name)} ping statistics ---",
         f"{summary.sent} pings transmitted, {summary.received} received, "
         f"{summary.lost} lost, {summary.loss_percent:.4g}% loss, time {summary.total_seconds:.3f} s",
     ]
@@ -66,18 +67,18 @@ def session_json(summary: Summary, last_count: int | None, target: Target, statu
 
 
 def status_lines(target: Target, status: dict[str, Any]) -> list[str]:
-    uptime = float(status.get("uptime_seconds", 0))
+    """``status`` has been checked against the protocol's schema (types and ranges)."""
+    key = status.get("curve_public_key")
     return [
-        f"pingd {status.get('name')} at {target.endpoint}",
-        f"  node id      {status.get('node_id')}",
-        f"  version      {status.get('version')} (protocol {status.get('protocol')})",
-        f"  count        {status.get('count')}",
-        f"  served       {status.get('pings_served')} pings since start",
-        f"  uptime       {duration(uptime)}",
-        f"  durability   {status.get('durability')}",
-        f"  storage      {status.get('storage')}",
-        f"  security     {status.get('security', 'plain')}"
-        + (f" (key {status['curve_public_key']})" if status.get("curve_public_key") else ""),
+        f"pingd {shown(status['name'])} at {target.endpoint}",
+        f"  node id      {shown(status['node_id'])}",
+        f"  version      {shown(status['version'])} (protocol {status['protocol']})",
+        f"  count        {status['count']}",
+        f"  served       {status['pings_served']} pings since start",
+        f"  uptime       {duration(status['uptime_seconds'])}",
+        f"  durability   {shown(status['durability'])}",
+        f"  storage      {shown(status['storage'])}",
+        f"  security     {shown(status['security'])}" + (f" (key {shown(key)})" if key else ""),
     ]
 
 

@@ -20,9 +20,9 @@ def _rate(previous: tuple[float, int] | None, now: float, count: int) -> float |
 def _line(info: dict[str, Any], rate: float | None) -> str:
     rate_text = "" if rate is None else f" ({rate:+.1f}/s)"
     return (
-        f"{time.strftime('%H:%M:%S')} {info.get('name')}: count {info.get('count')}{rate_text}, "
-        f"served {info.get('pings_served')}, uptime {render.duration(float(info.get('uptime_seconds', 0)))}, "
-        f"storage {info.get('storage')}"
+        f"{time.strftime('%H:%M:%S')} {render.shown(info['name'])}: count {info['count']}{rate_text}, "
+        f"served {info['pings_served']}, uptime {render.duration(info['uptime_seconds'])}, "
+        f"storage {render.shown(info['storage'])}"
     )
 
 

@@ -36,15 +36,15 @@ def _version(value: bool) -> None:
 def run(
     bind: Annotated[Optional[str], typer.Option(help="Address to listen on; * is every interface, IPv4 and IPv6. [default: *]")] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port; 0 picks a free one. [default: 7464]")] = None,
-    state_file: Annotated[Optional[Path], typer.Option(help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]")] = None,
+    state_file: Annotated[Optional[str], typer.Option(help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]")] = None,
     sync: Annotated[Optional[str], typer.Option(help="periodic: on disk within 1 s; always: fsync before every PONG (group commit). [default: periodic]")] = None,
     name: Annotated[Optional[str], typer.Option(help="Instance name announced over mDNS. [default: the host name]")] = None,
     mdns: Annotated[Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")] = None,
     mdns_interface: Annotated[Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
     curve: Annotated[Optional[bool], typer.Option("--curve/--no-curve", help="Serve only CURVE-encrypted connections; the key pair lives beside the state file. [default: --no-curve]")] = None,
-    allow_clients: Annotated[Optional[Path], typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]")] = None,
+    allow_clients: Annotated[Optional[str], typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory.")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]")] = None,
     check_config: Annotated[bool, typer.Option("--check-config", help="Validate the settings, print them, and exit.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -64,14 +64,14 @@ def run(
         "allow_clients": allow_clients,
     }
     try:
-        settings = config_mod.load(flags, config)
+        settings = config_mod.load(flags, Path(config) if config else None)
     except config_mod.ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
     state_path = config_mod.state_file_path(settings)
     if check_config:
         print(json.dumps({**settings.effective(), "state_file": str(state_path)}, indent=2))
         raise typer.Exit()
-    raise typer.Exit(_serve(settings, state_path, lambda: config_mod.load(flags, config)))
+    raise typer.Exit(_serve(settings, state_path, lambda: config_mod.load(flags, Path(config) if config else None)))
 
 
 def _serve(settings, state_path: Path, reload) -> int:

@@ -6,7 +6,9 @@ without touching the environment or the disk; ``load`` is the thin shell that re
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Callable, Mapping
@@ -40,6 +42,20 @@ class Config:
     allow_clients: Path | None = None
     #: Where the settings file was read from, if any (for --check-config and SIGHUP).
     config_file: Path | None = field(default=None, compare=False)
+    #: Where each setting that is not a default came from, for error messages.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, key: str) -> str:
+        """How to name a setting in a message: `--bind`, `PINGD_BIND`, or `bind in FILE`."""
+        where = self.origins.get(key, "")
+        flag = "--mdns-interface" if key == "mdns_interfaces" else "--" + key.replace("_", "-")
+        if where == "command line":
+            return flag
+        if where == "environment":
+            return f"PINGD_{key.upper()}"
+        if where:
+            return f"{key} in {where}"
+        return f"{flag} (default)"
 
     @property
     def instance_name(self) -> str:
@@ -60,8 +76,8 @@ class Config:
 
 
 def _port(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a port number")
+    if isinstance(value, (bool, float)):  # 7464.9 is not a port
+        raise ValueError("expected a whole port number")
     port = int(value)
     if not 0 <= port <= 65535:
         raise ValueError(f"{port} is not a port (0-65535; 0 picks a free one)")
@@ -102,11 +118,40 @@ def _name(value: Any) -> str:
     return text
 
 
+def _bind(value: Any) -> str:
+    """`*`, an IPv4 or IPv6 address (brackets allowed), or an interface or host name."""
+    text = _text(value)
+    if text == "*":
+        return text
+    literal = text.strip("[]")
+    try:
+        ipaddress.ip_address(literal)
+        return literal
+    except ValueError:
+        pass
+    if _NAME.fullmatch(text) and not _DOTTED.fullmatch(text):
+        return text
+    raise ValueError("not *, an IP address, or an interface or host name")
+
+
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,252})")
+_DOTTED = re.compile(r"[0-9.]+")  # digits and dots that are not an IPv4 address: a typo
+
+
 def _interfaces(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise ValueError("expected a list of interface addresses")
-    return tuple(_text(item) for item in items if str(item).strip())
+    out = []
+    for item in items:
+        if not str(item).strip():
+            continue
+        text = _text(item)
+        try:
+            out.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IP address (give the interface's address)") from None
+    return tuple(out)
 
 
 def _path(value: Any) -> Path:
@@ -114,7 +159,7 @@ def _path(value: Any) -> Path:
 
 
 PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
-    "bind": _text,
+    "bind": _bind,
     "port": _port,
     "state_file": _path,
     "sync": _choice(SYNC_MODES),
@@ -129,6 +174,7 @@ PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
 
 def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
     changes: dict[str, Any] = {}
+    origins = dict(config.origins)
     for key, raw in values.items():
         parser = PARSERS.get(key)
         if parser is None:
@@ -138,7 +184,8 @@ def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
             changes[key] = parser(raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{origin}: {key} = {raw!r}: {exc}") from None
-    return replace(config, **changes)
+        origins[key] = origin
+    return replace(config, **changes, origins=origins)
 
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -187,6 +234,10 @@ def read_file(path: Path, *, required: bool) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: nested too deeply") from None
     # Accept both a flat file and one with a [pingd] table.
     if set(values) == {"pingd"} and isinstance(values["pingd"], dict):
         values = values["pingd"]

@@ -8,9 +8,10 @@ with just the 40-character Z85 key (what ``pingctl keys show`` prints).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from pingd import files
 
 _Z85 = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 KEY_LENGTH = 40
@@ -63,20 +64,20 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
     secret_path = directory / f"{name}.key_secret"
     public_path = directory / f"{name}.key"
     try:
-        if secret_path.exists():
-            public, secret = read_certificate(secret_path)
-            if not (public and secret and is_key(public) and is_key(secret)):
-                raise KeyFileError(f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair")
-            return KeyPair(public, secret)
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        public_b, secret_b = zmq.curve_keypair()
-        public, secret = public_b.decode(), secret_b.decode()
-        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(certificate(public, secret))
-            f.flush()
-            os.fsync(f.fileno())
-        public_path.write_text(certificate(public, None))
+        if not secret_path.exists():
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            public_b, secret_b = zmq.curve_keypair()
+            public, secret = public_b.decode(), secret_b.decode()
+            try:
+                files.publish_exclusive(secret_path, certificate(public, secret).encode(), 0o600)
+            except FileExistsError:
+                pass  # made meanwhile by another process: use that pair
+            else:
+                files.write_atomically(public_path, certificate(public, None).encode(), 0o644)
+                return KeyPair(public, secret)
+        public, secret = read_certificate(secret_path)
+        if not (public and secret and is_key(public) and is_key(secret)):
+            raise KeyFileError(f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair")
         return KeyPair(public, secret)
     except OSError as exc:
         raise KeyFileError(f"key file {secret_path}: {exc.strerror or exc}") from None

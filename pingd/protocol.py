@@ -20,6 +20,9 @@ followed by a body that depends on the type:
 
 The magic and version stay at these offsets in every future version, so two programs of
 different versions can always tell each other so. Nothing is ever unpickled or evaluated.
+
+docs/protocol.md is the specification (sequence rules, the order of checks, every error code's
+exact condition, the STATUS_REPLY schema); its table of cases is the daemon's conformance test.
 """
 
 from __future__ import annotations
@@ -53,20 +56,24 @@ MAX_REPLY_SIZE: Final = 64 * 1024
 #: Longest error text the daemon sends, in bytes of UTF-8.
 MAX_ERROR_TEXT: Final = 512
 
-#: Keys every STATUS_REPLY object carries (more may follow in later versions; ignore unknown).
-STATUS_KEYS: Final = (
-    "count",
-    "node_id",
-    "name",
-    "version",
-    "protocol",
-    "uptime_seconds",
-    "pings_served",
-    "durability",
-    "storage",
-    "security",
-    "curve_public_key",
-)
+#: The STATUS_REPLY object: every key it carries, the JSON type of its value, and whether it
+#: may be null. Later versions may add keys; a reader ignores those it does not know.
+STATUS_SCHEMA: Final[dict[str, tuple[type, bool]]] = {
+    "count": (int, False),  # 0 .. 2**64-1: read it as a 64-bit integer, not a double
+    "node_id": (str, False),
+    "name": (str, False),
+    "version": (str, False),
+    "protocol": (int, False),
+    "uptime_seconds": (float, False),  # seconds since start, a finite number >= 0
+    "pings_served": (int, False),  # PONGs sent since start (not errors, not STATUS replies)
+    "durability": (str, False),  # "periodic" or "always"
+    "storage": (str, False),  # "ok", or why the count cannot be persisted right now
+    "security": (str, False),  # "plain", "curve" or "curve+allow-list"
+    "curve_public_key": (str, True),  # the daemon's CURVE key (Z85, 40 characters); null when plain
+}
+STATUS_KEYS: Final = tuple(STATUS_SCHEMA)
+#: Longest string value a STATUS_REPLY carries.
+MAX_STATUS_TEXT: Final = 1024
 
 
 class MessageType(enum.IntEnum):
@@ -78,13 +85,15 @@ class MessageType(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Why the daemon refused a request. Codes are stable; texts are for humans."""
+    """Why the daemon refused a request. Codes are stable; texts are for humans.
+    docs/protocol.md gives each code's exact conditions and the order they are checked in."""
 
-    MALFORMED = 1  # not a pingd frame: too short, bad magic, extra frames, trailing bytes
+    MALFORMED = 1  # not a well-formed request frame: size, magic, header, frames, body
     UNSUPPORTED_VERSION = 2  # a pingd frame of a protocol version the daemon does not speak
-    UNKNOWN_TYPE = 3  # a message type the daemon does not handle
+    NOT_A_REQUEST = 3  # the type byte names no request of this version (reply types included)
     STORAGE_FAILED = 4  # the count could not be persisted; the ping was not counted
     COUNT_EXHAUSTED = 5  # the count reached 2**64 - 1
+    UNKNOWN_TYPE = 3  # the name code 3 had before; kept for existing callers
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to create
@@ -162,18 +171,29 @@ def _header(message_type: MessageType, seq: int) -> bytes:
     return HEADER.pack(MAGIC, VERSION, message_type, seq)
 
 
+def sequence_of(frame: bytes) -> int:
+    """The sequence number a frame carries, or 0 when it is too short to carry one (an error
+    about such a frame cannot name the request it answers; clients never choose 0)."""
+    return int.from_bytes(frame[4:HEADER_SIZE], "big") if len(frame) >= HEADER_SIZE else 0
+
+
 def _read_header(frame: bytes) -> tuple[int, int]:
-    """Check magic and version; return (type, seq)."""
+    """Check a frame's header in the specified order; return (type, seq).
+
+    Magic and version are read from the first 3 bytes, so a frame of any future version is
+    told so (code 2) however short it is; the sequence number is echoed whenever the frame
+    has its 8 bytes, bad magic and wrong version included.
+    """
+    seq = sequence_of(frame)
+    if len(frame) < 3:
+        raise ProtocolError(ErrorCode.MALFORMED, f"frame of {len(frame)} bytes is shorter than magic and version")
+    if frame[:2] != MAGIC:
+        raise ProtocolError(ErrorCode.MALFORMED, "not a pingd frame (bad magic)", seq)
+    if frame[2] != VERSION:
+        raise VersionMismatch(frame[2], seq)
     if len(frame) < HEADER_SIZE:
-        raise ProtocolError(
-            ErrorCode.MALFORMED, f"frame of {len(frame)} bytes is shorter than the header"
-        )
-    magic, version, message_type, seq = HEADER.unpack_from(frame)
-    if magic != MAGIC:
-        raise ProtocolError(ErrorCode.MALFORMED, "not a pingd frame (bad magic)")
-    if version != VERSION:
-        raise VersionMismatch(version, seq)
-    return message_type, seq
+        raise ProtocolError(ErrorCode.MALFORMED, f"frame of {len(frame)} bytes is shorter than the 12-byte header")
+    return frame[3], seq
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,15 +213,23 @@ def decode_request(frame: bytes) -> Request:
     if len(frame) == HEADER_SIZE and frame[:4] == PING_PREFIX:  # the common case
         return Ping(int.from_bytes(frame[4:], "big"))
     if len(frame) > MAX_REQUEST_SIZE:
-        raise ProtocolError(ErrorCode.MALFORMED, f"request of {len(frame)} bytes is too large")
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"request of {len(frame)} bytes is larger than {MAX_REQUEST_SIZE}", sequence_of(frame)
+        )
     message_type, seq = _read_header(frame)
-    if message_type == MessageType.PING or message_type == MessageType.STATUS:
-        if len(frame) != HEADER_SIZE:
-            raise ProtocolError(
-                ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes", seq
-            )
-        return Ping(seq) if message_type == MessageType.PING else StatusRequest(seq)
-    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type 0x{message_type:02x}", seq)
+    if message_type != MessageType.PING and message_type != MessageType.STATUS:
+        if message_type in _REPLY_TYPES:
+            text = f"type 0x{message_type:02x} ({MessageType(message_type).name}) is a reply, not a request"
+        else:
+            text = f"unknown request type 0x{message_type:02x}"
+        raise ProtocolError(ErrorCode.NOT_A_REQUEST, text, seq)
+    if len(frame) != HEADER_SIZE:
+        name = MessageType(message_type).name
+        raise ProtocolError(ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes after a {name}", seq)
+    return Ping(seq) if message_type == MessageType.PING else StatusRequest(seq)
+
+
+_REPLY_TYPES: Final = frozenset((MessageType.PONG, MessageType.STATUS_REPLY, MessageType.ERROR))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,12 +283,38 @@ def decode_reply(frame: bytes) -> Reply:
             status = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY body: {exc}", seq) from None
+        except RecursionError:
+            raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is nested too deeply", seq) from None
         if not isinstance(status, dict):
             raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is not an object", seq)
+        problem = status_problem(status)
+        if problem:
+            raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY: {problem}", seq)
         return StatusReply(seq, status)
     if message_type == MessageType.ERROR:
         if len(body) < _ERROR_CODE.size:
             raise ProtocolError(ErrorCode.MALFORMED, "ERROR body is shorter than its code", seq)
         (code,) = _ERROR_CODE.unpack_from(body)
         return ErrorReply(seq, code, body[_ERROR_CODE.size :].decode("utf-8", "replace"))
-    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown reply type 0x{message_type:02x}", seq)
+    raise ProtocolError(ErrorCode.MALFORMED, f"unknown reply type 0x{message_type:02x}", seq)
+
+
+def status_problem(status: dict[str, Any]) -> str | None:
+    """What makes ``status`` break ``STATUS_SCHEMA``, or None if it keeps it."""
+    for key, (kind, nullable) in STATUS_SCHEMA.items():
+        if key not in status:
+            return f"{key} is missing"
+        value = status[key]
+        if value is None:
+            if nullable:
+                continue
+            return f"{key} is null"
+        if kind is int:
+            if type(value) is not int or not 0 <= value <= MAX_COUNT:
+                return f"{key} is not a whole number 0..2**64-1"
+        elif kind is float:
+            if type(value) not in (int, float) or not 0 <= value < float("inf"):
+                return f"{key} is not a finite number >= 0"
+        elif type(value) is not str or len(value) > MAX_STATUS_TEXT:
+            return f"{key} is not a string of at most {MAX_STATUS_TEXT} characters"
+    return None

@@ -17,6 +17,9 @@ log = logging.getLogger("pingd")
 #: One log line per refused key per this many seconds; at most this many keys remembered.
 REFUSAL_LOG_INTERVAL = 60.0
 REFUSAL_MEMORY = 1024
+#: At most this many refusal lines per interval in all: a client that makes a fresh key for
+#: every attempt gets a count, not a line each.
+REFUSAL_LINES = 5
 
 
 class ClientAllowList:
@@ -28,6 +31,9 @@ class ClientAllowList:
         self._clock = clock
         self._allowed: frozenset[str] = frozenset()
         self._last_logged: OrderedDict[str, float] = OrderedDict()
+        self._window_start = clock()
+        self._window_lines = 0
+        self._suppressed = 0
         self.reload()
 
     def reload(self) -> int:
@@ -43,13 +49,25 @@ class ClientAllowList:
         if text in self._allowed:
             return True
         now = self._clock()
+        if now - self._window_start >= REFUSAL_LOG_INTERVAL:
+            if self._suppressed:
+                log.warning(
+                    "refused %d more clients whose keys are not on the allow-list in the last %g s",
+                    self._suppressed, REFUSAL_LOG_INTERVAL,
+                )
+            self._window_start, self._window_lines, self._suppressed = now, 0, 0
         last = self._last_logged.get(text)
-        if last is None or now - last >= REFUSAL_LOG_INTERVAL:
-            log.warning("refused a client whose key is not on the allow-list: %s", text)
-            self._last_logged[text] = now
-            self._last_logged.move_to_end(text)
-            while len(self._last_logged) > REFUSAL_MEMORY:
-                self._last_logged.popitem(last=False)
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
+            return False
+        if self._window_lines >= REFUSAL_LINES:
+            self._suppressed += 1
+            return False
+        log.warning("refused a client whose key is not on the allow-list: %s", text)
+        self._window_lines += 1
+        self._last_logged[text] = now
+        self._last_logged.move_to_end(text)
+        while len(self._last_logged) > REFUSAL_MEMORY:
+            self._last_logged.popitem(last=False)
         return False
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -21,10 +22,11 @@ from typing import Protocol
 
 import zmq
 
-from pingd import __version__, keys, netinfo, protocol, security
+from pingd import __version__, descriptors, keys, netinfo, protocol, security
 from pingd.config import Config
 from pingd.counter import CounterActor, Identity
 from pingd.keys import KeyPair
+from pingd.memory import MemoryTrimmer
 from pingd.protocol import ErrorCode, ErrorReply, Pong, ProtocolError, Reply
 from pingd.store import StateStore
 from pingd.systemd import Notifier
@@ -34,8 +36,6 @@ log = logging.getLogger("pingd")
 MAX_BATCH = 256
 #: The longest the loop blocks in recv: deadlines (sync, status, watchdog) are this precise.
 TICK_MS = 100
-#: The routing id of the loop's own wake-up peer (stop, reload); its messages are not requests.
-_WAKE_ID = b"pingd-wake"
 #: In periodic mode, a recorded count reaches the disk this long after it was written at most.
 SYNC_DELAY = 0.5
 STATUS_INTERVAL = 1.0
@@ -96,6 +96,10 @@ def open_socket(
     sock.heartbeat_ivl = 10_000
     sock.heartbeat_timeout = 30_000
     sock.tcp_keepalive = 1
+    # Connections that never finish the handshake are dropped soon, so they cannot hold
+    # every descriptor; the backlog queues connections while descriptors are short.
+    sock.handshake_ivl = descriptors.HANDSHAKE_MS
+    sock.backlog = descriptors.BACKLOG
     wildcard = netinfo.is_wildcard(config.bind)
     sock.ipv6 = wildcard or netinfo.is_ipv6(config.bind)
     try:
@@ -118,11 +122,12 @@ def open_socket(
     except zmq.ZMQError as exc:
         sock.close(0)
         where = f"{config.bind}:{config.port}"
+        bind, port = config.origin("bind"), config.origin("port")
         hint = {
-            errno.EADDRINUSE: "another program listens there; stop it or choose --port",
-            errno.EADDRNOTAVAIL: "this host has no such address; check --bind",
-            errno.EACCES: "permission denied; use a port above 1023",
-        }.get(exc.errno, "check --bind and --port")
+            errno.EADDRINUSE: f"another program listens there; stop it or choose another port ({port})",
+            errno.EADDRNOTAVAIL: f"this host has no such address; check {bind}",
+            errno.EACCES: f"permission denied; use a port above 1023 ({port})",
+        }.get(exc.errno, f"check {bind} and {port}")
         raise StartupError(f"cannot listen on {where}: {exc.strerror}; {hint}", 4) from None
     bound = sock.last_endpoint.decode()
     port = int(bound.rsplit(":", 1)[1])
@@ -183,6 +188,9 @@ class Daemon:
         # Wake-ups (stop, reload) arrive on the serving socket itself, over inproc, so the loop
         # blocks in one plain recv, as a bare echo server does, rather than polling two sources.
         self._wake_endpoint = f"inproc://pingd-wake-{id(self):x}"
+        # The wake-up peer's routing id; its messages are not requests. Random per daemon, so
+        # that no client can choose it (a client that did would have no STATUS replies).
+        self._wake_id = b"pingd-wake-" + secrets.token_hex(16).encode()
         sock.bind(self._wake_endpoint)
         self._stop_requested = threading.Event()
         self._reload_requested = False
@@ -192,6 +200,8 @@ class Daemon:
         self._rate_mark = (0.0, 0)
         self._rate = 0.0
         self.ready = threading.Event()
+        self.descriptor_watch = descriptors.DescriptorWatch()
+        self.memory = MemoryTrimmer()
 
     # -- control, from signal handlers or other threads ----------------------------------------
 
@@ -210,7 +220,7 @@ class Daemon:
         except zmq.ZMQError:
             return  # the daemon has already shut down
         try:
-            waker.routing_id = _WAKE_ID
+            waker.routing_id = self._wake_id
             waker.connect(self._wake_endpoint)
             waker.send(b"", zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -266,14 +276,14 @@ class Daemon:
         sock = self._socket
         actor = self.actor
         recv, events, drain = sock.recv_multipart, sock.getsockopt, self._sync_always
-        is_ping = protocol.is_ping
+        is_ping, wake_id = protocol.is_ping, self._wake_id
         pongs: list[tuple[bytes, bytes, int]] = []  # (peer, ping frame, count)
-        others: list[tuple[bytes, Reply]] = []
+        others: list[tuple[bytes, bool, Reply]] = []  # (peer, REQ envelope, reply)
         while True:
             if len(frames) == 2 and is_ping(frames[1]) and (count := actor.ping()) is not None:
                 pongs.append((frames[0], frames[1], count))
-            elif frames[0] != _WAKE_ID:
-                others.append((frames[0], self._answer(frames)))
+            elif frames[0] != wake_id:
+                others.append((frames[0], *self._answer(frames)))
             # With --sync always, drain what is already waiting so one fdatasync serves it all
             # (group commit). Otherwise one message per turn: a pwrite (~1 µs) costs less than
             # asking the socket whether more is waiting (a getsockopt, ~1.5 µs in pyzmq).
@@ -283,12 +293,12 @@ class Daemon:
         if actor.dirty and not self._persist():
             text = f"not counted: {actor.storage_error}"
             others += [
-                (peer, ErrorReply(int.from_bytes(ping[4:12], "big"), ErrorCode.STORAGE_FAILED, text))
+                (peer, False, ErrorReply(protocol.sequence_of(ping), ErrorCode.STORAGE_FAILED, text))
                 for peer, ping, _ in pongs
             ]
             others = [
-                (peer, ErrorReply(r.seq, ErrorCode.STORAGE_FAILED, text) if isinstance(r, Pong) else r)
-                for peer, r in others
+                (peer, envelope, ErrorReply(r.seq, ErrorCode.STORAGE_FAILED, text) if isinstance(r, Pong) else r)
+                for peer, envelope, r in others
             ]
             pongs = []
         send, pong_for = sock.send, protocol.pong_for
@@ -296,20 +306,27 @@ class Daemon:
             for peer, ping, count in pongs:
                 send(peer, _MORE)
                 send(pong_for(ping, count), _NOBLOCK)
-            for peer, reply in others:
+            for peer, envelope, reply in others:
                 send(peer, _MORE)
+                if envelope:
+                    send(b"", _MORE)
                 send(protocol.encode_reply(reply), _NOBLOCK)
         except zmq.Again:
             pass  # unreachable with ROUTER (it drops instead); a full peer queue loses its reply
 
-    def _answer(self, frames: list[bytes]) -> Reply:
-        """The reply to anything but a plain PING: STATUS, errors, a PING the actor refuses."""
-        if len(frames) != 2:
-            return ErrorReply(0, ErrorCode.MALFORMED, "a request is exactly one frame")
+    def _answer(self, frames: list[bytes]) -> tuple[bool, Reply]:
+        """The reply to anything but a plain PING (STATUS, errors, a PING the actor refuses),
+        and whether it goes back in a REQ envelope: a request that came after an empty
+        delimiter frame (as a REQ socket sends it) is answered after one too."""
+        envelope = len(frames) > 2 and frames[1] == b""
+        message = frames[2:] if envelope else frames[1:]
+        if len(message) != 1:
+            seq = protocol.sequence_of(message[0]) if message else 0
+            return envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")
         try:
-            return self.actor.handle(protocol.decode_request(frames[1]), self._clock())
+            return envelope, self.actor.handle(protocol.decode_request(message[0]), self._clock())
         except ProtocolError as exc:
-            return ErrorReply(exc.seq, exc.code, exc.text)
+            return envelope, ErrorReply(exc.seq, exc.code, exc.text)
 
     def _persist(self) -> bool:
         """Hand the actor's count to the OS (and the disk, if asked); False if that failed."""
@@ -330,9 +347,10 @@ class Daemon:
         return True
 
     def _storage_failed(self, exc: OSError) -> None:
-        reason = f"cannot write {self.store.path}: {exc.strerror or exc}"
+        # What clients see (error replies, STATUS) names no path; the log has the detail.
+        reason = f"cannot write the state file: {exc.strerror or exc}"
         if self.actor.storage_error != reason:
-            log.error("%s; refusing pings until it works again", reason)
+            log.error("cannot write %s: %s; refusing pings until it works again", self.store.path, exc.strerror or exc)
             self.actor.storage_error = reason
             self.notifier.status(self._status_line())
         self._storage_retry_at = self._clock() + STORAGE_RETRY
@@ -351,6 +369,8 @@ class Daemon:
         if self._storage_retry_at is not None and now >= self._storage_retry_at:
             self._retry_storage()
         if now >= self._status_at + STATUS_INTERVAL:
+            self.descriptor_watch.check(now)
+            self.memory.check(now)
             self._update_status(now)
 
     def _sync_now(self) -> None:
@@ -441,6 +461,8 @@ def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ
     from pingd import systemd
     from pingd.store import StateFileError
 
+    soft, hard = descriptors.raise_soft_limit()
+    log.debug("file descriptor limit %d (hard %d)", soft, hard)
     try:
         store = StateStore.open(Path(state_path))
     except StateFileError as exc:
@@ -451,7 +473,10 @@ def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ
         if config.curve:
             pair = keys.load_or_create(Path(state_path).parent, "pingd-curve")
         if config.allow_clients is not None:
-            allow_list = security.ClientAllowList(config.allow_clients)
+            try:
+                allow_list = security.ClientAllowList(config.allow_clients)
+            except keys.KeyFileError as exc:
+                raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None
             authenticator = security.start_authenticator(context, allow_list)
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
     except keys.KeyFileError as exc:

@@ -16,6 +16,12 @@ cut too; the daemon calls it per batch or at least once a second, depending on `
 
 A file that cannot be read as a valid state is never overwritten: ``StateFileError`` names
 the file and the problem, and the daemon refuses to start.
+
+One pingd per file: ``NAME.lock`` beside the state file (a file that is never renamed or
+removed) is locked before the state file is created, read or rewritten, and held while
+pingd runs, so two daemons started together on a new path cannot both win. A state file
+that is a symbolic link is followed once, at start: pingd then works on the file it points
+to and leaves the link in place.
 """
 
 from __future__ import annotations
@@ -23,14 +29,21 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pingd import files
+
+log = logging.getLogger("pingd")
+
 FORMAT: Final = 1
 COUNT_WIDTH: Final = 20  # digits of 2**64 - 1
+#: A state file is about 90 bytes; anything much larger is not one (and is never parsed).
+MAX_SIZE: Final = 4096
 _PREFIX_TEMPLATE: Final = '{{\n  "format": {format},\n  "node_id": "{node_id}",\n  "count": '
 _SUFFIX: Final = "\n}\n"
 
@@ -64,6 +77,8 @@ class State:
 def parse(data: bytes, path: Path) -> State:
     """Validate a state file's bytes; raise StateFileError saying exactly what is wrong."""
     keep = "pingd will not overwrite it: repair it or move it away"
+    if len(data) > MAX_SIZE:
+        raise StateFileError(path, f"larger than {MAX_SIZE} bytes, so not a pingd state file", keep)
     if not data.strip():
         raise StateFileError(path, "file is empty (truncated?)", keep)
     try:
@@ -72,10 +87,13 @@ def parse(data: bytes, path: Path) -> State:
         raise StateFileError(path, "not UTF-8 text", keep) from None
     except json.JSONDecodeError as exc:
         raise StateFileError(path, f"not valid JSON ({exc})", keep) from None
+    except (ValueError, RecursionError) as exc:  # a number too long to convert, nesting too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise StateFileError(path, f"not a valid state ({reason})", keep) from None
     if not isinstance(obj, dict):
         raise StateFileError(path, "not a JSON object", keep)
     fmt = obj.get("format")
-    if fmt != FORMAT:
+    if type(fmt) is not int or fmt != FORMAT:  # not true, not 1.0
         raise StateFileError(
             path, f"unknown format {fmt!r} (this pingd reads format {FORMAT})", keep
         )
@@ -92,27 +110,6 @@ def parse(data: bytes, path: Path) -> State:
     return State(node_id=node_id, count=count)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 class StateStore:
     """An open, locked state file. One pingd per file: a second one is refused."""
 
@@ -121,38 +118,57 @@ class StateStore:
         self.node_id = state.node_id
         self.loaded_count = state.count
         self._fd = fd
+        self._lock_fd = -1
         self._offset = len(render(state.node_id, 0)) - COUNT_WIDTH - len(_SUFFIX)
         self._written = state.count
         self._synced = state.count
 
     @classmethod
     def open(cls, path: Path) -> StateStore:
-        """Load (or create) and lock the state file at ``path``."""
+        """Lock, then load (or create) the state file at ``path``."""
         path = Path(path)
         for parent in path.parents:
             if parent.exists():
                 if not parent.is_dir():
                     raise StateFileError(path, f"{parent} is not a directory", "choose another path")
                 break
+        if path.is_symlink():
+            target = Path(os.path.realpath(path))
+            log.info("state file %s is a link to %s: using that file", path, target)
+            path = target
         if path.is_dir():
             raise StateFileError(path, "is a directory", "give the path of a file inside it")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not path.exists():
-                _write_atomically(path, render(new_node_id(), 0))
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            lock_fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise StateFileError(
-                path, exc.strerror or str(exc), "check the path and its permissions"
-            ) from None
+            raise StateFileError(path, exc.strerror or str(exc), "check the path and its permissions") from None
         try:
-            _lock(fd, path)
-            data = os.pread(fd, 1 << 16, 0)
+            _lock(lock_fd, path)
+            store = cls._open_locked(path)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        store._lock_fd = lock_fd
+        return store
+
+    @classmethod
+    def _open_locked(cls, path: Path) -> StateStore:
+        """Load (or create) the state file; the caller holds its lock file."""
+        try:
+            if not path.exists():
+                files.write_atomically(path, render(new_node_id(), 0))
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StateFileError(path, exc.strerror or str(exc), "check the path and its permissions") from None
+        try:
+            _lock(fd, path)  # also keeps out a pingd that predates the lock file
+            data = os.pread(fd, MAX_SIZE + 1, 0)
             state = parse(data, path)
             if data != render(state.node_id, state.count):
-                # Valid but not in our layout (edited by hand): rewrite it, then lock the new file.
-                _write_atomically(path, render(state.node_id, state.count))
-                new_fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+                # Valid but not in our layout (edited by hand): rewrite it, then use the new file.
+                files.write_atomically(path, render(state.node_id, state.count))
+                new_fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
                 os.close(fd)
                 fd = new_fd
                 _lock(fd, path)
@@ -192,6 +208,13 @@ class StateStore:
             finally:
                 os.close(self._fd)  # closing releases the lock
                 self._fd = -1
+                if self._lock_fd >= 0:
+                    os.close(self._lock_fd)
+                    self._lock_fd = -1
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.lock")
 
 
 def _lock(fd: int, path: Path) -> None:

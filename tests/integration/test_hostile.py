@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +19,7 @@ from hypothesis import strategies as st
 
 from pingd import protocol
 from pingctl.client import PingClient, Target
-from tests.helpers.processes import pingctl, pingctl_background, rss_kib, wait_for
+from tests.helpers.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 
 
 def _status(port: int) -> dict:
@@ -31,6 +35,9 @@ def _ping_works(port: int) -> int:
 
 
 def _is_valid_ping(frames: list[bytes]) -> bool:
+    """One PING frame, alone or after an empty delimiter (as a REQ socket sends it)."""
+    if len(frames) == 2 and frames[0] == b"":
+        frames = frames[1:]
     return len(frames) == 1 and len(frames[0]) == protocol.HEADER_SIZE and frames[0][:4] == b"PD\x01\x01"
 
 
@@ -58,7 +65,12 @@ def test_arbitrary_multipart_messages_never_move_the_count(spawn_daemon):
         assume(not _is_valid_ping(frames))
         sock.send_multipart(frames)
         if sock.poll(2000):
-            reply = protocol.decode_reply(sock.recv())
+            received = sock.recv_multipart()
+            if len(frames) > 1 and frames[0] == b"":  # a REQ envelope is answered in one
+                assert received[0] == b""
+                received = received[1:]
+            [frame] = received
+            reply = protocol.decode_reply(frame)
             assert isinstance(reply, protocol.ErrorReply | protocol.StatusReply)
             replies["n"] += 1
 
@@ -84,7 +96,7 @@ def test_error_replies_say_what_was_wrong(spawn_daemon):
             ([b"PD\x02\x01" + (7).to_bytes(8, "big")], protocol.ErrorCode.UNSUPPORTED_VERSION, 7),
             ([b"PD\x01\x09" + (8).to_bytes(8, "big")], protocol.ErrorCode.UNKNOWN_TYPE, 8),
             ([b"hello"], protocol.ErrorCode.MALFORMED, 0),
-            ([protocol.encode_ping(9), b"extra"], protocol.ErrorCode.MALFORMED, 0),
+            ([protocol.encode_ping(9), b"extra"], protocol.ErrorCode.MALFORMED, 9),  # seq echoed
         ]
         for frames, code, seq in cases:
             sock.send_multipart(frames)
@@ -216,7 +228,9 @@ def _fake_router(reply):
         while not stop.is_set() and time.monotonic() < deadline:
             if router.poll(100):
                 peer, frame = router.recv_multipart()
-                router.send_multipart([peer, reply(frame)])
+                answer = reply(frame)
+                if answer is not None:
+                    router.send_multipart([peer, answer])
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -247,5 +261,116 @@ def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
         session.kill()
     assert code == 0
     pongs = session.count("pong")
-    assert any(l.startswith(f"{pongs} pings transmitted, {pongs} received") for l in session.lines), session.lines
+    # A ping in flight when Ctrl-C lands counts as transmitted and lost, as ping counts it.
+    assert any(
+        l.startswith((f"{pongs} pings transmitted, {pongs} received", f"{pongs + 1} pings transmitted, {pongs} received"))
+        for l in session.lines
+    ), session.lines
     assert "Traceback" not in session.proc.stderr.read()
+
+
+# --- a hostile daemon ----------------------------------------------------------------------------
+
+GOOD_STATUS = {
+    "count": 1, "node_id": "abcd", "name": "box", "version": "0.1.0", "protocol": 1, "uptime_seconds": 5.0,
+    "pings_served": 1, "durability": "periodic", "storage": "ok", "security": "plain", "curve_public_key": None,
+}
+
+
+def _status_server(body: bytes):
+    """Answers STATUS with ``body`` as the STATUS_REPLY's JSON, PINGs with a pong."""
+    def reply(frame):
+        if frame[3] == protocol.MessageType.STATUS:
+            return b"PD\x01\x04" + frame[4:12] + body
+        return protocol.pong_for(frame, 1)
+    return _fake_router(reply)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30000 + b"]" * 30000,
+        json.dumps({**GOOD_STATUS, "uptime_seconds": "forever"}).encode(),
+        json.dumps({**GOOD_STATUS, "uptime_seconds": 1e400}).encode().replace(b"Infinity", b"1e400"),
+        json.dumps({**GOOD_STATUS, "count": -1}).encode(),
+        json.dumps({**GOOD_STATUS, "count": 2**64}).encode(),
+        json.dumps({k: v for k, v in GOOD_STATUS.items() if k != "name"}).encode(),
+        b'{"count": ' + b"9" * 5000 + b"}",
+    ],
+)
+@pytest.mark.parametrize("command", ["status", "ping"])
+def test_a_hostile_status_reply_is_one_line_and_exit_2(body, command):
+    with _status_server(body) as port:
+        run = pingctl(command, "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2", "-c", "1") if command == "ping" \
+            else pingctl(command, "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
+    assert run.code == 2, run.stdout
+    assert run.stderr.count("\n") == 1 and "not as a pingd" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_escape_sequences_in_a_daemons_strings_are_printed_escaped():
+    evil = {**GOOD_STATUS, "name": "box\x1b[2J\x1b]0;owned\x07", "storage": "ok\r\x1b[31m"}
+    with _status_server(json.dumps(evil).encode()) as port:
+        status = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
+        ping = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2", "-c", "1")
+    for run in (status, ping):
+        assert run.code == 0, run.stderr
+        assert "\x1b" not in run.stdout and "\x07" not in run.stdout and "\r" not in run.stdout
+        assert "box\\x1b[2J\\x1b]0;owned\\x07" in run.stdout
+
+
+def test_a_client_cannot_take_the_daemons_wake_up_identity(spawn_daemon):
+    daemon = spawn_daemon()
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.routing_id = b"pingd-wake"
+    sock.connect(f"tcp://127.0.0.1:{daemon.port}")
+    try:
+        sock.send(protocol.encode_status_request(7))
+        assert sock.poll(5000), "no STATUS reply for a client called pingd-wake"
+        reply = protocol.decode_reply(sock.recv())
+        assert isinstance(reply, protocol.StatusReply) and reply.seq == 7
+    finally:
+        sock.close(0)
+        context.term()
+
+
+def test_ctrl_c_with_a_ping_in_flight_counts_it_transmitted_and_lost():
+    pinged = threading.Event()
+
+    def reply(frame):
+        if frame[3] == protocol.MessageType.STATUS:
+            return b"PD\x01\x04" + frame[4:12] + json.dumps(GOOD_STATUS).encode()
+        pinged.set()
+        return None  # the ping stays unanswered
+
+    with _fake_router(reply) as port:
+        session = pingctl_background("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "30", "-c", "0")
+        try:
+            assert pinged.wait(20), "the ping never arrived"
+            session.proc.send_signal(signal.SIGINT)
+            code = session.wait(20)
+        finally:
+            session.kill()
+    assert code == 1  # no reply at all
+    assert any(l.startswith("1 pings transmitted, 0 received") for l in session.lines), session.lines
+
+
+def test_sigquit_before_the_session_starts_does_not_kill_pingctl():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pingctl", "ping", "--name", "nobody-here", "--discovery-timeout", "2",
+         "--mdns-interface", "127.0.0.1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
+    )
+    try:
+        # Discovery runs in zeroconf's threads: once there are some, the handler is in place.
+        wait_for(lambda: proc.poll() is not None or len(os.listdir(f"/proc/{proc.pid}/task")) > 1, 20, "discovery to start")
+        proc.send_signal(signal.SIGQUIT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 2, err
+    assert "0/0 pongs" in err and "no pingd named 'nobody-here'" in err

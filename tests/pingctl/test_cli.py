@@ -44,6 +44,17 @@ def test_version():
         (["ping", "--server-ip", "127.0.0.1", "--name", "x"], "--name"),
         (["status", "--discovery-timeout", "0"], "--discovery-timeout"),
         (["discover", "--timeout", "0"], "--timeout"),
+        (["discover", "--timeout", "nan"], "--timeout"),
+        (["ping", "--server-ip", "127.0.0.1", "--timeout", "inf"], "--timeout"),
+        (["ping", "--server-ip", "127.0.0.1", "--timeout", "1e300"], "--timeout"),
+        (["ping", "--server-ip", "127.0.0.1", "--timeout", "nan"], "--timeout"),
+        (["ping", "--server-ip", "127.0.0.1", "--interval", "nan"], "--interval"),
+        (["ping", "--server-ip", "127.0.0.1", "--interval", "inf"], "--interval"),
+        (["ping", "--server-ip", "127.0.0.1", "--deadline", "nan"], "--deadline"),
+        (["ping", "--discovery-timeout", "inf"], "--discovery-timeout"),
+        (["status", "--server-ip", "127.0.0.1", "--watch", "inf"], "--watch"),
+        (["status", "--server-ip", "127.0.0.1", "--watch", "nan"], "--watch"),
+        (["status", "--server-ip", "127.0.0.1", "--timeout", "1e300"], "--timeout"),
     ],
 )
 def test_bad_values_are_one_clear_error_with_exit_2(args, message):

@@ -184,7 +184,8 @@ def test_storage_failure_reported_by_status_is_shown_not_fatal():
     from tests.integration.test_hostile import _fake_router
 
     status = {"count": 7, "node_id": "ab", "name": "sick", "version": "0", "protocol": 1, "uptime_seconds": 1,
-              "pings_served": 0, "durability": "always", "storage": "cannot write /x: No space left on device"}
+              "pings_served": 0, "durability": "always", "storage": "cannot write /x: No space left on device",
+              "security": "plain", "curve_public_key": None}
 
     def reply(frame):
         return protocol.encode_status_reply(int.from_bytes(frame[4:12], "big"), status)

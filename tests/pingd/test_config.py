@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pingd import config
 from pingd.config import Config, ConfigError
@@ -31,6 +33,13 @@ def test_precedence_flags_over_environment_over_file():
         ("env", {"PINGD_PORT": "http"}, "environment: port"),
         ("env", {"PINGD_COLOUR": "red"}, "unknown setting 'colour'"),
         ("flags", {"name": "x" * 64}, "at most 63 bytes"),
+        ("file", {"port": 7464.9}, "whole port number"),
+        ("env", {"PINGD_PORT": "7464.9"}, "environment: port"),
+        ("file", {"bind": "10.0.0.300"}, "config file: bind"),
+        ("env", {"PINGD_BIND": "1.2.3"}, "environment: bind"),
+        ("flags", {"bind": "no such;host"}, "command line: bind"),
+        ("flags", {"mdns_interfaces": ("eth0",)}, "command line: mdns_interfaces .* not an IP address"),
+        ("env", {"PINGD_MDNS_INTERFACES": "127.0.0.1,bogus"}, "environment: mdns_interfaces"),
     ],
 )
 def test_bad_values_name_their_origin(layer, values, message):
@@ -65,3 +74,41 @@ def test_file_layers(tmp_path):
         config.load({}, path, environ={})
     # The default location may be absent: that is not an error.
     assert config.load({}, None, environ={"CONFIGURATION_DIRECTORY": str(tmp_path / "none")}) == Config()
+
+
+@pytest.mark.parametrize("bind", ["*", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0", "eth0", "localhost", "db-1.example.org"])
+def test_bind_accepts_addresses_and_names(bind):
+    assert config.resolve({"bind": bind}, {}, {}).bind in (bind, bind.strip("[]"))
+
+
+def test_each_setting_knows_where_it_came_from():
+    c = config.resolve({"port": 1}, {"PINGD_BIND": "127.0.0.1"}, {"name": "n"}, "config file /etc/pingd/pingd.toml")
+    assert c.origin("port") == "--port"
+    assert c.origin("bind") == "PINGD_BIND"
+    assert c.origin("name") == "name in config file /etc/pingd/pingd.toml"
+    assert c.origin("sync") == "--sync (default)"
+    assert config.resolve({"mdns_interfaces": ("127.0.0.1",)}, {}, {}).origin("mdns_interfaces") == "--mdns-interface"
+
+
+def test_a_settings_file_that_is_not_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "pingd.toml"
+    path.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load({}, path, environ={})
+    # The default location too: a bad file there is an error, never a traceback.
+    default = tmp_path / "conf"
+    default.mkdir()
+    (default / "pingd.toml").write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load({}, None, environ={"CONFIGURATION_DIRECTORY": str(default)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_settings_file_loads_or_is_one_config_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("toml") / "pingd.toml"
+    path.write_bytes(data)
+    try:
+        config.load({}, path, environ={})
+    except ConfigError as exc:
+        assert "\n" not in str(exc)

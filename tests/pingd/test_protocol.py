@@ -38,9 +38,58 @@ def test_pong_round_trips(seq, count):
     assert protocol.decode_reply(frame) == Pong(seq, count)
 
 
-@given(seqs, st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=20), max_size=8))
+_VALUES = {
+    int: st.integers(0, protocol.MAX_COUNT),
+    float: st.floats(0, 1e12, allow_nan=False) | st.integers(0, 10**12),
+    str: st.text(max_size=40),
+}
+statuses = st.fixed_dictionaries(
+    {key: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind] for key, (kind, nullable) in protocol.STATUS_SCHEMA.items()},
+    optional={"a_later_key": st.integers() | st.text()},
+)
+
+
+@given(seqs, statuses)
 def test_status_reply_round_trips(seq, status):
     assert protocol.decode_reply(protocol.encode_status_reply(seq, status)) == StatusReply(seq, status)
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"count": -1}, "count is not a whole number"),
+        ({"count": 2**64}, "count is not a whole number"),
+        ({"count": 1.5}, "count is not a whole number"),
+        ({"count": True}, "count is not a whole number"),
+        ({"uptime_seconds": "1"}, "uptime_seconds is not a finite number"),
+        ({"uptime_seconds": -1}, "uptime_seconds is not a finite number"),
+        ({"name": None}, "name is null"),
+        ({"name": 5}, "name is not a string"),
+        ({"name": "x" * 2000}, "name is not a string of at most"),
+    ],
+)
+def test_status_replies_that_break_the_schema_are_malformed(change, problem):
+    good = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
+    frame = protocol.encode_status_reply(9, {**good, **change})
+    with pytest.raises(ProtocolError, match=problem) as info:
+        protocol.decode_reply(frame)
+    assert info.value.seq == 9 and info.value.code == ErrorCode.MALFORMED
+
+
+def test_a_status_reply_without_a_key_or_nested_too_deep_is_malformed():
+    with pytest.raises(ProtocolError, match="node_id is missing"):
+        protocol.decode_reply(protocol.encode_status_reply(1, {"count": 5}))
+    deep = protocol.encode_status_reply(1, {})[: protocol.HEADER_SIZE] + b"[" * 30000 + b"]" * 30000
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        protocol.decode_reply(deep)
+
+
+@given(st.binary(max_size=200))
+def test_any_reply_bytes_decode_or_raise_a_protocol_error(frame):
+    try:
+        protocol.decode_reply(frame)
+    except ProtocolError:
+        pass
 
 
 @given(seqs, st.sampled_from(ErrorCode), st.text(max_size=100))

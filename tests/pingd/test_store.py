@@ -1,11 +1,13 @@
 import json
 import os
+import threading
+from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pingd import store
+from pingd import files, store
 from pingd.store import StateFileError, StateStore
 
 
@@ -82,7 +84,7 @@ def test_unusable_state_file_is_refused_and_left_untouched(tmp_path, content, pr
     assert problem in str(info.value)
     assert str(path) in str(info.value)
     assert path.read_bytes() == content
-    assert os.listdir(tmp_path) == ["state.json"]  # no temp file left behind either
+    assert sorted(os.listdir(tmp_path)) == ["state.json", "state.json.lock"]  # no temp file left behind
 
 
 def test_second_store_on_the_same_file_is_refused(tmp_path):
@@ -105,11 +107,17 @@ def test_unwritable_directory_is_a_clear_error():
         os.chmod(top, 0o755)
         ro = os.path.join(top, "ro")
         os.mkdir(ro, 0o555)
-        # A copy of the module (stdlib only), so the check does not depend on who may read the checkout.
-        shutil.copy(store.__file__, os.path.join(top, "store_copy.py"))
-        os.chmod(os.path.join(top, "store_copy.py"), 0o644)
+        # A copy of the modules (stdlib only), so the check does not depend on who may read the checkout.
+        package = os.path.join(top, "pingd")
+        os.mkdir(package, 0o755)
+        for module in (store, files):
+            copy = os.path.join(package, os.path.basename(module.__file__))
+            shutil.copy(module.__file__, copy)
+            os.chmod(copy, 0o644)
+        open(os.path.join(package, "__init__.py"), "w").close()
+        os.chmod(os.path.join(package, "__init__.py"), 0o644)
         code = (
-            "import sys; from pathlib import Path; from store_copy import StateStore, StateFileError\n"
+            "import sys; from pathlib import Path; from pingd.store import StateStore, StateFileError\n"
             "try: StateStore.open(Path(sys.argv[1]))\n"
             "except StateFileError as e: print(e); sys.exit(3)\n"
         )
@@ -133,3 +141,107 @@ def test_parent_that_is_a_file_is_a_clear_error(tmp_path):
 def test_state_path_that_is_a_directory_is_a_clear_error(tmp_path):
     with pytest.raises(StateFileError, match="is a directory"):
         StateStore.open(tmp_path)
+
+
+# --- hostile and racing state files ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ('{"format": 1, "node_id": "ab", "count": ' + "9" * 5000 + "}", "larger than"),
+        ("[" * 30000 + "]" * 30000, "larger than"),
+        ("[" * 3000 + "]" * 1000, "nested too deeply"),
+        ('{"format": true, "node_id": "ab", "count": 1}', "unknown format"),
+        ('{"format": 1.0, "node_id": "ab", "count": 1}', "unknown format"),
+        ('{"format": 1, "node_id": "ab", "count": 1}' + " " * 70000 + "garbage", "larger than"),
+    ],
+)
+def test_hostile_state_files_are_refused_in_one_line_and_left_untouched(tmp_path, content, problem):
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    with pytest.raises(StateFileError, match=problem) as info:
+        StateStore.open(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+    assert path.read_text() == content
+
+
+def test_numbers_too_long_to_convert_are_refused_not_raised():
+    data = b'{"format": 1, "node_id": "ab", "count": ' + b"9" * 5000 + b"}"
+    with pytest.raises(StateFileError, match="larger than"):
+        store.parse(data, Path("s"))
+    with pytest.raises(StateFileError, match="not a valid state"):
+        _parse_unbounded(data)
+
+
+def _parse_unbounded(data: bytes):
+    """parse() past its size check, as a file within the limit but over Python's digit limit
+    would reach it if the limit were ever raised."""
+    import unittest.mock
+
+    with unittest.mock.patch.object(store, "MAX_SIZE", 1 << 20):
+        return store.parse(data, Path("s"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_are_refused_with_a_state_file_error(data):
+    try:
+        state = store.parse(data, Path("s"))
+    except StateFileError:
+        return
+    assert 0 <= state.count < 2**64
+
+
+def test_two_daemons_creating_one_new_state_file_cannot_both_win(tmp_path, monkeypatch):
+    """The first is held between creating the file and publishing it; the second must be
+    refused rather than create (or read) a file of its own."""
+    path = tmp_path / "new" / "state.json"
+    held, release = threading.Event(), threading.Event()
+    real = files.write_atomically
+
+    def slow(target, data, mode=0o644):
+        held.set()
+        release.wait(10)
+        real(target, data, mode)
+
+    monkeypatch.setattr(files, "write_atomically", slow)
+    first: list = []
+    thread = threading.Thread(target=lambda: first.append(StateStore.open(path)))
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(StateFileError, match="in use by another pingd"):
+            StateStore.open(path)
+    finally:
+        release.set()
+        thread.join(10)
+    [winner] = first
+    winner.record(5)
+    winner.close()
+    assert store.parse(path.read_bytes(), path).count == 5
+
+
+def test_rewriting_a_hand_edited_file_keeps_the_lock(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text('{"format": 1, "node_id": "abc", "count": 7}')
+    s = StateStore.open(path)
+    try:
+        with pytest.raises(StateFileError, match="in use"):
+            StateStore.open(path)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("target_content", ['{"format": 1, "node_id": "abc", "count": 7}', None],
+                         ids=["hand-edited target", "dangling link"])
+def test_a_state_file_that_is_a_link_is_followed_and_the_link_kept(tmp_path, target_content):
+    target = tmp_path / "disk" / "real.json"
+    target.parent.mkdir()
+    if target_content is not None:
+        target.write_text(target_content)  # not in pingd's layout: rewritten at start
+    link = tmp_path / "state.json"
+    link.symlink_to(target)
+    s = StateStore.open(link)
+    s.record(9)
+    s.close()
+    assert link.is_symlink() and store.parse(target.read_bytes(), target).count == 9

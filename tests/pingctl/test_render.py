@@ -1,0 +1,45 @@
+"""The renderers take any status a daemon may send within the protocol's schema, and never
+print a control character from it."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pingd import protocol
+from pingctl import render
+from pingctl.client import PingResult, Target
+
+_VALUES = {
+    int: st.integers(0, protocol.MAX_COUNT),
+    float: st.floats(0, 1e15, allow_nan=False) | st.integers(0, 10**15),
+    str: st.text(max_size=60),
+}
+statuses = st.fixed_dictionaries(
+    {k: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind] for k, (kind, nullable) in protocol.STATUS_SCHEMA.items()}
+)
+TARGET = Target("127.0.0.1", 7464, name="box")
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+@given(statuses, st.text(max_size=40))
+def test_any_schema_valid_status_renders_without_control_characters(status, error):
+    frame = protocol.encode_status_reply(1, status)
+    decoded = protocol.decode_reply(frame).status  # what pingctl would hold
+    lines = [
+        *render.status_lines(TARGET, decoded),
+        render.session_header(TARGET, 3, 1.0, decoded),
+        render.result_line(1, PingResult(1, rtt_ms=0.1, error=error), TARGET, 1.0),
+        *render.summary_lines(decoded["name"], _summary(), 5),
+    ]
+    assert all(_printable(line) for line in lines), lines
+    assert render.status_json(decoded, TARGET)["name"] == status["name"]  # JSON keeps the exact text
+
+
+def _summary():
+    from pingctl.stats import summarise
+
+    return summarise(2, [0.1, 0.2], 1.0)
