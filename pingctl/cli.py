@@ -225,7 +225,7 @@ def ping(
     else:
         if mode != "quiet":
             print()
-        name_shown = status.get("name") or target.display
+        name_shown = status.name or target.display
         lines = render.summary_lines(name_shown, summary, session.last_count)
         if histogram:
             lines += render.histogram_lines(buckets)

@@ -239,7 +239,7 @@ class PingClient:
             return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
         return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="unexpected reply type to a ping")
 
-    def status(self) -> dict:
+    def status(self) -> protocol.Status:
         """The daemon's status; on no answer, a PingctlError that says why, as precisely as
         the connection's events allow (refused, not ZeroMQ, or silent)."""
         seq = self._next_seq()

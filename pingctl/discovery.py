@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
+from pingd import protocol
 from pingd.protocol import SERVICE_TYPE
 from pingctl.client import Target
 from pingctl.errors import PingctlError
@@ -89,10 +90,10 @@ def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
         host=(info.server or "").rstrip("."),
         addresses=tuple(sorted(addresses, key=lambda a: (":" in a, a))),
         port=info.port,
-        node_id=props.get("id"),
-        version=props.get("ver"),
-        protocol=props.get("pv"),
-        curve_key=props.get("ck") or None,
+        node_id=props.get(protocol.TXT_NODE_ID),
+        version=props.get(protocol.TXT_PINGD),
+        protocol=props.get(protocol.TXT_PROTOCOL),
+        curve_key=props.get(protocol.TXT_CURVE_KEY) or None,
     )
 
 

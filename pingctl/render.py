@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pingd.protocol import Status
 from pingctl.client import PingResult, Target
 from pingctl.stats import Bucket, Running, Summary
 from pingctl.text import shown
@@ -13,11 +14,11 @@ def _ms(value: float) -> str:
     return f"{value:.3f}"
 
 
-def session_header(target: Target, count: int, interval: float, status: dict[str, Any]) -> str:
-    name = status.get("name") or target.name or target.display
+def session_header(target: Target, count: int, interval: float, status: Status) -> str:
+    name = status.name or target.name or target.display
     pings = f"{count} pings" if count else "pings until stopped"
     return (
-        f"PING {shown(name)} (node {shown(status.get('node_id', '?'))}) at {target.endpoint}: "
+        f"PING {shown(name)} (node {shown(status.node_id)}) at {target.endpoint}: "
         f"{pings}, interval {interval:g} s"
     )
 
@@ -48,7 +49,7 @@ def summary_lines(name: str, summary: Summary, last_count: int | None) -> list[s
     return lines
 
 
-def session_json(summary: Summary, last_count: int | None, target: Target, status: dict[str, Any]) -> dict[str, Any]:
+def session_json(summary: Summary, last_count: int | None, target: Target, status: Status) -> dict[str, Any]:
     return {
         "sent": summary.sent,
         "received": summary.received,
@@ -60,30 +61,29 @@ def session_json(summary: Summary, last_count: int | None, target: Target, statu
         "server": {
             "address": target.address,
             "port": target.port,
-            "node_id": status.get("node_id", target.node_id),
-            "name": status.get("name", target.name),
+            "node_id": status.node_id,
+            "name": status.name,
         },
     }
 
 
-def status_lines(target: Target, status: dict[str, Any]) -> list[str]:
-    """``status`` has been checked against the protocol's schema (types and ranges)."""
-    key = status.get("curve_public_key")
+def status_lines(target: Target, status: Status) -> list[str]:
+    key = status.curve_public_key
     return [
-        f"pingd {shown(status['name'])} at {target.endpoint}",
-        f"  node id      {shown(status['node_id'])}",
-        f"  version      {shown(status['version'])} (protocol {status['protocol']})",
-        f"  count        {status['count']}",
-        f"  served       {status['pings_served']} pings since start",
-        f"  uptime       {duration(status['uptime_seconds'])}",
-        f"  durability   {shown(status['durability'])}",
-        f"  storage      {shown(status['storage'])}",
-        f"  security     {shown(status['security'])}" + (f" (key {shown(key)})" if key else ""),
+        f"pingd {shown(status.name)} at {target.endpoint}",
+        f"  node id      {shown(status.node_id)}",
+        f"  version      {shown(status.version)} (protocol {status.protocol})",
+        f"  count        {status.count}",
+        f"  served       {status.pings_served} pings since start",
+        f"  uptime       {duration(status.uptime_seconds)}",
+        f"  durability   {shown(status.durability)}",
+        f"  storage      {shown(status.storage)}",
+        f"  security     {shown(status.security)}" + (f" (key {shown(key)})" if key else ""),
     ]
 
 
-def status_json(status: dict[str, Any], target: Target) -> dict[str, Any]:
-    return {**status, "address": target.address, "port": target.port}
+def status_json(status: Status, target: Target) -> dict[str, Any]:
+    return {**status.to_json(), "address": target.address, "port": target.port}
 
 
 def duration(seconds: float) -> str:

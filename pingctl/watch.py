@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
+from pingd.protocol import Status
 from pingctl import render
 from pingctl.client import PingClient
 from pingctl.errors import PingctlError
@@ -17,16 +17,16 @@ def _rate(previous: tuple[float, int] | None, now: float, count: int) -> float |
     return (count - previous[1]) / (now - previous[0])
 
 
-def _line(info: dict[str, Any], rate: float | None) -> str:
+def _line(info: Status, rate: float | None) -> str:
     rate_text = "" if rate is None else f" ({rate:+.1f}/s)"
     return (
-        f"{time.strftime('%H:%M:%S')} {render.shown(info['name'])}: count {info['count']}{rate_text}, "
-        f"served {info['pings_served']}, uptime {render.duration(info['uptime_seconds'])}, "
-        f"storage {render.shown(info['storage'])}"
+        f"{time.strftime('%H:%M:%S')} {render.shown(info.name)}: count {info.count}{rate_text}, "
+        f"served {info.pings_served}, uptime {render.duration(info.uptime_seconds)}, "
+        f"storage {render.shown(info.storage)}"
     )
 
 
-def watch_status(client: PingClient, first: dict[str, Any], every: float, *, json_output: bool, live: bool) -> None:
+def watch_status(client: PingClient, first: Status, every: float, *, json_output: bool, live: bool) -> None:
     """Refresh until interrupted. A daemon that stops answering is shown, not fatal."""
     view = None
     if live:
@@ -37,16 +37,17 @@ def watch_status(client: PingClient, first: dict[str, Any], every: float, *, jso
         view = Live(console=Console(highlight=False), refresh_per_second=4, transient=False)
         view.__enter__()
     try:
-        info: dict[str, Any] | None = first
+        info: Status | None = first
         previous: tuple[float, int] | None = None
         next_at = time.monotonic()
         while True:
             now = time.monotonic()
-            rate = _rate(previous, now, info["count"]) if info is not None else None
+            rate = _rate(previous, now, info.count) if info is not None else None
             if info is not None:
-                previous = (now, info["count"])
+                previous = (now, info.count)
             if json_output:
-                print(json.dumps({**(info or {"error": "no answer"}), "rate_per_second": rate}), flush=True)
+                document = info.to_json() if info is not None else {"error": "no answer"}
+                print(json.dumps({**document, "rate_per_second": rate}), flush=True)
             elif view is not None:
                 lines = render.status_lines(client.target, info) if info else [f"no answer from {client.target.display}"]
                 if rate is not None:

@@ -13,25 +13,26 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from pingd import __version__, protocol
 from pingd.protocol import SERVICE_TYPE
 
-if TYPE_CHECKING:
-    from pingd.config import Config
-    from pingd.server import Daemon
-
 log = logging.getLogger("pingd")
-
 
 
 def txt_records(node_id: str, curve_key: str | None = None) -> dict[str, str]:
     """TXT keys per RFC 6763: txtvers first, then short keys (ck: the CURVE public key)."""
-    records = {"txtvers": "1", "pv": str(protocol.VERSION), "ver": __version__, "id": node_id}
+    records = {
+        protocol.TXT_VERSION: "1",
+        protocol.TXT_PROTOCOL: str(protocol.VERSION),
+        protocol.TXT_PINGD: __version__,
+        protocol.TXT_NODE_ID: node_id,
+    }
     if curve_key:
-        records["ck"] = curve_key
+        records[protocol.TXT_CURVE_KEY] = curve_key
     return records
 
 
@@ -54,11 +55,34 @@ def announced_addresses(listening: tuple[str, ...], interfaces: tuple[str, ...])
     return outside or list(listening)
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What pingd announces: its name, where it listens, who it is."""
+
+    name: str
+    port: int
+    listening: tuple[str, ...]  # the addresses pingd serves on
+    node_id: str
+    public_key: str | None = None  # with --curve: clients learn the key from the TXT record
+
+
 class MdnsAnnouncer:
-    def __init__(self, daemon: Daemon, config: Config) -> None:
-        self._daemon = daemon
-        self._interfaces = config.mdns_interfaces
-        self._requested = daemon.actor.identity.name
+    """Registers ``announcement`` over mDNS, without delaying readiness, and says goodbye.
+
+    A name taken on the network is renamed by zeroconf; ``on_renamed`` is then called with the
+    new name, from zeroconf's thread: the daemon hands it to its own loop, the one thread that
+    owns the actor.
+    """
+
+    def __init__(
+        self,
+        announcement: Announcement,
+        interfaces: tuple[str, ...] = (),
+        on_renamed: Callable[[str], None] = lambda name: None,
+    ) -> None:
+        self._announcement = announcement
+        self._interfaces = interfaces
+        self._on_renamed = on_renamed
         self._zeroconf = None
         self._info = None
         self._future: Future | None = None
@@ -79,20 +103,19 @@ class MdnsAnnouncer:
         from zeroconf import ServiceInfo, Zeroconf
 
         quiet_library_logs()
-        daemon = self._daemon
-        addresses = announced_addresses(daemon.listening.addresses, self._interfaces)
+        a = self._announcement
+        addresses = announced_addresses(a.listening, self._interfaces)
         self._zeroconf = Zeroconf(interfaces=list(self._interfaces or _multicast_interfaces()))
-        node_id = daemon.store.node_id
         self._info = ServiceInfo(
             SERVICE_TYPE,
-            f"{self._requested}.{SERVICE_TYPE}",
-            port=daemon.listening.port,
-            addresses=[socket.inet_pton(_family(a), a) for a in addresses],
-            properties=txt_records(node_id, daemon.actor.identity.public_key),
-            server=host_name(node_id),
+            f"{a.name}.{SERVICE_TYPE}",
+            port=a.port,
+            addresses=[socket.inet_pton(_family(address), address) for address in addresses],
+            properties=txt_records(a.node_id, a.public_key),
+            server=host_name(a.node_id),
         )
-        self._state = f"mDNS registering '{self._requested}'"
-        log.info("announcing '%s' over mDNS with %s", self._requested, ", ".join(addresses))
+        self._state = f"mDNS registering '{a.name}'"
+        log.info("announcing '%s' over mDNS with %s", a.name, ", ".join(addresses))
         coro = self._zeroconf.async_register_service(self._info, allow_name_change=True)
         self._future = asyncio.run_coroutine_threadsafe(coro, self._zeroconf.loop)
         self._future.add_done_callback(self._registered)
@@ -105,10 +128,11 @@ class MdnsAnnouncer:
             self._state = f"mDNS off ({exc})"
             log.warning("mDNS registration failed: %s; serving by address only", exc)
             return
+        requested = self._announcement.name
         name = self._info.name.removesuffix(f".{SERVICE_TYPE}")
-        if name != self._requested:
-            log.warning("mDNS name '%s' is taken on this network; announced as '%s'", self._requested, name)
-            self._daemon.actor.identity.name = name
+        if name != requested:
+            log.warning("mDNS name '%s' is taken on this network; announced as '%s'", requested, name)
+            self._on_renamed(name)
         else:
             log.info("announced as '%s'", name)
         self._state = f"announced as '{name}'"
@@ -175,8 +199,3 @@ def quiet_library_logs() -> None:
 
 def _family(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
-
-
-def start_announcer(daemon: Daemon, config: Config) -> MdnsAnnouncer:
-    """An announcer for ``daemon``; the daemon starts it once it is ready to serve."""
-    return MdnsAnnouncer(daemon, config)

@@ -14,9 +14,7 @@ from pingd import __version__
 
 log = logging.getLogger("pingd")
 
-# Exit codes (also in the README): 0 stopped cleanly, 1 unexpected failure, 2 bad flags or
-# settings, 3 the state file cannot be used, 4 the address cannot be listened on.
-EXIT_CONFIG = 2
+from pingd.errors import EXIT_SETTINGS as EXIT_CONFIG  # the exit codes live in pingd.errors
 
 app = typer.Typer(
     add_completion=False,
@@ -80,11 +78,10 @@ def _serve(settings, state_path: Path, reload) -> int:
 
     logs.setup(settings.log_level)
     try:
-        daemon = create_daemon(settings, state_path)
+        daemon = create_daemon(settings, state_path, reload_config=reload)
     except StartupError as exc:
         log.error("%s", exc)
         return exc.exit_code
-    daemon.reload_config = reload
     daemon.install_signal_handlers()
     log.info(
         "pingd %s node %s (%s) starting, count %d, state %s, sync %s",
@@ -98,10 +95,6 @@ def _serve(settings, state_path: Path, reload) -> int:
     key = daemon.actor.identity.public_key
     if key:
         log.info("CURVE encryption on (%s); public key %s: clients use --server-key %s", daemon.actor.identity.security, key, key)
-    if settings.mdns:
-        from pingd.announce import start_announcer
-
-        daemon.announcer = start_announcer(daemon, settings)
     return daemon.serve()
 
 

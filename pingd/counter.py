@@ -1,9 +1,9 @@
 """The counter actor: the single owner of the count, one message at a time.
 
-Pure: no sockets, files or clocks. The daemon's loop feeds it decoded requests and the
-current monotonic time, then persists ``count`` and calls ``commit()`` once the operating
-system has it, or ``rollback()`` if persisting failed, so an unpersisted ping is never
-acknowledged and never counted.
+Pure: no sockets, files or clocks. Its API is what the daemon's loop calls: ``ping()`` for
+every PING and ``status(now)`` for every STATUS; the loop then persists ``count`` and calls
+``commit()`` once the operating system has it, or ``rollback()`` if persisting failed, so an
+unpersisted ping is never acknowledged and never counted.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pingd import protocol
-from pingd.protocol import ErrorCode, ErrorReply, Ping, Pong, Reply, Request, StatusReply
+from pingd.protocol import Status
 
 
 @dataclass(slots=True)
@@ -51,37 +51,29 @@ class CounterActor:
     def dirty(self) -> bool:
         return self.count != self._committed
 
-    def handle(self, request: Request, now: float) -> Reply:
-        if isinstance(request, Ping):
-            count = self.ping()
-            if count is None:
-                return ErrorReply(request.seq, ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
-            return Pong(request.seq, count)
-        return StatusReply(request.seq, self.status(now))
-
     def ping(self) -> int | None:
-        """Count one ping; the new total, or None when the count cannot grow any more.
-        (The daemon's hot path calls this directly, skipping the message objects.)"""
+        """Count one ping; the new total, or None when the count cannot grow any more."""
         if self.count >= protocol.MAX_COUNT:
             return None
         self.count += 1
         self.served += 1
         return self.count
 
-    def status(self, now: float) -> dict[str, object]:
-        return {
-            "count": self._committed,
-            "node_id": self.identity.node_id,
-            "name": self.identity.name,
-            "version": self.identity.version,
-            "protocol": protocol.VERSION,
-            "uptime_seconds": round(max(0.0, now - self.started_at), 3),
-            "pings_served": self._committed_served,
-            "durability": self.identity.durability,
-            "storage": self.storage_error or "ok",
-            "security": self.identity.security,
-            "curve_public_key": self.identity.public_key,
-        }
+    def status(self, now: float) -> Status:
+        """What STATUS answers: the committed count (an unpersisted one is not reported)."""
+        return Status(
+            count=self._committed,
+            node_id=self.identity.node_id,
+            name=self.identity.name,
+            version=self.identity.version,
+            protocol=protocol.VERSION,
+            uptime_seconds=round(max(0.0, now - self.started_at), 3),
+            pings_served=self._committed_served,
+            durability=self.identity.durability,
+            storage=self.storage_error or "ok",
+            security=self.identity.security,
+            curve_public_key=self.identity.public_key,
+        )
 
     def commit(self) -> None:
         """The current count has been handed to the operating system."""

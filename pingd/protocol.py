@@ -40,6 +40,12 @@ VERSION: Final = 1
 DEFAULT_PORT: Final = 7464
 #: The DNS-SD service type pingd announces and pingctl browses for.
 SERVICE_TYPE: Final = "_pingd._tcp.local."
+#: The keys of its TXT record (RFC 6763: txtvers first, the rest short).
+TXT_VERSION: Final = "txtvers"  # "1": the TXT record's own layout
+TXT_PROTOCOL: Final = "pv"  # this protocol's version
+TXT_PINGD: Final = "ver"  # pingd's version
+TXT_NODE_ID: Final = "id"  # the daemon's node id
+TXT_CURVE_KEY: Final = "ck"  # the daemon's CURVE public key, when it serves encrypted clients only
 
 HEADER: Final = struct.Struct("!2sBBQ")
 HEADER_SIZE: Final = HEADER.size
@@ -112,10 +118,42 @@ class Pong:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A daemon's status, typed: what a STATUS_REPLY carries (``STATUS_SCHEMA``)."""
+
+    count: int
+    node_id: str
+    name: str
+    version: str
+    protocol: int
+    uptime_seconds: float
+    pings_served: int
+    durability: str
+    storage: str
+    security: str
+    curve_public_key: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in STATUS_KEYS}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Status:
+        """The status in a decoded JSON object; ValueError saying how it breaks the schema."""
+        if not isinstance(obj, dict):
+            raise ValueError("not an object")
+        problem = status_problem(obj)
+        if problem:
+            raise ValueError(problem)
+        values = {key: obj[key] for key in STATUS_KEYS}
+        values["uptime_seconds"] = float(values["uptime_seconds"])
+        return cls(**values)
+
+
 @dataclass(slots=True)
 class StatusReply:
     seq: int
-    status: dict[str, Any]
+    status: Status
 
 
 @dataclass(slots=True)
@@ -164,7 +202,7 @@ class VersionMismatch(ProtocolError):
 
 # Prefixes precomputed for the hot path: a PING is its prefix plus 8 sequence bytes.
 PING_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PING))
-_PONG_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PONG))
+PONG_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PONG))
 
 
 def _header(message_type: MessageType, seq: int) -> bytes:
@@ -237,7 +275,7 @@ _REPLY_TYPES: Final = frozenset((MessageType.PONG, MessageType.STATUS_REPLY, Mes
 
 
 def encode_pong(seq: int, count: int) -> bytes:
-    return _PONG_PREFIX + seq.to_bytes(8, "big") + count.to_bytes(8, "big")
+    return PONG_PREFIX + seq.to_bytes(8, "big") + count.to_bytes(8, "big")
 
 
 def is_ping(frame: bytes) -> bool:
@@ -247,11 +285,12 @@ def is_ping(frame: bytes) -> bool:
 
 def pong_for(ping: bytes, count: int) -> bytes:
     """The PONG answering the PING frame ``ping``: its sequence bytes copied, not decoded."""
-    return _PONG_PREFIX + ping[4:HEADER_SIZE] + count.to_bytes(8, "big")
+    return PONG_PREFIX + ping[4:HEADER_SIZE] + count.to_bytes(8, "big")
 
 
-def encode_status_reply(seq: int, status: dict[str, Any]) -> bytes:
-    body = json.dumps(status, separators=(",", ":"), sort_keys=True).encode()
+def encode_status_reply(seq: int, status: Status | dict[str, Any]) -> bytes:
+    """A STATUS_REPLY; a plain dict is sent as it is (for tests that play a hostile daemon)."""
+    body = json.dumps(status.to_json() if isinstance(status, Status) else status, separators=(",", ":"), sort_keys=True).encode()
     return _header(MessageType.STATUS_REPLY, seq) + body
 
 
@@ -285,12 +324,10 @@ def decode_reply(frame: bytes) -> Reply:
             raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY body: {exc}", seq) from None
         except RecursionError:
             raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is nested too deeply", seq) from None
-        if not isinstance(status, dict):
-            raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is not an object", seq)
-        problem = status_problem(status)
-        if problem:
-            raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY: {problem}", seq)
-        return StatusReply(seq, status)
+        try:
+            return StatusReply(seq, Status.from_json(status))
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY: {exc}", seq) from None
     if message_type == MessageType.ERROR:
         if len(body) < _ERROR_CODE.size:
             raise ProtocolError(ErrorCode.MALFORMED, "ERROR body is shorter than its code", seq)

@@ -2,46 +2,48 @@
 
 One thread owns the socket, the actor and the store, so the actor sees one message at a
 time without locks. Each turn of the loop takes a request (with ``--sync always``, every
-waiting request up to ``MAX_BATCH``), persists the count (one pwrite; with ``--sync always``
-one fdatasync for the whole batch: group commit), and only then sends the replies.
+waiting request up to ``MAX_BATCH``), lets the actor count (``actor.ping()``, the one PING
+path), persists the count (``Persistence.commit``: one pwrite; with ``--sync always`` one
+fdatasync for the whole batch, group commit), and only then sends the replies.
+
+Anything that must touch the actor from another thread — a stop, a reload, a rename from
+the mDNS library — is queued with ``call_soon`` and run by the loop itself.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
+import queue
 import secrets
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
 import zmq
 
-from pingd import __version__, descriptors, keys, netinfo, protocol, security
+from pingd import __version__, descriptors, keys, protocol, security
 from pingd.config import Config
 from pingd.counter import CounterActor, Identity
-from pingd.keys import KeyPair
+from pingd.errors import EXIT_STATE, StartupError
+from pingd.listener import Listening, open_socket
 from pingd.memory import MemoryTrimmer
-from pingd.protocol import ErrorCode, ErrorReply, Pong, ProtocolError, Reply
+from pingd.persistence import Persistence
+from pingd.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, Reply, StatusReply
 from pingd.store import StateStore
 from pingd.systemd import Notifier
 
 log = logging.getLogger("pingd")
 
+__all__ = ["Daemon", "StartupError", "create_daemon"]
+
 MAX_BATCH = 256
 #: The longest the loop blocks in recv: deadlines (sync, status, watchdog) are this precise.
 TICK_MS = 100
-#: In periodic mode, a recorded count reaches the disk this long after it was written at most.
-SYNC_DELAY = 0.5
 STATUS_INTERVAL = 1.0
-#: How often to retry persisting while storage is failing and no request forces it.
-STORAGE_RETRY = 1.0
-
 
 # Plain ints: pyzmq's enum flags cost an enum operation per call on the hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -50,103 +52,10 @@ _POLLIN = int(zmq.POLLIN)
 _EVENTS = int(zmq.EVENTS)
 
 
-class StartupError(Exception):
-    """pingd cannot start; ``exit_code`` is what the process should exit with."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 class Announcer(Protocol):
     def start(self) -> None: ...
     def describe(self) -> str: ...
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Listening:
-    """Where the socket listens: the bound endpoint and the addresses clients can use."""
-
-    bound: str
-    port: int
-    addresses: tuple[str, ...]
-    passed: bool = False  # the socket came from systemd (socket activation)
-
-    @property
-    def endpoints(self) -> list[str]:
-        return [netinfo.endpoint(a, self.port) for a in self.addresses]
-
-
-def open_socket(
-    context: zmq.Context, config: Config, passed_fds: list[int], curve: KeyPair | None = None
-) -> tuple[zmq.Socket, Listening]:
-    """Create and bind the ROUTER socket (or adopt a socket passed by systemd)."""
-    sock = context.socket(zmq.ROUTER)
-    sock.linger = 0
-    if curve is not None:
-        security.apply_server_keys(sock, curve)
-    # libzmq drops a peer that sends more. The limit also applies to the CURVE handshake's
-    # commands (INITIATE is a few hundred bytes), so encrypted sockets get more room; the
-    # protocol's own 256-byte request limit still answers those with an error.
-    sock.maxmsgsize = protocol.MAX_REQUEST_SIZE if curve is None else 2048
-    sock.rcvhwm = sock.sndhwm = 10_000
-    sock.router_mandatory = False  # a reply to a vanished peer is dropped, not an error
-    # Find and drop peers that vanished without closing (cable pulled, host crashed).
-    sock.heartbeat_ivl = 10_000
-    sock.heartbeat_timeout = 30_000
-    sock.tcp_keepalive = 1
-    # Connections that never finish the handshake are dropped soon, so they cannot hold
-    # every descriptor; the backlog queues connections while descriptors are short.
-    sock.handshake_ivl = descriptors.HANDSHAKE_MS
-    sock.backlog = descriptors.BACKLOG
-    wildcard = netinfo.is_wildcard(config.bind)
-    sock.ipv6 = wildcard or netinfo.is_ipv6(config.bind)
-    try:
-        if passed_fds:
-            fd = passed_fds[0]
-            family, host, port = _describe_fd(fd)
-            sock.ipv6 = family == socket.AF_INET6
-            sock.setsockopt(zmq.USE_FD, fd)
-            sock.bind(netinfo.endpoint(host, port))
-            wildcard = netinfo.is_wildcard(host)
-        else:
-            host = "*" if wildcard else config.bind.strip("[]")
-            try:
-                sock.bind(netinfo.endpoint(host, config.port))
-            except zmq.ZMQError as exc:
-                if not (wildcard and exc.errno == errno.EADDRNOTAVAIL):
-                    raise
-                sock.ipv6 = False  # a host without IPv6: serve IPv4 alone
-                sock.bind(netinfo.endpoint(host, config.port))
-    except zmq.ZMQError as exc:
-        sock.close(0)
-        where = f"{config.bind}:{config.port}"
-        bind, port = config.origin("bind"), config.origin("port")
-        hint = {
-            errno.EADDRINUSE: f"another program listens there; stop it or choose another port ({port})",
-            errno.EADDRNOTAVAIL: f"this host has no such address; check {bind}",
-            errno.EACCES: f"permission denied; use a port above 1023 ({port})",
-        }.get(exc.errno, f"check {bind} and {port}")
-        raise StartupError(f"cannot listen on {where}: {exc.strerror}; {hint}", 4) from None
-    bound = sock.last_endpoint.decode()
-    port = int(bound.rsplit(":", 1)[1])
-    if wildcard:
-        addresses = [a for a in netinfo.interface_addresses() if sock.ipv6 or ":" not in a]
-    else:
-        addresses = [bound.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")]
-    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses), passed=bool(passed_fds))
-
-
-def _describe_fd(fd: int) -> tuple[int, str, int]:
-    s = socket.socket(fileno=os.dup(fd))
-    try:
-        if s.type != socket.SOCK_STREAM or s.family not in (socket.AF_INET, socket.AF_INET6):
-            raise StartupError(f"passed file descriptor {fd} is not a TCP socket", 2)
-        host, port = s.getsockname()[:2]
-        return s.family, host or "*", port
-    finally:
-        s.close()
 
 
 class Daemon:
@@ -160,20 +69,25 @@ class Daemon:
         sock: zmq.Socket,
         listening: Listening,
         *,
-        notifier: Notifier | None = None,
+        notifier: Notifier,
+        announcer: Callable[[Daemon], Announcer] | None = None,
+        reload_config: Callable[[], Config] | None = None,
+        allow_list: security.ClientAllowList | None = None,
+        authenticator=None,  # the ZAP handler's thread, with --allow-clients
+        public_key: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.store = store
         self.listening = listening
-        self.notifier = notifier or Notifier({})
-        self.announcer: Announcer | None = None
-        self.reload_config: Callable[[], Config] | None = None
-        self.authenticator = None  # the ZAP handler's thread, with --allow-clients
-        self.allow_list: security.ClientAllowList | None = None
+        self.notifier = notifier
+        self.reload_config = reload_config
+        self.allow_list = allow_list
+        self.authenticator = authenticator
         self._context = context
         self._socket = sock
         self._clock = clock
+        security_level = "plain" if public_key is None else "curve+allow-list" if allow_list else "curve"
         self.actor = CounterActor(
             count=store.loaded_count,
             identity=Identity(
@@ -181,27 +95,31 @@ class Daemon:
                 name=config.instance_name,
                 version=__version__,
                 durability=config.sync,
+                security=security_level,
+                public_key=public_key,
             ),
             started_at=clock(),
         )
-        self._sync_always = config.sync == "always"
-        # Wake-ups (stop, reload) arrive on the serving socket itself, over inproc, so the loop
-        # blocks in one plain recv, as a bare echo server does, rather than polling two sources.
+        self.persistence = Persistence(
+            store, self.actor, always=config.sync == "always", clock=clock, on_change=self._publish_status
+        )
+        self._drain = config.sync == "always"
+        # Wake-ups arrive on the serving socket itself, over inproc, so the loop blocks in one
+        # plain recv, as a bare echo server does, rather than polling two sources.
         self._wake_endpoint = f"inproc://pingd-wake-{id(self):x}"
         # The wake-up peer's routing id; its messages are not requests. Random per daemon, so
         # that no client can choose it (a client that did would have no STATUS replies).
         self._wake_id = b"pingd-wake-" + secrets.token_hex(16).encode()
         sock.bind(self._wake_endpoint)
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop_requested = threading.Event()
-        self._reload_requested = False
-        self._dirty_since: float | None = None
-        self._storage_retry_at: float | None = None
         self._status_at = 0.0
         self._rate_mark = (0.0, 0)
         self._rate = 0.0
         self.ready = threading.Event()
         self.descriptor_watch = descriptors.DescriptorWatch()
         self.memory = MemoryTrimmer()
+        self.announcer = announcer(self) if announcer is not None else None
 
     # -- control, from signal handlers or other threads ----------------------------------------
 
@@ -210,7 +128,15 @@ class Daemon:
         self._wake()
 
     def request_reload(self) -> None:
-        self._reload_requested = True
+        self.call_soon(self._reload)
+
+    def renamed(self, name: str) -> None:
+        """The mDNS name was taken and another chosen (called from zeroconf's thread)."""
+        self.call_soon(lambda: setattr(self.actor.identity, "name", name))
+
+    def call_soon(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the loop's thread, the one that owns the actor, at its next turn."""
+        self._tasks.put(task)
         self._wake()
 
     def _wake(self) -> None:
@@ -258,8 +184,8 @@ class Daemon:
                     first = recv()
                 except zmq.Again:  # a quiet tick: only housekeeping to do
                     first = None
-                if self._reload_requested:
-                    self._reload()
+                while not self._tasks.empty():
+                    self._tasks.get_nowait()()
                 if first is not None:
                     self._serve_batch(first)
                 self._housekeeping()
@@ -270,125 +196,81 @@ class Daemon:
     def _serve_batch(self, frames: list[bytes]) -> None:
         """Answer ``frames`` and whatever else is already waiting (up to MAX_BATCH).
 
-        Well-formed PINGs take a short path (the actor counts, the PONG is built from the
-        PING's own sequence bytes); everything else is decoded and handled in full.
+        Every PING is counted by ``actor.ping()``; a well-formed single-frame PING skips the
+        decoder (its PONG is built from its own sequence bytes), anything else is decoded.
         """
         sock = self._socket
         actor = self.actor
-        recv, events, drain = sock.recv_multipart, sock.getsockopt, self._sync_always
+        recv, events, drain = sock.recv_multipart, sock.getsockopt, self._drain
         is_ping, wake_id = protocol.is_ping, self._wake_id
-        pongs: list[tuple[bytes, bytes, int]] = []  # (peer, ping frame, count)
+        pongs: list[tuple[bytes, bool, bytes, int]] = []  # (peer, REQ envelope, seq bytes, count)
         others: list[tuple[bytes, bool, Reply]] = []  # (peer, REQ envelope, reply)
         while True:
-            if len(frames) == 2 and is_ping(frames[1]) and (count := actor.ping()) is not None:
-                pongs.append((frames[0], frames[1], count))
+            if len(frames) == 2 and is_ping(frames[1]):
+                self._ping(frames[0], False, frames[1][4:12], pongs, others)
             elif frames[0] != wake_id:
-                others.append((frames[0], *self._answer(frames)))
+                self._decode_and_answer(frames, pongs, others)
             # With --sync always, drain what is already waiting so one fdatasync serves it all
             # (group commit). Otherwise one message per turn: a pwrite (~1 µs) costs less than
             # asking the socket whether more is waiting (a getsockopt, ~1.5 µs in pyzmq).
             if not drain or len(pongs) + len(others) >= MAX_BATCH or not events(_EVENTS) & _POLLIN:
                 break
             frames = recv(_NOBLOCK)
-        if actor.dirty and not self._persist():
+        if actor.dirty and not self.persistence.commit():
             text = f"not counted: {actor.storage_error}"
             others += [
-                (peer, False, ErrorReply(protocol.sequence_of(ping), ErrorCode.STORAGE_FAILED, text))
-                for peer, ping, _ in pongs
-            ]
-            others = [
-                (peer, envelope, ErrorReply(r.seq, ErrorCode.STORAGE_FAILED, text) if isinstance(r, Pong) else r)
-                for peer, envelope, r in others
+                (peer, envelope, ErrorReply(int.from_bytes(seq, "big"), ErrorCode.STORAGE_FAILED, text))
+                for peer, envelope, seq, _ in pongs
             ]
             pongs = []
-        send, pong_for = sock.send, protocol.pong_for
-        try:
-            for peer, ping, count in pongs:
-                send(peer, _MORE)
-                send(pong_for(ping, count), _NOBLOCK)
-            for peer, envelope, reply in others:
-                send(peer, _MORE)
-                if envelope:
-                    send(b"", _MORE)
-                send(protocol.encode_reply(reply), _NOBLOCK)
-        except zmq.Again:
-            pass  # unreachable with ROUTER (it drops instead); a full peer queue loses its reply
+        # A ROUTER with router_mandatory off never refuses a send: a reply to a vanished peer,
+        # or to one whose queue is full, is dropped by libzmq, and the batch goes on.
+        send, pong_prefix = sock.send, protocol.PONG_PREFIX
+        for peer, envelope, seq, count in pongs:
+            send(peer, _MORE)
+            if envelope:
+                send(b"", _MORE)
+            send(pong_prefix + seq + count.to_bytes(8, "big"), _NOBLOCK)
+        for peer, envelope, reply in others:
+            send(peer, _MORE)
+            if envelope:
+                send(b"", _MORE)
+            send(protocol.encode_reply(reply), _NOBLOCK)
 
-    def _answer(self, frames: list[bytes]) -> tuple[bool, Reply]:
-        """The reply to anything but a plain PING (STATUS, errors, a PING the actor refuses),
-        and whether it goes back in a REQ envelope: a request that came after an empty
-        delimiter frame (as a REQ socket sends it) is answered after one too."""
+    def _ping(self, peer: bytes, envelope: bool, seq: bytes, pongs: list, others: list) -> None:
+        count = self.actor.ping()
+        if count is None:
+            others.append((peer, envelope, ErrorReply(int.from_bytes(seq, "big"), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")))
+        else:
+            pongs.append((peer, envelope, seq, count))
+
+    def _decode_and_answer(self, frames: list[bytes], pongs: list, others: list) -> None:
+        """Anything but a plain PING. A request that came after an empty delimiter frame (as a
+        REQ socket sends it) is answered after one too."""
+        peer = frames[0]
         envelope = len(frames) > 2 and frames[1] == b""
         message = frames[2:] if envelope else frames[1:]
         if len(message) != 1:
             seq = protocol.sequence_of(message[0]) if message else 0
-            return envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")
+            others.append((peer, envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")))
+            return
         try:
-            return envelope, self.actor.handle(protocol.decode_request(message[0]), self._clock())
+            request = protocol.decode_request(message[0])
         except ProtocolError as exc:
-            return envelope, ErrorReply(exc.seq, exc.code, exc.text)
-
-    def _persist(self) -> bool:
-        """Hand the actor's count to the OS (and the disk, if asked); False if that failed."""
-        actor = self.actor
-        try:
-            self.store.record(actor.count)
-            if self._sync_always or actor.storage_error is not None:
-                self.store.sync()
-        except OSError as exc:
-            actor.rollback()
-            self._storage_failed(exc)
-            return False
-        actor.commit()
-        if self._dirty_since is None and self.store.needs_sync:
-            self._dirty_since = self._clock()
-        if actor.storage_error is not None:
-            self._storage_recovered()
-        return True
-
-    def _storage_failed(self, exc: OSError) -> None:
-        # What clients see (error replies, STATUS) names no path; the log has the detail.
-        reason = f"cannot write the state file: {exc.strerror or exc}"
-        if self.actor.storage_error != reason:
-            log.error("cannot write %s: %s; refusing pings until it works again", self.store.path, exc.strerror or exc)
-            self.actor.storage_error = reason
-            self.notifier.status(self._status_line())
-        self._storage_retry_at = self._clock() + STORAGE_RETRY
-
-    def _storage_recovered(self) -> None:
-        log.warning("state file writable again; counting resumes at %d", self.actor.committed)
-        self.actor.storage_error = None
-        self._storage_retry_at = None
-        self._dirty_since = None
-        self.notifier.status(self._status_line())
+            others.append((peer, envelope, ErrorReply(exc.seq, exc.code, exc.text)))
+            return
+        if isinstance(request, Ping):
+            self._ping(peer, envelope, request.seq.to_bytes(8, "big"), pongs, others)
+        else:
+            others.append((peer, envelope, StatusReply(request.seq, self.actor.status(self._clock()))))
 
     def _housekeeping(self) -> None:
         now = self._clock()
-        if self._dirty_since is not None and now >= self._dirty_since + SYNC_DELAY:
-            self._sync_now()
-        if self._storage_retry_at is not None and now >= self._storage_retry_at:
-            self._retry_storage()
+        self.persistence.tick(now)
         if now >= self._status_at + STATUS_INTERVAL:
             self.descriptor_watch.check(now)
             self.memory.check(now)
             self._update_status(now)
-
-    def _sync_now(self) -> None:
-        try:
-            self.store.sync()
-        except OSError as exc:
-            self._storage_failed(exc)
-        else:
-            self._dirty_since = None
-
-    def _retry_storage(self) -> None:
-        try:
-            self.store.record(self.actor.committed)
-            self.store.sync()
-        except OSError as exc:
-            self._storage_failed(exc)
-        else:
-            self._storage_recovered()
 
     def _update_status(self, now: float) -> None:
         then, served = self._rate_mark
@@ -396,6 +278,9 @@ class Daemon:
             self._rate = (self.actor.served - served) / (now - then)
         self._rate_mark = (now, self.actor.served)
         self._status_at = now
+        self._publish_status()
+
+    def _publish_status(self) -> None:
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:
@@ -408,7 +293,6 @@ class Daemon:
         return line
 
     def _reload(self) -> None:
-        self._reload_requested = False
         if self.allow_list is not None:
             try:
                 self.allow_list.reload()
@@ -454,10 +338,16 @@ class Daemon:
         log.info("stopped, count %d", self.actor.committed)
 
 
-def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ=None) -> Daemon:
-    """Open the state file, bind the socket, and return a Daemon ready to serve."""
-    from pathlib import Path
-
+def create_daemon(
+    config: Config,
+    state_path: str | Path,
+    *,
+    environ=None,
+    reload_config: Callable[[], Config] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Daemon:
+    """Open the state file, bind the socket, build every collaborator, and return a Daemon
+    ready to serve (announcing over mDNS once it serves, if the settings say so)."""
     from pingd import systemd
     from pingd.store import StateFileError
 
@@ -466,7 +356,7 @@ def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ
     try:
         store = StateStore.open(Path(state_path))
     except StateFileError as exc:
-        raise StartupError(str(exc), 3) from None
+        raise StartupError(str(exc), EXIT_STATE) from None
     context = zmq.Context()
     authenticator = allow_list = pair = None
     try:
@@ -481,16 +371,38 @@ def create_daemon(config: Config, state_path: os.PathLike[str] | str, *, environ
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
     except keys.KeyFileError as exc:
         _abandon(store, context, authenticator)
-        raise StartupError(str(exc), 3) from None
+        raise StartupError(str(exc), EXIT_STATE) from None
     except BaseException:
         _abandon(store, context, authenticator)
         raise
-    daemon = Daemon(config, store, context, sock, listening, notifier=Notifier(environ))
-    daemon.authenticator, daemon.allow_list = authenticator, allow_list
-    if pair is not None:
-        daemon.actor.identity.security = "curve+allow-list" if allow_list else "curve"
-        daemon.actor.identity.public_key = pair.public
-    return daemon
+    return Daemon(
+        config, store, context, sock, listening,
+        notifier=Notifier(environ),
+        announcer=_mdns_announcer(config, listening, store.node_id, pair) if config.mdns else None,
+        reload_config=reload_config,
+        allow_list=allow_list,
+        authenticator=authenticator,
+        public_key=pair.public if pair is not None else None,
+        clock=clock,
+    )
+
+
+def _mdns_announcer(config: Config, listening: Listening, node_id: str, pair: keys.KeyPair | None):
+    """The announcer for a daemon, given that daemon (for its rename callback)."""
+
+    def make(daemon: Daemon) -> Announcer:
+        from pingd.announce import Announcement, MdnsAnnouncer
+
+        announcement = Announcement(
+            name=config.instance_name,
+            port=listening.port,
+            listening=listening.addresses,
+            node_id=node_id,
+            public_key=pair.public if pair is not None else None,
+        )
+        return MdnsAnnouncer(announcement, config.mdns_interfaces, on_renamed=daemon.renamed)
+
+    return make
 
 
 def _abandon(store: StateStore, context: zmq.Context, authenticator) -> None:

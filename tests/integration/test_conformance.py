@@ -64,7 +64,7 @@ def test_the_table_is_there_and_covers_every_rule():
 
 def _count(port: int) -> int:
     with PingClient(Target("127.0.0.1", port), 5.0) as client:
-        return client.status()["count"]
+        return client.status().count
 
 
 @pytest.fixture(scope="module")

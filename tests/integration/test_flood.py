@@ -44,7 +44,7 @@ def test_idle_connections_beyond_the_descriptor_limit_do_not_stop_service(spawn_
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     with PingClient(Target("127.0.0.1", daemon.port), 2.0) as client:
-        assert client.status()["pings_served"] >= 1
+        assert client.status().pings_served >= 1
     assert daemon.proc.poll() is None
 
 

@@ -22,7 +22,7 @@ from pingctl.client import PingClient, Target
 from tests.helpers.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 
 
-def _status(port: int) -> dict:
+def _status(port: int) -> protocol.Status:
     with PingClient(Target("127.0.0.1", port), 5.0) as client:
         return client.status()
 
@@ -52,7 +52,7 @@ frames_strategy = st.lists(
 
 def test_arbitrary_multipart_messages_never_move_the_count(spawn_daemon):
     daemon = spawn_daemon()
-    before = _status(daemon.port)["count"]
+    before = _status(daemon.port).count
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)
     sock.linger = 0
@@ -81,7 +81,7 @@ def test_arbitrary_multipart_messages_never_move_the_count(spawn_daemon):
         context.term()
     assert replies["n"] > 0
     assert daemon.proc.poll() is None
-    assert _status(daemon.port)["count"] == before
+    assert _status(daemon.port).count == before
     assert _ping_works(daemon.port) == before + 1
 
 
@@ -106,7 +106,7 @@ def test_error_replies_say_what_was_wrong(spawn_daemon):
     finally:
         sock.close(0)
         context.term()
-    assert _status(daemon.port)["count"] == 0
+    assert _status(daemon.port).count == 0
 
 
 def test_raw_garbage_and_vanishing_peers_do_not_hurt(spawn_daemon):
@@ -122,7 +122,7 @@ def test_raw_garbage_and_vanishing_peers_do_not_hurt(spawn_daemon):
         assert _ping_works(daemon.port) == 1
     finally:
         idle.close()
-    assert daemon.proc.poll() is None and _status(daemon.port)["count"] == 1
+    assert daemon.proc.poll() is None and _status(daemon.port).count == 1
 
 
 def test_oversized_messages_are_refused_without_memory_growth(spawn_daemon):

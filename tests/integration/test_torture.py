@@ -36,7 +36,7 @@ def _collect(procs: list[subprocess.Popen], timeout: float = 300) -> list[dict]:
 
 def _count(port: int) -> int:
     with PingClient(Target("127.0.0.1", port), 5.0) as client:
-        return client.status()["count"]
+        return client.status().count
 
 
 def test_fifty_clients_at_once_get_unique_counts_and_exact_total(spawn_daemon):

@@ -33,7 +33,7 @@ def test_any_schema_valid_status_renders_without_control_characters(status, erro
         *render.status_lines(TARGET, decoded),
         render.session_header(TARGET, 3, 1.0, decoded),
         render.result_line(1, PingResult(1, rtt_ms=0.1, error=error), TARGET, 1.0),
-        *render.summary_lines(decoded["name"], _summary(), 5),
+        *render.summary_lines(decoded.name, _summary(), 5),
     ]
     assert all(_printable(line) for line in lines), lines
     assert render.status_json(decoded, TARGET)["name"] == status["name"]  # JSON keeps the exact text

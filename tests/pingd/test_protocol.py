@@ -51,7 +51,12 @@ statuses = st.fixed_dictionaries(
 
 @given(seqs, statuses)
 def test_status_reply_round_trips(seq, status):
-    assert protocol.decode_reply(protocol.encode_status_reply(seq, status)) == StatusReply(seq, status)
+    typed = protocol.Status.from_json(status)
+    assert protocol.decode_reply(protocol.encode_status_reply(seq, status)) == StatusReply(seq, typed)
+    assert protocol.decode_reply(protocol.encode_status_reply(seq, typed)) == StatusReply(seq, typed)
+    assert {k: v for k, v in typed.to_json().items()} == {k: status[k] for k in protocol.STATUS_KEYS} | {
+        "uptime_seconds": float(status["uptime_seconds"])
+    }
 
 
 @pytest.mark.parametrize(

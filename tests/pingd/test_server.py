@@ -70,14 +70,14 @@ def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, 
         refused = [client.ping() for _ in range(3)]
         assert all(r.count is None and "storage failed" in r.error and "No space left" in r.error for r in refused)
         status = client.status()
-        assert status["count"] == 1 and "No space left on device" in status["storage"]
+        assert status.count == 1 and "No space left on device" in status.storage
         # Clients learn why, never where: the path is in the log only.
-        assert all(str(tmp_path) not in r.error for r in refused) and str(tmp_path) not in status["storage"]
+        assert all(str(tmp_path) not in r.error for r in refused) and str(tmp_path) not in status.storage
         assert any("NOT COUNTING" in m for m in daemon.notifier.sent)
         assert any("refusing pings until it works again" in r.message and str(tmp_path) in r.message for r in caplog.records)
         failing.clear()
         assert client.ping().count == 2  # the refused pings were never counted
-        assert client.status()["storage"] == "ok"
+        assert client.status().storage == "ok"
     assert any("writable again" in r.message for r in caplog.records)
     daemon.stop()
     wait_for(lambda: json.loads((tmp_path / "state.json").read_text())["count"] == 2, 10, "count 2 on disk")
@@ -97,8 +97,8 @@ def test_storage_recovers_without_traffic(running, monkeypatch):
     monkeypatch.setattr("pingd.store.os.fdatasync", fdatasync)
     with _client(daemon) as client:
         assert client.ping().count == 1  # acknowledged: the count is with the OS already
-        wait_for(lambda: "Input/output error" in client.status()["storage"], 10, "the failed sync to show")
-        wait_for(lambda: client.status()["storage"] == "ok", 10, "the retry to succeed on its own")
+        wait_for(lambda: "Input/output error" in client.status().storage, 10, "the failed sync to show")
+        wait_for(lambda: client.status().storage == "ok", 10, "the retry to succeed on its own")
         assert client.ping().count == 2
 
 
@@ -118,7 +118,7 @@ def test_status_reply_and_identity(running):
     with _client(daemon) as client:
         client.ping()
         status = client.status()
-    assert status["name"] == "unit" and status["durability"] == "periodic"
-    assert status["node_id"] == daemon.store.node_id
-    assert status["count"] == 1 and status["pings_served"] == 1
+    assert status.name == "unit" and status.durability == "periodic"
+    assert status.node_id == daemon.store.node_id
+    assert status.count == 1 and status.pings_served == 1
     assert daemon.notifier.sent[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
