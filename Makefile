@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install uninstall clean venv
+.PHONY: demo test lint fmt bench install uninstall clean venv
 
 venv: $(STAMP)
 
@@ -18,8 +18,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python packaging/demo.py
 
-test: $(STAMP)
+LINTED := pingd pingctl bench tests packaging/demo.py
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The habits: ruff (lint and format check) and mypy, configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -80,6 +80,7 @@ def curve_key(d: RunningPingd) -> str:
     from pingd import keys
 
     public, _ = keys.read_certificate(Path(d.state_dir) / "pingd-curve.key")
+    assert public is not None, "pingd wrote no public key"
     return public
 
 
@@ -110,7 +111,9 @@ def persistence_rows() -> list[Row]:
 
 
 @contextlib.contextmanager
-def pingd(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", log: bool = False) -> Iterator[RunningPingd]:
+def pingd(
+    *args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", log: bool = False
+) -> Iterator[RunningPingd]:
     """A pingd on a free port; the time from exec to READY=1 is measured on a notify socket.
     With ``log``, its output goes to ``log`` in its state directory."""
     with tempfile.TemporaryDirectory() as tmp, open(os.path.join(tmp, "log"), "w") as log_file:
@@ -120,10 +123,25 @@ def pingd(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", log
         port = _free_port()
         started = time.monotonic()
         proc = subprocess.Popen(
-            [*prefix, PY, "-m", "pingd", "--bind", bind, "--port", str(port), "--log-level", "warning",
-             "--state-file", os.path.join(tmp, "state.json"), *args],
-            cwd=ROOT, env={**env(), "NOTIFY_SOCKET": os.path.join(tmp, "n")},
-            stdout=subprocess.DEVNULL, stderr=log_file if log else subprocess.DEVNULL,
+            [
+                *prefix,
+                PY,
+                "-m",
+                "pingd",
+                "--bind",
+                bind,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--state-file",
+                os.path.join(tmp, "state.json"),
+                *args,
+            ],
+            cwd=ROOT,
+            env={**env(), "NOTIFY_SOCKET": os.path.join(tmp, "n")},
+            stdout=subprocess.DEVNULL,
+            stderr=log_file if log else subprocess.DEVNULL,
         )
         try:
             while b"READY=1" not in notify.recv(4096):
@@ -152,9 +170,26 @@ def _free_port() -> int:
 def pingctl_session(port: int, count: int, server_key: str | None = None, config_dir: str | None = None) -> dict:
     extra = ["--server-key", server_key] if server_key else []
     out = subprocess.run(
-        [PY, "-m", "pingctl", "ping", "--server-ip", "127.0.0.1", "--port", str(port),
-         "--interval", "0", "--count", str(count), "--json", *extra],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        [
+            PY,
+            "-m",
+            "pingctl",
+            "ping",
+            "--server-ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--interval",
+            "0",
+            "--count",
+            str(count),
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
         env={**env(), **({"PINGCTL_CONFIG_DIR": config_dir} if config_dir else {})},
     )
     if out.returncode != 0:
@@ -171,15 +206,16 @@ def workers(port: int, clients: int, seconds: float, max_pings: int | None = Non
         subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env())
         for _ in range(clients)
     ]
+    pipes = [(p.stdin, p.stdout) for p in procs if p.stdin is not None and p.stdout is not None]
     try:
-        for p in procs:
-            line = p.stdout.readline().strip()
+        for _, out in pipes:
+            line = out.readline().strip()
             if line != "ready":
                 raise RuntimeError(f"worker did not start: {line}")
-        for p in procs:
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        reports = [json.loads(p.stdout.readline()) for p in procs]
+        for into, _ in pipes:
+            into.write("go\n")
+            into.flush()
+        reports = [json.loads(out.readline()) for _, out in pipes]
     finally:
         for p in procs:
             p.kill()
@@ -226,16 +262,18 @@ def build_c_client() -> Path | str:
         return "no C compiler"
     RESULTS.mkdir(exist_ok=True)
     binary = RESULTS / "cclient"
-    built = subprocess.run([cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "cclient.c"), "-lzmq"],
-                           capture_output=True, text=True)
+    built = subprocess.run(
+        [cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "cclient.c"), "-lzmq"], capture_output=True, text=True
+    )
     if built.returncode != 0:
         return "libzmq headers missing (Debian: libzmq3-dev)"
     return binary
 
 
 def c_p50(binary: Path, port: int, pings: int) -> float:
-    out = subprocess.run([str(binary), f"tcp://127.0.0.1:{port}", str(pings)], capture_output=True, text=True,
-                         timeout=600, check=True)
+    out = subprocess.run(
+        [str(binary), f"tcp://127.0.0.1:{port}", str(pings)], capture_output=True, text=True, timeout=600, check=True
+    )
     return json.loads(out.stdout)["p50_us"]
 
 
@@ -249,8 +287,13 @@ def time_to_first_pong(*args: str, prefix: tuple[str, ...] = ()) -> float:
     started = time.monotonic()
     proc = subprocess.Popen(
         [*prefix, PY, "-m", "pingctl", "ping", "--count", "1", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env(),
+        cwd=ROOT,
     )
+    assert proc.stdout is not None
     try:
         for line in proc.stdout:
             if line.startswith("pong from"):
@@ -262,7 +305,9 @@ def time_to_first_pong(*args: str, prefix: tuple[str, ...] = ()) -> float:
 
 def wall(*cmd: str) -> float:
     started = time.monotonic()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT, check=True, timeout=60)
+    subprocess.run(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT, check=True, timeout=60
+    )
     return time.monotonic() - started
 
 
@@ -285,7 +330,14 @@ def ms(us: float) -> str:
 
 def ratio_row(figure: str, value: float, base: float, goal: float | None, unit=ms) -> Row:
     r = value / base
-    return Row(figure, unit(value), unit(base), f"{r:.2f}×", f"≤ {goal:g}×" if goal else "", None if goal is None else r <= goal)
+    return Row(
+        figure,
+        unit(value),
+        unit(base),
+        f"{r:.2f}×",
+        f"≤ {goal:g}×" if goal else "",
+        None if goal is None else r <= goal,
+    )
 
 
 def render(rows: list[Row], machine: str) -> str:
@@ -334,7 +386,12 @@ def measure(quick: bool) -> list[Row]:
     rounds = 3 if quick else 15
     per_round = count // 10
     c_client = build_c_client()
-    echo_min, pingd_min, pingd_ctl, echo_c, pingd_c, always_p = [], [], [], [], [], []
+    echo_min: list[float] = []
+    pingd_min: list[float] = []
+    pingd_ctl: list[float] = []
+    echo_c: list[float] = []
+    pingd_c: list[float] = []
+    always_p: list[float] = []
     periodic_pct: list[dict] = []
     always_pct: list[dict] = []
     server_cpus, client_cpus = placement()
@@ -366,23 +423,41 @@ def measure(quick: bool) -> list[Row]:
                 lambda: pingd_c.append(c_p50(c_client, per.port, per_round)),
             ]
         for i in range(rounds):  # each round starts with another client: no client always goes first
-            for run in runs[i % len(runs):] + runs[: i % len(runs)]:
+            for run in runs[i % len(runs) :] + runs[: i % len(runs)]:
                 run()
     base = median(echo_min)
     rows.append(Row("minimal pyzmq client → bare ZeroMQ echo, p50 RTT (the baseline)", ms(base)))
     rows.append(ratio_row("minimal pyzmq client → pingd, p50 RTT (pingd's own cost)", median(pingd_min), base, 1.08))
-    rows.append(ratio_row("pingctl → pingd, p50 RTT ÷ minimal client → pingd (pingctl's own cost)",
-                          median(pingd_ctl), median(pingd_min), 1.05))
+    rows.append(
+        ratio_row(
+            "pingctl → pingd, p50 RTT ÷ minimal client → pingd (pingctl's own cost)",
+            median(pingd_ctl),
+            median(pingd_min),
+            1.05,
+        )
+    )
     rows[-1].baseline += " (minimal → pingd)"
     rows.append(ratio_row("pingctl → pingd, p50 RTT ÷ the baseline (end to end)", median(pingd_ctl), base, 1.15))
     if echo_c:
-        rows.append(ratio_row("C libzmq client → pingd ÷ C client → bare echo, p50 RTT", median(pingd_c), median(echo_c), 1.10))
+        rows.append(
+            ratio_row("C libzmq client → pingd ÷ C client → bare echo, p50 RTT", median(pingd_c), median(echo_c), 1.10)
+        )
         rows[-1].baseline += " (C → echo)"
     else:
         rows.append(Row("C libzmq client → pingd ÷ C client → bare echo, p50 RTT", f"n/a ({c_client})"))
-    rows.append(Row("pingd periodic p90 / p99 (pingctl)", f"{median([p['p90'] for p in periodic_pct]):.3f} / {median([p['p99'] for p in periodic_pct]):.3f} ms"))
+    rows.append(
+        Row(
+            "pingd periodic p90 / p99 (pingctl)",
+            f"{median([p['p90'] for p in periodic_pct]):.3f} / {median([p['p99'] for p in periodic_pct]):.3f} ms",
+        )
+    )
     rows.append(ratio_row("pingd --sync always p50 RTT (pingctl, 1 client)", median(always_p), base, None))
-    rows.append(Row("pingd always p90 / p99 (pingctl)", f"{median([p['p90'] for p in always_pct]):.3f} / {median([p['p99'] for p in always_pct]):.3f} ms"))
+    rows.append(
+        Row(
+            "pingd always p90 / p99 (pingctl)",
+            f"{median([p['p90'] for p in always_pct]):.3f} / {median([p['p99'] for p in always_pct]):.3f} ms",
+        )
+    )
     rows.extend(persistence_rows())
 
     # 3-4: concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
@@ -390,33 +465,41 @@ def measure(quick: bool) -> list[Row]:
         echo_t, echo_l, per_t, per_l, alw_l = [], [], [], [], []
         for _ in range(1 if quick else 3):
             with echo_server() as port:
-                t, l = throughput(port, clients, seconds)
+                t, line = throughput(port, clients, seconds)
                 echo_t.append(t)
-                echo_l.append(l)
+                echo_l.append(line)
             with pingd("--no-mdns", "--sync", "periodic") as d:
-                t, l = throughput(d.port, clients, seconds)
+                t, line = throughput(d.port, clients, seconds)
                 per_t.append(t)
-                per_l.append(l)
+                per_l.append(line)
             if clients <= 16:
                 with pingd("--no-mdns", "--sync", "always") as d:
                     alw_l.append(throughput(d.port, clients, seconds)[1])
         rows.append(
-            ratio_row(f"throughput, {clients} client{'s' if clients > 1 else ''} (pingd periodic)", median(per_t), median(echo_t),
-                      None, unit=lambda v: f"{v:,.0f} pings/s")
+            ratio_row(
+                f"throughput, {clients} client{'s' if clients > 1 else ''} (pingd periodic)",
+                median(per_t),
+                median(echo_t),
+                None,
+                unit=lambda v: f"{v:,.0f} pings/s",
+            )
         )
         if clients == 16:
             r = median(per_t) / median(echo_t)
             rows[-1].ratio, rows[-1].goal, rows[-1].met = f"{r:.2f}×", "≥ 0.8×", r >= 0.8
         if alw_l:
             rows.append(
-                ratio_row(f"pingd always p50 RTT, {clients} client{'s' if clients > 1 else ''} (group commit)", median(alw_l), median(echo_l),
-                          1.5 if clients == 16 else None)
+                ratio_row(
+                    f"pingd always p50 RTT, {clients} client{'s' if clients > 1 else ''} (group commit)",
+                    median(alw_l),
+                    median(echo_l),
+                    1.5 if clients == 16 else None,
+                )
             )
 
     # 8 (issue 8): CURVE encryption's cost, interleaved with plain.
     plain_p, curve_p = [], []
-    with pingd("--no-mdns") as plain, pingd("--no-mdns", "--curve") as cur, \
-            tempfile.TemporaryDirectory() as client_dir:
+    with pingd("--no-mdns") as plain, pingd("--no-mdns", "--curve") as cur, tempfile.TemporaryDirectory() as client_dir:
         key = curve_key(cur)
         pingctl_session(plain.port, per_round // 2)
         pingctl_session(cur.port, per_round // 2, key, client_dir)
@@ -440,9 +523,14 @@ def measure(quick: bool) -> list[Row]:
     value = median(helps)
     rows.append(Row("pingctl --help wall (median)", f"{value:.3f} s", "", "", "≤ 0.2 s", value <= 0.2))
     with pingd("--no-mdns") as d:
-        once = [wall(PY, "-m", "pingctl", "ping", "--server-ip", "127.0.0.1", "--port", str(d.port), "--count", "1") for _ in range(7)]
+        once = [
+            wall(PY, "-m", "pingctl", "ping", "--server-ip", "127.0.0.1", "--port", str(d.port), "--count", "1")
+            for _ in range(7)
+        ]
     value = median(once)
-    rows.append(Row("pingctl ping --server-ip … --count 1 wall (median)", f"{value:.3f} s", "", "", "≤ 0.35 s", value <= 0.35))
+    rows.append(
+        Row("pingctl ping --server-ip … --count 1 wall (median)", f"{value:.3f} s", "", "", "≤ 0.35 s", value <= 0.35)
+    )
 
     # 7: memory.
     total = 100_000 if quick else 1_000_000
@@ -457,7 +545,9 @@ def measure(quick: bool) -> list[Row]:
         time_to_first_pong("--name", "bench-rss", "--mdns-interface", "127.0.0.1")  # announced and serving
         with_mdns = rss_mb(d.proc.pid)
     rows.append(Row("pingd RSS idle, announcing over mDNS", f"{with_mdns:.1f} MB", "", "", "≤ 40 MB", with_mdns <= 40))
-    rows.append(Row(f"pingd RSS growth after {total:,} pings", f"{after - idle:+.2f} MB", "", "", "≤ 5 MB", after - idle <= 5))
+    rows.append(
+        Row(f"pingd RSS growth after {total:,} pings", f"{after - idle:+.2f} MB", "", "", "≤ 5 MB", after - idle <= 5)
+    )
     return rows
 
 
@@ -500,15 +590,20 @@ def _discovery_row(figure: str, n: int, topology) -> Row:
             raise RuntimeError("pingd died during the discovery runs")
     times.sort()
     p50, p90 = median(times), times[min(len(times) - 1, int(0.9 * len(times)))]
-    return Row(figure, f"{p50:.3f} s (p90 {p90:.3f} s)", "15-30 s (original)", "", "≤ 0.3 s (p90 ≤ 0.5 s)",
-               p50 <= 0.3 and p90 <= 0.5)
+    return Row(
+        figure,
+        f"{p50:.3f} s (p90 {p90:.3f} s)",
+        "15-30 s (original)",
+        "",
+        "≤ 0.3 s (p90 ≤ 0.5 s)",
+        p50 <= 0.3 and p90 <= 0.5,
+    )
 
 
 @contextlib.contextmanager
 def _announced(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1"):
     """A pingd named bench-disc, once its mDNS name is announced (past the ~1 s probe)."""
-    with pingd("--name", "bench-disc", "--log-level", "info", *args, prefix=prefix, bind=bind,
-               log=True) as d:
+    with pingd("--name", "bench-disc", "--log-level", "info", *args, prefix=prefix, bind=bind, log=True) as d:
         deadline = time.monotonic() + 15
         while "announced as" not in Path(d.state_dir, "log").read_text():
             if time.monotonic() > deadline or d.proc.poll() is not None:
@@ -551,9 +646,12 @@ def _two_hosts_with_avahi():
 
     with Network() as net, tempfile.TemporaryDirectory() as tmp:
         server, client = net.add_host(), net.add_host()
-        with Avahi(server, "bench-avahi-s", Path(tmp)), Avahi(client, "bench-avahi-c", Path(tmp)):
-            with _announced(prefix=tuple(server.prefix), bind="*") as d:
-                yield d.proc, tuple(client.prefix), ()
+        with (
+            Avahi(server, "bench-avahi-s", Path(tmp)),
+            Avahi(client, "bench-avahi-c", Path(tmp)),
+            _announced(prefix=tuple(server.prefix), bind="*") as d,
+        ):
+            yield d.proc, tuple(client.prefix), ()
 
 
 def main() -> int:

@@ -55,6 +55,7 @@ def main() -> None:
         rtts.append(now() - t0)
         seq += 1
     rtts.sort()
+
     def pct(q: float) -> float | None:
         return rtts[min(len(rtts) - 1, int(q * len(rtts)))] / 1000 if rtts else None
 

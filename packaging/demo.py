@@ -25,10 +25,19 @@ def main() -> int:
         notify.settimeout(READY_TIMEOUT)
         env = {**os.environ, "NOTIFY_SOCKET": notify_path}
         daemon_cmd = [
-            sys.executable, "-m", "pingd",
-            "--bind", "127.0.0.1", "--port", "0",
-            "--state-file", os.path.join(tmp, "state.json"),
-            "--name", "pingd-demo", "--mdns-interface", "127.0.0.1",
+            sys.executable,
+            "-m",
+            "pingd",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--state-file",
+            os.path.join(tmp, "state.json"),
+            "--name",
+            "pingd-demo",
+            "--mdns-interface",
+            "127.0.0.1",
         ]
         print("$ " + " ".join(["pingd", *daemon_cmd[3:]]), flush=True)
         daemon = subprocess.Popen(daemon_cmd, env=env, stdin=subprocess.DEVNULL)

@@ -17,11 +17,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, PingctlError
+from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
+from pingctl.text import shown
 from pingd import __version__
 from pingd.protocol import DEFAULT_PORT
-from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, PingctlError
-from pingctl.text import shown
-from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
 
 app = typer.Typer(
     add_completion=True,
@@ -36,10 +36,16 @@ _state = {"debug": False}
 
 ServerIp = Annotated[
     Optional[str],
-    typer.Option("--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS discovery.", show_default=False),
+    typer.Option(
+        "--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS discovery.", show_default=False
+    ),
 ]
-Port = Annotated[Optional[int], typer.Option(help=f"Daemon port, with --server-ip. [default: {DEFAULT_PORT}]", show_default=False)]
-Name = Annotated[Optional[str], typer.Option(help="Choose the daemon announced under this instance name.", show_default=False)]
+Port = Annotated[
+    Optional[int], typer.Option(help=f"Daemon port, with --server-ip. [default: {DEFAULT_PORT}]", show_default=False)
+]
+Name = Annotated[
+    Optional[str], typer.Option(help="Choose the daemon announced under this instance name.", show_default=False)
+]
 DiscoveryTimeout = Annotated[float, typer.Option(help="Seconds to look for a daemon by mDNS.")]
 MdnsInterface = Annotated[
     Optional[list[str]],
@@ -48,7 +54,14 @@ MdnsInterface = Annotated[
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for each reply.")]
 ServerKey = Annotated[
     Optional[str],
-    typer.Option("--server-key", help="The daemon's CURVE public key (40 characters): connect encrypted and accept only that daemon. [default: the key discovery announces, trusted on first use]", show_default=False),
+    typer.Option(
+        "--server-key",
+        help=(
+            "The daemon's CURVE public key (40 characters): connect encrypted and accept only that daemon. "
+            "[default: the key discovery announces, trusted on first use]"
+        ),
+        show_default=False,
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
@@ -61,7 +74,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures (for bug reports).")] = False,
 ) -> None:
     _state["debug"] = debug
@@ -145,14 +160,23 @@ def ping(
     count: Annotated[int, typer.Option("--count", "-c", help="Pings to send; 0 sends until interrupted.")] = 100,
     interval: Annotated[float, typer.Option("--interval", "-i", help="Seconds between pings; 0 goes flat out.")] = 2.0,
     timeout: Timeout = 1.0,
-    deadline: Annotated[Optional[float], typer.Option("--deadline", "-w", help="Stop after this many seconds, whatever the count.", show_default=False)] = None,
+    deadline: Annotated[
+        Optional[float],
+        typer.Option("--deadline", "-w", help="Stop after this many seconds, whatever the count.", show_default=False),
+    ] = None,
     discovery_timeout: DiscoveryTimeout = 3.0,
     mdns_interface: MdnsInterface = None,
     json_output: Json = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
-    histogram: Annotated[bool, typer.Option("--histogram", help="After the summary, the latency distribution in log-spaced buckets.")] = False,
-    samples: Annotated[bool, typer.Option("--samples", help="With --json: include every ping's seq, RTT and count.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours in the live view (NO_COLOR is honoured too).")] = False,
+    histogram: Annotated[
+        bool, typer.Option("--histogram", help="After the summary, the latency distribution in log-spaced buckets.")
+    ] = False,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="With --json: include every ping's seq, RTT and count.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours in the live view (NO_COLOR is honoured too).")
+    ] = False,
     server_key: ServerKey = None,
 ) -> None:
     """Send pings to a daemon and report each round trip, then the statistics.
@@ -170,7 +194,8 @@ def ping(
         raise PingctlError("--samples adds per-ping samples to the JSON output; use it with --json")
     from pingctl import render
     from pingctl.session import Session
-    from pingctl.stats import Running, histogram as make_histogram
+    from pingctl.stats import Running
+    from pingctl.stats import histogram as make_histogram
 
     running = Running()
 
@@ -180,7 +205,9 @@ def ping(
     # From the start, so SIGQUIT (Ctrl-\) during discovery shows "0/0" instead of killing pingctl.
     previous = signal.signal(signal.SIGQUIT, interim)
     try:
-        client, status = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
+        client, status = _connect(
+            server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key
+        )
     except BaseException:
         signal.signal(signal.SIGQUIT, previous)
         raise
@@ -214,7 +241,7 @@ def ping(
         signal.signal(signal.SIGQUIT, previous)
         client.close()
     summary = session.summary()
-    buckets = make_histogram([r.rtt_ms for r in session.results if r.ok]) if histogram else []
+    buckets = make_histogram(session.rtts()) if histogram else []
     if json_output:
         report = render.session_json(summary, session.last_count, target, status)
         if histogram:
@@ -244,7 +271,12 @@ def status(
     json_output: Json = False,
     watch: Annotated[
         Optional[float],
-        typer.Option("--watch", help="Refresh every S seconds until interrupted (--watch alone: every 1 s).", show_default=False, metavar="[S]"),
+        typer.Option(
+            "--watch",
+            help="Refresh every S seconds until interrupted (--watch alone: every 1 s).",
+            show_default=False,
+            metavar="[S]",
+        ),
     ] = None,
     server_key: ServerKey = None,
 ) -> None:
@@ -288,9 +320,11 @@ def discover(
     if not found:
         print(f"no pingd found within {timeout:g} s", file=sys.stderr)
         return
-    rows = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
+    rows: list[tuple[str, ...]] = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
     rows += [
-        tuple(shown(cell) for cell in (f.name, ",".join(f.addresses), f.port, f.version or "?", f.node_id or "?", f.host))
+        tuple(
+            shown(cell) for cell in (f.name, ",".join(f.addresses), f.port, f.version or "?", f.node_id or "?", f.host)
+        )
         for f in found
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -304,7 +338,9 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("show")
 def keys_show(
-    cert: Annotated[bool, typer.Option("--cert", help="Print a certificate file for the daemon's --allow-clients directory.")] = False,
+    cert: Annotated[
+        bool, typer.Option("--cert", help="Print a certificate file for the daemon's --allow-clients directory.")
+    ] = False,
 ) -> None:
     """Print this client's public key (made on first use), to hand to a daemon's operator."""
     from pingctl import trust

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import zmq
 
-from pingd import protocol
-from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 from pingctl.errors import PingctlError
 from pingctl.limits import MAX_TIMEOUT
+from pingd import protocol
+from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +36,11 @@ class Target:
 
     @property
     def endpoint(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"tcp://{host}:{self.port}"
+        return protocol.endpoint(self.address, self.port)
 
     @property
     def display(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return protocol.host_port(self.address, self.port)
 
 
 def resolve_target(host: str, port: int) -> list[Target]:
@@ -56,8 +54,8 @@ def resolve_target(host: str, port: int) -> list[Target]:
         raise PingctlError(f"cannot resolve '{host}': {exc.strerror}; check --server-ip") from None
     seen: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in seen:
-            seen.append(sockaddr[0])
+        if str(sockaddr[0]) not in seen:
+            seen.append(str(sockaddr[0]))
     return [Target(address=a, port=port, host=host if a != literal else "") for a in seen]
 
 
@@ -84,9 +82,7 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_SUCCEEDED
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
-_HANDSHAKE_FAILED = (
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
-)
+_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
 
 
 _monitor_ids = itertools.count()
@@ -175,18 +171,22 @@ class PingClient:
         try:
             sock.send(frame, _NOBLOCK)
         except zmq.Again:  # the queue to a daemon that is not there is full
-            return self._lost()
+            self._lost()
+            return None
         try:
             data = sock.recv()
         except zmq.Again:
-            return self._lost()
+            self._lost()
+            return None
         received = clock()
+        reply: protocol.Reply
         if len(data) == _PONG_SIZE and data[:4] == _PONG_PREFIX and data[4:12] == frame[4:12]:
-            reply: protocol.Reply | None = Pong(seq, int.from_bytes(data[12:], "big"))  # the usual answer
+            reply = Pong(seq, int.from_bytes(data[12:], "big"))  # the usual answer
         else:
-            reply = self._decode(data)
-            if reply is None or reply.seq != seq:
+            decoded = self._decode(data)
+            if decoded is None or decoded.seq != seq:
                 return self._late(sock, seq, sent)
+            reply = decoded
         self.in_flight = False
         return reply, received - sent
 
@@ -208,7 +208,8 @@ class PingClient:
         finally:
             if self._socket is sock:
                 sock.rcvtimeo = self._timeout_ms
-        return self._lost()
+        self._lost()
+        return None
 
     def _lost(self) -> None:
         self.in_flight = False
@@ -326,9 +327,7 @@ class PingClient:
         while sock.poll(0):
             reply = self._decode(sock.recv())
             if reply is None:
-                raise PingctlError(
-                    f"{self.target.display} answered, but not as a pingd; is that port really a pingd?"
-                )
+                raise PingctlError(f"{self.target.display} answered, but not as a pingd; is that port really a pingd?")
             if reply.seq == seq:
                 return reply
         return None

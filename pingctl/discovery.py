@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 
 from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
-from pingd import protocol
-from pingd.protocol import SERVICE_TYPE
 from pingctl.client import Target
 from pingctl.errors import PingctlError
+from pingd import protocol
+from pingd.protocol import SERVICE_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +158,7 @@ class _Events:
                 continue
 
 
-def find(
-    name: str | None, timeout: float, interfaces: tuple[str, ...] = ()
-) -> tuple[Found, list[Found]]:
+def find(name: str | None, timeout: float, interfaces: tuple[str, ...] = ()) -> tuple[Found, list[Found]]:
     """The first daemon to answer (or the one called ``name``), and the others seen by then."""
     deadline = time.monotonic() + timeout
     with _browsing(interfaces) as (zc, events):

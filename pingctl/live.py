@@ -4,6 +4,8 @@ rich costs start-up time that pipes and scripts should not pay."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
@@ -27,7 +29,7 @@ class LiveView:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._live.__exit__(*exc)
 
     def print(self, line: str, style: str | None = None) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pingd.protocol import Status
 from pingctl.client import PingResult, Target
 from pingctl.stats import Bucket, Running, Summary
 from pingctl.text import shown
+from pingd.protocol import Status
 
 
 def _ms(value: float) -> str:
@@ -17,18 +17,12 @@ def _ms(value: float) -> str:
 def session_header(target: Target, count: int, interval: float, status: Status) -> str:
     name = status.name or target.name or target.display
     pings = f"{count} pings" if count else "pings until stopped"
-    return (
-        f"PING {shown(name)} (node {shown(status.node_id)}) at {target.endpoint}: "
-        f"{pings}, interval {interval:g} s"
-    )
+    return f"PING {shown(name)} (node {shown(status.node_id)}) at {target.endpoint}: {pings}, interval {interval:g} s"
 
 
 def result_line(index: int, result: PingResult, target: Target, timeout: float) -> str:
-    if result.ok:
-        return (
-            f"pong from {target.display}: seq={index} count={result.count} "
-            f"time={_ms(result.rtt_ms)} ms"
-        )
+    if result.rtt_ms is not None and result.error is None:
+        return f"pong from {target.display}: seq={index} count={result.count} time={_ms(result.rtt_ms)} ms"
     if result.error is not None:
         return f"error from {target.display}: seq={index} {shown(result.error)}"
     return f"no reply from {target.display}: seq={index} (timeout {timeout:g} s)"
@@ -116,10 +110,7 @@ def histogram_lines(buckets: list[Bucket], width: int = 40) -> list[str]:
 
 
 def histogram_json(buckets: list[Bucket]) -> list[dict[str, Any]]:
-    return [
-        {"low_ms": b.low, "high_ms": None if b.high == float("inf") else b.high, "count": b.count}
-        for b in buckets
-    ]
+    return [{"low_ms": b.low, "high_ms": None if b.high == float("inf") else b.high, "count": b.count} for b in buckets]
 
 
 def interim_line(running: Running) -> str:
@@ -127,8 +118,7 @@ def interim_line(running: Running) -> str:
     line = f"{running.received}/{running.sent} pongs, {running.loss_percent:.4g}% loss"
     if running.received:
         line += (
-            f", rtt min/avg/max/mdev = {_ms(running.min)}/{_ms(running.mean)}/"
-            f"{_ms(running.max)}/{_ms(running.mdev)} ms"
+            f", rtt min/avg/max/mdev = {_ms(running.min)}/{_ms(running.mean)}/{_ms(running.max)}/{_ms(running.mdev)} ms"
         )
     return line
 

@@ -78,9 +78,12 @@ class Session:
         end = self._ended if self._ended is not None else self.clock()
         return end - self._started
 
+    def rtts(self) -> list[float]:
+        """The round trips of the pings that got a PONG, in ms."""
+        return [r.rtt_ms for r in self.results if r.rtt_ms is not None and r.error is None]
+
     def summary(self) -> Summary:
-        rtts = [r.rtt_ms for r in self.results if r.ok]
-        return summarise(len(self.results), rtts, self.elapsed)
+        return summarise(len(self.results), self.rtts(), self.elapsed)
 
     @property
     def last_count(self) -> int | None:

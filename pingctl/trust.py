@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pingd import keys
 from pingctl.errors import PingctlError
 from pingctl.text import shown
+from pingd import keys
 
 
 def config_dir() -> Path:

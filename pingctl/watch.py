@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from pingd.protocol import Status
 from pingctl import render
 from pingctl.client import PingClient
 from pingctl.errors import PingctlError
+from pingd.protocol import Status
 
 
 def _rate(previous: tuple[float, int] | None, now: float, count: int) -> float | None:
@@ -49,7 +49,9 @@ def watch_status(client: PingClient, first: Status, every: float, *, json_output
                 document = info.to_json() if info is not None else {"error": "no answer"}
                 print(json.dumps({**document, "rate_per_second": rate}), flush=True)
             elif view is not None:
-                lines = render.status_lines(client.target, info) if info else [f"no answer from {client.target.display}"]
+                lines = (
+                    render.status_lines(client.target, info) if info else [f"no answer from {client.target.display}"]
+                )
                 if rate is not None:
                     lines.append(f"  rate         {rate:.1f} pings/s")
                 view.update(Text("\n".join(lines)))

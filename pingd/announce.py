@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from pingd import __version__, protocol
 from pingd.protocol import SERVICE_TYPE
@@ -83,8 +84,8 @@ class MdnsAnnouncer:
         self._announcement = announcement
         self._interfaces = interfaces
         self._on_renamed = on_renamed
-        self._zeroconf = None
-        self._info = None
+        self._zeroconf: Any = None  # zeroconf's Zeroconf, once started (imported only then)
+        self._info: Any = None
         self._future: Future | None = None
         self._state = "mDNS starting"
 

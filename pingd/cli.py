@@ -11,10 +11,10 @@ from typing import Annotated, Optional
 import typer
 
 from pingd import __version__
+from pingd.errors import EXIT_SETTINGS as EXIT_CONFIG  # the exit codes live in pingd.errors
 
 log = logging.getLogger("pingd")
 
-from pingd.errors import EXIT_SETTINGS as EXIT_CONFIG  # the exit codes live in pingd.errors
 
 app = typer.Typer(
     add_completion=False,
@@ -32,19 +32,59 @@ def _version(value: bool) -> None:
 
 @app.command()
 def run(
-    bind: Annotated[Optional[str], typer.Option(help="Address to listen on; * is every interface, IPv4 and IPv6. [default: *]")] = None,
+    bind: Annotated[
+        Optional[str], typer.Option(help="Address to listen on; * is every interface, IPv4 and IPv6. [default: *]")
+    ] = None,
     port: Annotated[Optional[int], typer.Option(help="TCP port; 0 picks a free one. [default: 7464]")] = None,
-    state_file: Annotated[Optional[str], typer.Option(help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]")] = None,
-    sync: Annotated[Optional[str], typer.Option(help="periodic: on disk within 1 s; always: fsync before every PONG (group commit). [default: periodic]")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Instance name announced over mDNS. [default: the host name]")] = None,
-    mdns: Annotated[Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")] = None,
-    mdns_interface: Annotated[Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")] = None,
+    state_file: Annotated[
+        Optional[str],
+        typer.Option(
+            help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]"
+        ),
+    ] = None,
+    sync: Annotated[
+        Optional[str],
+        typer.Option(
+            help="periodic: on disk within 1 s; always: fsync before every PONG (group commit). [default: periodic]"
+        ),
+    ] = None,
+    name: Annotated[
+        Optional[str], typer.Option(help="Instance name announced over mDNS. [default: the host name]")
+    ] = None,
+    mdns: Annotated[
+        Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")
+    ] = None,
+    mdns_interface: Annotated[
+        Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")
+    ] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
-    curve: Annotated[Optional[bool], typer.Option("--curve/--no-curve", help="Serve only CURVE-encrypted connections; the key pair lives beside the state file. [default: --no-curve]")] = None,
-    allow_clients: Annotated[Optional[str], typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory.")] = None,
-    config: Annotated[Optional[str], typer.Option("--config", help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]")] = None,
-    check_config: Annotated[bool, typer.Option("--check-config", help="Validate the settings, print them, and exit.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    curve: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--curve/--no-curve",
+            help=(
+                "Serve only CURVE-encrypted connections; the key pair lives beside the state file. "
+                "[default: --no-curve]"
+            ),
+        ),
+    ] = None,
+    allow_clients: Annotated[
+        Optional[str],
+        typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory."),
+    ] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config",
+            help="Settings file (TOML). [default: $CONFIGURATION_DIRECTORY/pingd.toml or the user config dir]",
+        ),
+    ] = None,
+    check_config: Annotated[
+        bool, typer.Option("--check-config", help="Validate the settings, print them, and exit.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """pingd: count pings over ZeroMQ, announce over mDNS, and never lose the count."""
     from pingd import config as config_mod
@@ -94,7 +134,12 @@ def _serve(settings, state_path: Path, reload) -> int:
     )
     key = daemon.actor.identity.public_key
     if key:
-        log.info("CURVE encryption on (%s); public key %s: clients use --server-key %s", daemon.actor.identity.security, key, key)
+        log.info(
+            "CURVE encryption on (%s); public key %s: clients use --server-key %s",
+            daemon.actor.identity.security,
+            key,
+            key,
+        )
     return daemon.serve()
 
 

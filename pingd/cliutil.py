@@ -23,13 +23,14 @@ def run(app: Any, prog_name: str, args: Sequence[str]) -> int:
         kind = type(exc).__name__
         if kind == "Abort":
             return 130
+        usage: Any = exc  # click's usage errors, recognised by what they can do
         if kind == "NoArgsIsHelpError":  # the bare command: show its help
-            print(exc.format_message())
+            print(usage.format_message())
             return EXIT_USAGE
-        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            ctx = getattr(exc, "ctx", None)
+        if hasattr(usage, "format_message") and isinstance(getattr(usage, "exit_code", None), int):
+            ctx = getattr(usage, "ctx", None)
             command = ctx.command_path if ctx is not None else prog_name
-            print(f"{prog_name}: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
-            return exc.exit_code
+            print(f"{prog_name}: {usage.format_message()} (see '{command} --help')", file=sys.stderr)
+            return int(usage.exit_code)
         raise
     return code if isinstance(code, int) else 0

@@ -75,5 +75,7 @@ class DescriptorWatch:
         log.warning(
             "file descriptors running short: %d of %d in use; new connections wait until idle ones "
             "time out (%g s without a handshake); raise LimitNOFILE= (systemd) or ulimit -n",
-            used, self.limit, HANDSHAKE_MS / 1000,
+            used,
+            self.limit,
+            HANDSHAKE_MS / 1000,
         )

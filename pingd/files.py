@@ -32,7 +32,7 @@ def create_exclusive(path: Path, mode: int) -> int:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _write_temporary(path: Path, data: bytes, mode: int) -> Path:

@@ -75,10 +75,12 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
             else:
                 files.write_atomically(public_path, certificate(public, None).encode(), 0o644)
                 return KeyPair(public, secret)
-        public, secret = read_certificate(secret_path)
-        if not (public and secret and is_key(public) and is_key(secret)):
-            raise KeyFileError(f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair")
-        return KeyPair(public, secret)
+        found_public, found_secret = read_certificate(secret_path)
+        if not (found_public and found_secret and is_key(found_public) and is_key(found_secret)):
+            raise KeyFileError(
+                f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair"
+            )
+        return KeyPair(found_public, found_secret)
     except OSError as exc:
         raise KeyFileError(f"key file {secret_path}: {exc.strerror or exc}") from None
 

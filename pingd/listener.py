@@ -78,12 +78,12 @@ def open_socket(
     except zmq.ZMQError as exc:
         sock.close(0)
         where = f"{config.bind}:{config.port}"
-        bind, port = config.origin("bind"), config.origin("port")
+        bind_origin, port_origin = config.origin("bind"), config.origin("port")
         hint = {
-            errno.EADDRINUSE: f"another program listens there; stop it or choose another port ({port})",
-            errno.EADDRNOTAVAIL: f"this host has no such address; check {bind}",
-            errno.EACCES: f"permission denied; use a port above 1023 ({port})",
-        }.get(exc.errno, f"check {bind} and {port}")
+            errno.EADDRINUSE: f"another program listens there; stop it or choose another port ({port_origin})",
+            errno.EADDRNOTAVAIL: f"this host has no such address; check {bind_origin}",
+            errno.EACCES: f"permission denied; use a port above 1023 ({port_origin})",
+        }.get(exc.errno or 0, f"check {bind_origin} and {port_origin}")
         raise StartupError(f"cannot listen on {where}: {exc.strerror}; {hint}", EXIT_LISTEN) from None
     bound = sock.last_endpoint.decode()
     port = int(bound.rsplit(":", 1)[1])

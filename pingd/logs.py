@@ -41,9 +41,7 @@ def setup(level: str) -> None:
     if under_journald():
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s pingd[%(process)d] %(levelname)s %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s pingd[%(process)d] %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     set_level(level)

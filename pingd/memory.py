@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Final
 
 log = logging.getLogger("pingd")
@@ -33,7 +34,7 @@ class MemoryTrimmer:
         self._resident = resident
         self._last_check = float("-inf")
         self._floor = resident() or 0
-        self._trim = None  # glibc's malloc_trim, looked up on first need
+        self._trim: Callable[[], object] | None = None  # glibc's malloc_trim, looked up on first need
 
     def check(self, now: float) -> None:
         if now - self._last_check < INTERVAL:
@@ -49,7 +50,9 @@ class MemoryTrimmer:
         after = self._resident() or before
         self._floor = min(self._floor, after)  # while peers stay, check again at the next look
         if before - after >= SLACK:
-            log.info("returned %.0f MB of freed memory to the system (now %.0f MB)", (before - after) / 2**20, after / 2**20)
+            log.info(
+                "returned %.0f MB of freed memory to the system (now %.0f MB)", (before - after) / 2**20, after / 2**20
+            )
 
 
 def _malloc_trim():

@@ -7,6 +7,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from pingd import protocol
+
 
 def interface_addresses() -> list[str]:
     """Every usable address of every interface (IPv4 first; link-local IPv6 left out,
@@ -35,11 +37,7 @@ def is_wildcard(host: str) -> bool:
     return host in ("*", "0.0.0.0", "::", "[::]", "")
 
 
-def endpoint(host: str, port: int) -> str:
-    """A ZeroMQ TCP endpoint, bracketing IPv6 literals."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"tcp://{host}:{port}"
+endpoint = protocol.endpoint  # one rule for IPv6 brackets, shared with pingctl
 
 
 def is_ipv6(host: str) -> bool:

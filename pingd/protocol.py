@@ -47,6 +47,19 @@ TXT_PINGD: Final = "ver"  # pingd's version
 TXT_NODE_ID: Final = "id"  # the daemon's node id
 TXT_CURVE_KEY: Final = "ck"  # the daemon's CURVE public key, when it serves encrypted clients only
 
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 literal in brackets (``[::1]:7464``)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def endpoint(host: str, port: int) -> str:
+    """The ZeroMQ TCP endpoint of ``host`` and ``port`` (``tcp://[::1]:7464``)."""
+    return f"tcp://{host_port(host, port)}"
+
+
 HEADER: Final = struct.Struct("!2sBBQ")
 HEADER_SIZE: Final = HEADER.size
 _COUNT: Final = struct.Struct("!Q")
@@ -263,7 +276,9 @@ def decode_request(frame: bytes) -> Request:
         raise ProtocolError(ErrorCode.NOT_A_REQUEST, text, seq)
     if len(frame) != HEADER_SIZE:
         name = MessageType(message_type).name
-        raise ProtocolError(ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes after a {name}", seq)
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes after a {name}", seq
+        )
     return Ping(seq) if message_type == MessageType.PING else StatusRequest(seq)
 
 
@@ -290,7 +305,9 @@ def pong_for(ping: bytes, count: int) -> bytes:
 
 def encode_status_reply(seq: int, status: Status | dict[str, Any]) -> bytes:
     """A STATUS_REPLY; a plain dict is sent as it is (for tests that play a hostile daemon)."""
-    body = json.dumps(status.to_json() if isinstance(status, Status) else status, separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(
+        status.to_json() if isinstance(status, Status) else status, separators=(",", ":"), sort_keys=True
+    ).encode()
     return _header(MessageType.STATUS_REPLY, seq) + body
 
 

@@ -53,7 +53,8 @@ class ClientAllowList:
             if self._suppressed:
                 log.warning(
                     "refused %d more clients whose keys are not on the allow-list in the last %g s",
-                    self._suppressed, REFUSAL_LOG_INTERVAL,
+                    self._suppressed,
+                    REFUSAL_LOG_INTERVAL,
                 )
             self._window_start, self._window_lines, self._suppressed = now, 0, 0
         last = self._last_logged.get(text)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import zmq
 
@@ -213,7 +213,7 @@ class Daemon:
             # With --sync always, drain what is already waiting so one fdatasync serves it all
             # (group commit). Otherwise one message per turn: a pwrite (~1 µs) costs less than
             # asking the socket whether more is waiting (a getsockopt, ~1.5 µs in pyzmq).
-            if not drain or len(pongs) + len(others) >= MAX_BATCH or not events(_EVENTS) & _POLLIN:
+            if not drain or len(pongs) + len(others) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
                 break
             frames = recv(_NOBLOCK)
         if actor.dirty and not self.persistence.commit():
@@ -240,7 +240,13 @@ class Daemon:
     def _ping(self, peer: bytes, envelope: bool, seq: bytes, pongs: list, others: list) -> None:
         count = self.actor.ping()
         if count is None:
-            others.append((peer, envelope, ErrorReply(int.from_bytes(seq, "big"), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")))
+            others.append(
+                (
+                    peer,
+                    envelope,
+                    ErrorReply(int.from_bytes(seq, "big"), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1"),
+                )
+            )
         else:
             pongs.append((peer, envelope, seq, count))
 
@@ -376,7 +382,11 @@ def create_daemon(
         _abandon(store, context, authenticator)
         raise
     return Daemon(
-        config, store, context, sock, listening,
+        config,
+        store,
+        context,
+        sock,
+        listening,
         notifier=Notifier(environ),
         announcer=_mdns_announcer(config, listening, store.node_id, pair) if config.mdns else None,
         reload_config=reload_config,

@@ -6,7 +6,7 @@ at a fixed offset::
     {
       "format": 1,
       "node_id": "3f9c0a1b2c3d4e5f",
-      "count": 1234                
+      "count": 1234
     }
 
 Recording a count is then one ``pwrite`` of 20 bytes (about a microsecond, no rename, no
@@ -94,16 +94,9 @@ def parse(data: bytes, path: Path) -> State:
         raise StateFileError(path, "not a JSON object", keep)
     fmt = obj.get("format")
     if type(fmt) is not int or fmt != FORMAT:  # not true, not 1.0
-        raise StateFileError(
-            path, f"unknown format {fmt!r} (this pingd reads format {FORMAT})", keep
-        )
+        raise StateFileError(path, f"unknown format {fmt!r} (this pingd reads format {FORMAT})", keep)
     node_id, count = obj.get("node_id"), obj.get("count")
-    if (
-        not isinstance(node_id, str)
-        or not node_id.isascii()
-        or not node_id.isalnum()
-        or len(node_id) > 64
-    ):
+    if not isinstance(node_id, str) or not node_id.isascii() or not node_id.isalnum() or len(node_id) > 64:
         raise StateFileError(path, f"node_id {node_id!r} is not 1-64 letters or digits", keep)
     if type(count) is not int or not 0 <= count < 2**64:
         raise StateFileError(path, f"count {count!r} is not a whole number 0..2**64-1", keep)

@@ -50,7 +50,9 @@ def spawn_daemon(state_dir: Path):
     """Start pingd subprocesses on 127.0.0.1 (free port, no mDNS unless asked); kill at teardown."""
     started: list[Daemon] = []
 
-    def spawn(*extra: str, state_file: Path | None = None, mdns: bool = False, wait_ready: bool = True, env=None, prefix=()) -> Daemon:
+    def spawn(
+        *extra: str, state_file: Path | None = None, mdns: bool = False, wait_ready: bool = True, env=None, prefix=()
+    ) -> Daemon:
         args = ["--bind", "127.0.0.1", "--port", "0", "--state-file", str(state_file or state_dir / "state.json")]
         if not mdns:
             args.append("--no-mdns")

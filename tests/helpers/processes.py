@@ -64,8 +64,12 @@ class Daemon:
         self.lines = []
         cmd = [*self.prefix, sys.executable, "-m", "pingd", *self.args]
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=self.env, text=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            text=True,
         )
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
@@ -95,7 +99,7 @@ class Daemon:
     def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
         rx = re.compile(pattern)
         return wait_for(
-            lambda: next((l for l in self.lines if rx.search(l)), None), timeout, f"log line /{pattern}/"
+            lambda: next((line for line in self.lines if rx.search(line)), None), timeout, f"log line /{pattern}/"
         )
 
     def signal(self, sig: int) -> None:
@@ -146,7 +150,11 @@ def pingctl(*args: str, env: dict[str, str] | None = None, prefix: Sequence[str]
     start = time.monotonic()
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "pingctl", *args],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env or base_env(), timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env or base_env(),
+        timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
@@ -177,9 +185,15 @@ class Background:
 def pingctl_background(*args: str, env: dict[str, str] | None = None) -> Background:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pingctl", *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or base_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or base_env(),
     )
     bg = Background(proc)
-    bg._reader = threading.Thread(target=lambda: bg.lines.extend(l.rstrip("\n") for l in proc.stdout), daemon=True)
+    bg._reader = threading.Thread(
+        target=lambda: bg.lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True
+    )
     bg._reader.start()
     return bg

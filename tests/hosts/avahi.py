@@ -59,14 +59,31 @@ class Avahi:
             "[publish]\npublish-workstation=yes\n"
         )
         self.proc = subprocess.Popen(
-            [*self.host.prefix, "unshare", "-m", "--propagation", "private", "bash", "-c", _SCRIPT, "avahi", str(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                *self.host.prefix,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "bash",
+                "-c",
+                _SCRIPT,
+                "avahi",
+                str(config),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
-        threading.Thread(target=lambda: self.lines.extend(l.rstrip() for l in self.proc.stdout), daemon=True).start()
+        threading.Thread(
+            target=lambda: self.lines.extend(line.rstrip() for line in self.proc.stdout), daemon=True
+        ).start()
         wait_for(
-            lambda: any("Server startup complete" in l for l in self.lines) or self.proc.poll() is not None,
-            timeout, "avahi-daemon to start",
+            lambda: any("Server startup complete" in line for line in self.lines) or self.proc.poll() is not None,
+            timeout,
+            "avahi-daemon to start",
         )
         if self.proc.poll() is not None:
             raise AssertionError("avahi-daemon exited:\n" + "\n".join(self.lines))

@@ -3,15 +3,14 @@ against a live daemon: the document and the daemon cannot drift apart."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import zmq
 
-from pingd import protocol
 from pingctl.client import PingClient, Target
+from pingd import protocol
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -35,7 +34,7 @@ def _frame(text: str) -> bytes:
     for part in text.split():
         if "…" in part:  # 00…200: that byte until the frame is 200 bytes long
             byte, length = part.split("…")
-            hexdigits += byte * ((int(length) - len(hexdigits) // 2))
+            hexdigits += byte * (int(length) - len(hexdigits) // 2)
         else:
             hexdigits += part
     return bytes.fromhex(hexdigits)
@@ -124,4 +123,3 @@ def test_an_oversized_frame_drops_the_connection_and_the_request_behind_it(daemo
     finally:
         sock.close(0)
         context.term()
-

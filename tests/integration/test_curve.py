@@ -35,7 +35,7 @@ def test_key_pair_is_made_once_with_a_private_secret(spawn_daemon, state_dir):
     secret_file = state_dir / "pingd-curve.key_secret"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     key = _server_key(state_dir)
-    assert any(f"public key {key}" in l for l in daemon.lines)
+    assert any(f"public key {key}" in line for line in daemon.lines)
     _, secret = keys.read_certificate(secret_file)
     assert secret not in daemon.output  # never logged
     assert daemon.stop() == 0
@@ -73,7 +73,9 @@ def test_right_key_works_and_wrong_key_is_refused(spawn_daemon, state_dir, clien
     assert run.code == 2 and "40-character" in run.stderr
 
 
-def test_discovered_key_is_trusted_on_first_use_and_a_changed_key_refused(spawn_daemon, state_dir, client_env, tmp_path):
+def test_discovered_key_is_trusted_on_first_use_and_a_changed_key_refused(
+    spawn_daemon, state_dir, client_env, tmp_path
+):
     daemon = spawn_daemon("--curve", "--name", "curvy", *LO, mdns=True)
     run = pingctl("ping", "--name", "curvy", "-c", "2", "-i", "0", "--json", *LO, env=client_env)
     assert run.code == 0, run.stderr

@@ -36,12 +36,12 @@ def test_text_output_has_a_line_per_pong_and_a_summary(spawn_daemon):
     run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "3", "-i", "0.01")
     assert run.code == 0, run.stderr
     lines = run.stdout.splitlines()
-    pongs = [l for l in lines if l.startswith("pong from 127.0.0.1:")]
+    pongs = [line for line in lines if line.startswith("pong from 127.0.0.1:")]
     assert [p.split()[3] for p in pongs] == ["seq=1", "seq=2", "seq=3"]
     assert all(p.endswith(" ms") for p in pongs)
     assert "3 pings transmitted, 3 received, 0 lost, 0% loss" in run.stdout
-    assert any(l.startswith("rtt min/avg/max/mdev = ") for l in lines)
-    assert any(l.startswith("rtt p50/p90/p99 = ") for l in lines)
+    assert any(line.startswith("rtt min/avg/max/mdev = ") for line in lines)
+    assert any(line.startswith("rtt p50/p90/p99 = ") for line in lines)
 
 
 def test_interval_paces_pings_but_is_not_in_the_rtt(spawn_daemon):
@@ -82,7 +82,7 @@ def test_corrupt_state_file_stops_startup_and_is_left_unchanged(spawn_daemon, st
     daemon = spawn_daemon(wait_ready=False)
     assert daemon.wait() == 3
     assert path.read_bytes() == garbage
-    errors = [l for l in daemon.lines if "state file" in l]
+    errors = [line for line in daemon.lines if "state file" in line]
     assert len(errors) == 1 and str(path) in errors[0] and "not valid JSON" in errors[0]
     assert "Traceback" not in daemon.output
 
@@ -127,7 +127,7 @@ def test_ipv6_loopback(spawn_daemon, state_dir):
 
 def test_wildcard_bind_serves_ipv4_and_ipv6(spawn_daemon):
     daemon = spawn_daemon("--bind", "*")
-    assert any("listening on tcp://127.0.0.1:" in l for l in daemon.lines)
+    assert any("listening on tcp://127.0.0.1:" in line for line in daemon.lines)
     for address in ("127.0.0.1", "::1"):
         run = pingctl("ping", "--server-ip", address, "--port", str(daemon.port), "-c", "1", "--json")
         assert run.code == 0, run.stderr

@@ -72,8 +72,16 @@ def test_mdns_failure_leaves_the_daemon_serving_by_address(spawn_daemon):
 
 def _start_in(spawn_daemon, host, *extra, name, state_file=None):
     return spawn_daemon(
-        "--bind", "*", "--name", name, "--mdns-interface", host.address, *extra,
-        mdns=True, prefix=host.prefix, state_file=state_file,
+        "--bind",
+        "*",
+        "--name",
+        name,
+        "--mdns-interface",
+        host.address,
+        *extra,
+        mdns=True,
+        prefix=host.prefix,
+        state_file=state_file,
     )
 
 
@@ -101,7 +109,15 @@ def test_three_hosts_name_chooses_and_discover_lists_both(network, spawn_daemon,
     db.wait_for_line("announced as")
     ids = {}
     for host, name in ((a, "alpha"), (b, "beta")):
-        status = pingctl("status", "--server-ip", host.address, "--port", str(da.port if name == "alpha" else db.port), "--json", prefix=client.prefix)
+        status = pingctl(
+            "status",
+            "--server-ip",
+            host.address,
+            "--port",
+            str(da.port if name == "alpha" else db.port),
+            "--json",
+            prefix=client.prefix,
+        )
         ids[name] = status.json()["node_id"]
     mdns = ("--mdns-interface", client.address)
     for name in ("beta", "alpha"):
@@ -130,7 +146,9 @@ def test_name_clash_is_resolved_by_renaming(network, spawn_daemon, tmp_path):
     assert {"twin", "twin-2"} <= set(listed)
     assert listed["twin"]["addresses"] == [a.address] and listed["twin-2"]["addresses"] == [b.address]
     for name in ("twin", "twin-2"):
-        run = pingctl("ping", "--name", name, "-c", "1", "--json", "--mdns-interface", client.address, prefix=client.prefix)
+        run = pingctl(
+            "ping", "--name", name, "-c", "1", "--json", "--mdns-interface", client.address, prefix=client.prefix
+        )
         assert run.code == 0 and run.json()["server"]["name"] == name
     assert da.proc.poll() is None and db.proc.poll() is None
 
@@ -146,7 +164,7 @@ FIRST_ANSWER_WINDOW = "0.6"
 
 def _clean(daemon) -> None:
     """pingd's log has no warnings and no tracebacks (the mDNS library's included)."""
-    noisy = [l for l in daemon.lines if " WARNING " in l or " ERROR " in l or "Traceback" in l]
+    noisy = [line for line in daemon.lines if " WARNING " in line or " ERROR " in line or "Traceback" in line]
     assert not noisy, "\n".join(noisy)
 
 
@@ -167,23 +185,40 @@ def test_own_host_with_default_flags(network, spawn_daemon, tmp_path):
     hosts = [network.add_host() for _ in range(3)]
     daemons = []
     for i, host in enumerate(hosts):
-        daemons.append(spawn_daemon(
-            "--bind", "*", "--name", f"own-{i}", mdns=True, prefix=host.prefix, state_file=tmp_path / f"{i}.json",
-        ))
+        daemons.append(
+            spawn_daemon(
+                "--bind",
+                "*",
+                "--name",
+                f"own-{i}",
+                mdns=True,
+                prefix=host.prefix,
+                state_file=tmp_path / f"{i}.json",
+            )
+        )
     for daemon in daemons:
         daemon.wait_for_line("announced as")
     for i, host in enumerate(hosts):
         run = pingctl("discover", "--timeout", FIRST_ANSWER_WINDOW, "--json", prefix=host.prefix)
         assert run.code == 0, run.stderr
         assert f"own-{i}" in {e["name"] for e in run.json()}
-        run = pingctl("ping", "--name", f"own-{i}", "-c", "1", "--discovery-timeout", FIRST_ANSWER_WINDOW,
-                      "--json", prefix=host.prefix)
+        run = pingctl(
+            "ping",
+            "--name",
+            f"own-{i}",
+            "-c",
+            "1",
+            "--discovery-timeout",
+            FIRST_ANSWER_WINDOW,
+            "--json",
+            prefix=host.prefix,
+        )
         assert run.code == 0, run.stderr
         assert run.json()["server"]["address"] == host.address
     for daemon in daemons:
         _clean(daemon)
-        skipped = [l for l in daemon.lines if "mDNS: not using" in l]
-        assert all(" INFO " in l for l in skipped)
+        skipped = [line for line in daemon.lines if "mDNS: not using" in line]
+        assert all(" INFO " in line for line in skipped)
         assert len(skipped) == len(set(skipped)) <= 3  # one line per address, at most
 
 
@@ -196,8 +231,9 @@ def test_ipv6_addresses_are_announced_where_pingd_serves_them(network, spawn_dae
     assert run.code == 0, run.stderr
     [entry] = [e for e in run.json() if e["name"] == "six"]
     assert entry["addresses"] == [server.address, server.address6]
-    run = pingctl("ping", "--server-ip", server.address6, "--port", str(daemon.port), "-c", "1", "--json",
-                  prefix=client.prefix)
+    run = pingctl(
+        "ping", "--server-ip", server.address6, "--port", str(daemon.port), "-c", "1", "--json", prefix=client.prefix
+    )
     assert run.code == 0 and run.json()["received"] == 1
     _clean(daemon)
 
@@ -209,18 +245,23 @@ def test_next_to_avahi_and_seen_by_avahi_browse(network, spawn_daemon, avahi):
     watcher = avahi(client, "avahi-client")
     browse = subprocess.Popen(
         [*watcher.prefix, "avahi-browse", "--resolve", "--parsable", "_pingd._tcp"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in browse.stdout), daemon=True)
+    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in browse.stdout), daemon=True)
     reader.start()
     try:
         daemon = spawn_daemon("--bind", "*", "--name", "beside-avahi", mdns=True, prefix=server.prefix)
-        status = pingctl("status", "--server-ip", server.address, "--port", str(daemon.port), "--json",
-                         prefix=client.prefix).json()
+        status = pingctl(
+            "status", "--server-ip", server.address, "--port", str(daemon.port), "--json", prefix=client.prefix
+        ).json()
         resolved = wait_for(
-            lambda: next((l for l in lines if l.startswith("=;") and ";beside-avahi;" in l), None),
-            10, "avahi-browse to resolve pingd",
+            lambda: next((line for line in lines if line.startswith("=;") and ";beside-avahi;" in line), None),
+            10,
+            "avahi-browse to resolve pingd",
         )
         fields = resolved.split(";")
         assert fields[4] == "_pingd._tcp" and fields[7] == server.address and fields[8] == str(daemon.port)
@@ -233,8 +274,11 @@ def test_next_to_avahi_and_seen_by_avahi_browse(network, spawn_daemon, avahi):
             run = pingctl("ping", "--name", "beside-avahi", "-c", "1", "--json", prefix=host.prefix)
             assert run.code == 0 and run.json()["server"]["node_id"] == status["node_id"], run.stderr
         assert daemon.stop() == 0  # goodbye packets: the independent browser drops it
-        wait_for(lambda: any(l.startswith("-;") and ";beside-avahi;" in l for l in lines), 5,
-                 "avahi-browse to drop pingd after its goodbye")
+        wait_for(
+            lambda: any(line.startswith("-;") and ";beside-avahi;" in line for line in lines),
+            5,
+            "avahi-browse to drop pingd after its goodbye",
+        )
         _clean(daemon)
     finally:
         browse.kill()

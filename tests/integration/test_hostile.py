@@ -17,8 +17,8 @@ import zmq
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pingd import protocol
 from pingctl.client import PingClient, Target
+from pingd import protocol
 from tests.helpers.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 
 
@@ -44,9 +44,15 @@ def _is_valid_ping(frames: list[bytes]) -> bool:
 frames_strategy = st.lists(
     st.one_of(
         st.binary(max_size=64),
-        st.builds(lambda v, t, rest: b"PD" + bytes([v, t]) + rest, st.integers(0, 255), st.integers(0, 255), st.binary(max_size=40)),
+        st.builds(
+            lambda v, t, rest: b"PD" + bytes([v, t]) + rest,
+            st.integers(0, 255),
+            st.integers(0, 255),
+            st.binary(max_size=40),
+        ),
     ),
-    min_size=1, max_size=4,
+    min_size=1,
+    max_size=4,
 )
 
 
@@ -111,7 +117,12 @@ def test_error_replies_say_what_was_wrong(spawn_daemon):
 
 def test_raw_garbage_and_vanishing_peers_do_not_hurt(spawn_daemon):
     daemon = spawn_daemon()
-    payloads = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", bytes(range(256)) * 8, b"\xff" + bytes(8) + b"\x7f" + b"\x03" * 60, b""]
+    payloads = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        bytes(range(256)) * 8,
+        b"\xff" + bytes(8) + b"\x7f" + b"\x03" * 60,
+        b"",
+    ]
     for payload in payloads * 5:
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as raw:
             if payload:
@@ -252,7 +263,9 @@ def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
 
 def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
     daemon = spawn_daemon()
-    session = pingctl_background("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-i", "0.05", "-c", "0")
+    session = pingctl_background(
+        "ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-i", "0.05", "-c", "0"
+    )
     try:
         wait_for(lambda: session.count("pong") >= 3, 20, "three pongs")
         session.proc.send_signal(signal.SIGINT)
@@ -263,8 +276,10 @@ def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
     pongs = session.count("pong")
     # A ping in flight when Ctrl-C lands counts as transmitted and lost, as ping counts it.
     assert any(
-        l.startswith((f"{pongs} pings transmitted, {pongs} received", f"{pongs + 1} pings transmitted, {pongs} received"))
-        for l in session.lines
+        line.startswith(
+            (f"{pongs} pings transmitted, {pongs} received", f"{pongs + 1} pings transmitted, {pongs} received")
+        )
+        for line in session.lines
     ), session.lines
     assert "Traceback" not in session.proc.stderr.read()
 
@@ -272,17 +287,28 @@ def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
 # --- a hostile daemon ----------------------------------------------------------------------------
 
 GOOD_STATUS = {
-    "count": 1, "node_id": "abcd", "name": "box", "version": "0.1.0", "protocol": 1, "uptime_seconds": 5.0,
-    "pings_served": 1, "durability": "periodic", "storage": "ok", "security": "plain", "curve_public_key": None,
+    "count": 1,
+    "node_id": "abcd",
+    "name": "box",
+    "version": "0.1.0",
+    "protocol": 1,
+    "uptime_seconds": 5.0,
+    "pings_served": 1,
+    "durability": "periodic",
+    "storage": "ok",
+    "security": "plain",
+    "curve_public_key": None,
 }
 
 
 def _status_server(body: bytes):
     """Answers STATUS with ``body`` as the STATUS_REPLY's JSON, PINGs with a pong."""
+
     def reply(frame):
         if frame[3] == protocol.MessageType.STATUS:
             return b"PD\x01\x04" + frame[4:12] + body
         return protocol.pong_for(frame, 1)
+
     return _fake_router(reply)
 
 
@@ -301,8 +327,11 @@ def _status_server(body: bytes):
 @pytest.mark.parametrize("command", ["status", "ping"])
 def test_a_hostile_status_reply_is_one_line_and_exit_2(body, command):
     with _status_server(body) as port:
-        run = pingctl(command, "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2", "-c", "1") if command == "ping" \
+        run = (
+            pingctl(command, "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2", "-c", "1")
+            if command == "ping"
             else pingctl(command, "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
+        )
     assert run.code == 2, run.stdout
     assert run.stderr.count("\n") == 1 and "not as a pingd" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
@@ -346,7 +375,9 @@ def test_ctrl_c_with_a_ping_in_flight_counts_it_transmitted_and_lost():
         return None  # the ping stays unanswered
 
     with _fake_router(reply) as port:
-        session = pingctl_background("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "30", "-c", "0")
+        session = pingctl_background(
+            "ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "30", "-c", "0"
+        )
         try:
             assert pinged.wait(20), "the ping never arrived"
             session.proc.send_signal(signal.SIGINT)
@@ -354,18 +385,34 @@ def test_ctrl_c_with_a_ping_in_flight_counts_it_transmitted_and_lost():
         finally:
             session.kill()
     assert code == 1  # no reply at all
-    assert any(l.startswith("1 pings transmitted, 0 received") for l in session.lines), session.lines
+    assert any(line.startswith("1 pings transmitted, 0 received") for line in session.lines), session.lines
 
 
 def test_sigquit_before_the_session_starts_does_not_kill_pingctl():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pingctl", "ping", "--name", "nobody-here", "--discovery-timeout", "2",
-         "--mdns-interface", "127.0.0.1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
+        [
+            sys.executable,
+            "-m",
+            "pingctl",
+            "ping",
+            "--name",
+            "nobody-here",
+            "--discovery-timeout",
+            "2",
+            "--mdns-interface",
+            "127.0.0.1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=base_env(),
     )
     try:
         # Discovery runs in zeroconf's threads: once there are some, the handler is in place.
-        wait_for(lambda: proc.poll() is not None or len(os.listdir(f"/proc/{proc.pid}/task")) > 1, 20, "discovery to start")
+        wait_for(
+            lambda: proc.poll() is not None or len(os.listdir(f"/proc/{proc.pid}/task")) > 1, 20, "discovery to start"
+        )
         proc.send_signal(signal.SIGQUIT)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -14,8 +14,9 @@ def pingd_run(tmp_path):
     started: list[Daemon] = []
 
     def run(*args: str, **env: str) -> Daemon:
-        d = Daemon(args=["--port", "0", "--no-mdns", "--state-file", str(tmp_path / "state.json"), *args],
-                   env=base_env(**env))
+        d = Daemon(
+            args=["--port", "0", "--no-mdns", "--state-file", str(tmp_path / "state.json"), *args], env=base_env(**env)
+        )
         started.append(d)
         return d.start(wait_ready=False)
 
@@ -40,10 +41,18 @@ def _fails(daemon: Daemon, code: int, *needles: str) -> None:
         (("--bind", "192.0.2.1"), {}, 4, ("check --bind",)),  # a good address this host lacks
         ((), {"PINGD_BIND": "192.0.2.1"}, 4, ("check PINGD_BIND",)),
         (("--bind", "127.0.0.1", "--mdns-interface", "eth-nope"), {}, 2, ("mdns_interfaces", "not an IP address")),
-        (("--bind", "127.0.0.1", "--curve", "--allow-clients", "/nonexistent/keys"), {}, 3,
-         ("/nonexistent/keys", "from --allow-clients")),
-        (("--bind", "127.0.0.1", "--curve"), {"PINGD_ALLOW_CLIENTS": "/nonexistent/keys"}, 3,
-         ("from PINGD_ALLOW_CLIENTS",)),
+        (
+            ("--bind", "127.0.0.1", "--curve", "--allow-clients", "/nonexistent/keys"),
+            {},
+            3,
+            ("/nonexistent/keys", "from --allow-clients"),
+        ),
+        (
+            ("--bind", "127.0.0.1", "--curve"),
+            {"PINGD_ALLOW_CLIENTS": "/nonexistent/keys"},
+            3,
+            ("from PINGD_ALLOW_CLIENTS",),
+        ),
     ],
 )
 def test_bad_settings_name_their_origin(pingd_run, args, env, code, needles):
@@ -62,8 +71,9 @@ def test_a_state_file_path_gets_the_same_answer_from_flag_and_environment(pingd_
     directory = tmp_path / "a-directory"
     directory.mkdir()
     _fails(pingd_run("--bind", "127.0.0.1", "--state-file", str(directory)), 3, "is a directory")
-    environment = Daemon(args=["--bind", "127.0.0.1", "--port", "0", "--no-mdns"],
-                         env=base_env(PINGD_STATE_FILE=str(directory)))
+    environment = Daemon(
+        args=["--bind", "127.0.0.1", "--port", "0", "--no-mdns"], env=base_env(PINGD_STATE_FILE=str(directory))
+    )
     try:
         _fails(environment.start(wait_ready=False), 3, "is a directory")
     finally:

@@ -44,7 +44,7 @@ class NotifySocket:
                 self.messages.append((time.monotonic(), line))
 
     def lines(self, prefix: str) -> list[tuple[float, str]]:
-        return [(t, l) for t, l in self.messages if l.startswith(prefix)]
+        return [(t, line) for t, line in self.messages if line.startswith(prefix)]
 
     def close(self) -> None:
         self._stop = True
@@ -77,7 +77,7 @@ def test_ready_watchdog_status_and_stopping(spawn_daemon, notify, state_dir):
     assert 0.1 <= median_gap <= 0.3, gaps
 
     # STATUS= follows the count.
-    wait_for(lambda: any("count 5," in l for _, l in notify.lines("STATUS=")), 10, "STATUS= with count 5")
+    wait_for(lambda: any("count 5," in line for _, line in notify.lines("STATUS=")), 10, "STATUS= with count 5")
     assert notify.lines("STATUS=")[0][1].startswith("STATUS=serving tcp://127.0.0.1:")
 
     assert daemon.stop() == 0
@@ -91,7 +91,7 @@ def test_watchdog_pid_of_another_process_is_not_ours(spawn_daemon, notify):
     wait_for(lambda: notify.lines("READY=1"), 15, "READY=1")
     pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "1")
     # STATUS= is refreshed once a second: by then several 0.1 s watchdog periods have passed.
-    wait_for(lambda: any("count 1," in l for _, l in notify.lines("STATUS=")), 10, "STATUS= with count 1")
+    wait_for(lambda: any("count 1," in line for _, line in notify.lines("STATUS=")), 10, "STATUS= with count 1")
     assert notify.lines("WATCHDOG=1") == []
     daemon.stop()
 
@@ -102,8 +102,22 @@ def test_journald_stream_gets_priorities_and_no_timestamps(tmp_path, state_dir):
         st = os.fstat(out.fileno())
         env = base_env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pingd", "--bind", "127.0.0.1", "--port", "0", "--no-mdns", "--state-file", str(state_dir / "s.json")],
-            stdout=out, stderr=out, env=env, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pingd",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-mdns",
+                "--state-file",
+                str(state_dir / "s.json"),
+            ],
+            stdout=out,
+            stderr=out,
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
         try:
             wait_for(lambda: "listening on" in log.read_text(), 15, "listening line")
@@ -143,7 +157,10 @@ def test_check_config_prints_effective_settings_and_rejects_bad_ones(tmp_path):
     env = base_env(PINGD_NAME="from-env")
     out = subprocess.run(
         [sys.executable, "-m", "pingd", "--config", str(config), "--check-config", "--port", "7001"],
-        capture_output=True, text=True, env=env, timeout=30,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
     )
     assert out.returncode == 0, out.stderr
     settings = json.loads(out.stdout)
@@ -151,7 +168,10 @@ def test_check_config_prints_effective_settings_and_rejects_bad_ones(tmp_path):
     config.write_text("colour = 1\n")
     bad = subprocess.run(
         [sys.executable, "-m", "pingd", "--config", str(config), "--check-config"],
-        capture_output=True, text=True, env=base_env(), timeout=30,
+        capture_output=True,
+        text=True,
+        env=base_env(),
+        timeout=30,
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "unknown setting 'colour'" in bad.stderr
@@ -159,14 +179,28 @@ def test_check_config_prints_effective_settings_and_rejects_bad_ones(tmp_path):
 
 
 def test_socket_activation_with_systemd_socket_activate(tmp_path):
-    require(None if shutil.which("systemd-socket-activate") else "needs systemd-socket-activate (Debian package systemd)")
+    require(
+        None if shutil.which("systemd-socket-activate") else "needs systemd-socket-activate (Debian package systemd)"
+    )
     port = free_port()
     daemon = Daemon(
         args=[],
         env=base_env(),
         prefix=[
-            "systemd-socket-activate", "-l", f"127.0.0.1:{port}", "-E", "PYTHONUNBUFFERED=1", "-E", "PATH",
-            "--", sys.executable, "-m", "pingd", "--no-mdns", "--state-file", str(tmp_path / "s.json"),
+            "systemd-socket-activate",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-E",
+            "PYTHONUNBUFFERED=1",
+            "-E",
+            "PATH",
+            "--",
+            sys.executable,
+            "-m",
+            "pingd",
+            "--no-mdns",
+            "--state-file",
+            str(tmp_path / "s.json"),
         ],
     )
     # The program after the prefix is the whole command: run it without another "-m pingd".
@@ -174,7 +208,9 @@ def test_socket_activation_with_systemd_socket_activate(tmp_path):
     try:
         daemon.start()
         # pingd starts on the first connection and adopts the listening socket.
-        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "-c", "3", "-i", "0", "--timeout", "10", "--json")
+        run = pingctl(
+            "ping", "--server-ip", "127.0.0.1", "--port", str(port), "-c", "3", "-i", "0", "--timeout", "10", "--json"
+        )
         assert run.code == 0, run.stderr + daemon.output
         assert run.json()["received"] == 3
         line = daemon.wait_for_line("listening on")
@@ -187,11 +223,16 @@ def test_socket_activation_with_systemd_socket_activate(tmp_path):
 def _start_raw(self: Daemon) -> Daemon:
     self.lines = []
     self.proc = subprocess.Popen(
-        list(self.prefix), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env, text=True,
+        list(self.prefix),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=self.env,
+        text=True,
     )
     self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
     self._reader.start()
-    wait_for(lambda: any("Listening on" in l for l in self.lines), 15, "systemd-socket-activate to listen")
+    wait_for(lambda: any("Listening on" in line for line in self.lines), 15, "systemd-socket-activate to listen")
     return self
 
 
@@ -202,7 +243,9 @@ def test_a_notify_socket_nobody_reads_never_blocks_serving(spawn_daemon, tmp_pat
         # Watchdog pings every 5 ms fill the socket's queue within a fraction of a second.
         env = base_env(NOTIFY_SOCKET=str(tmp_path / "unread"), WATCHDOG_USEC="10000")
         daemon = spawn_daemon(env=env)
-        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "150", "-i", "0.01", "--json")
+        run = pingctl(
+            "ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-c", "150", "-i", "0.01", "--json"
+        )
         assert run.code == 0 and run.json()["received"] == 150
         assert daemon.stop() == 0
     finally:

@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from pingctl.client import PingClient, Target
 from tests.helpers.processes import base_env, free_port, pingctl_background, rss_kib, wait_for
 
@@ -21,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def _load(port: int, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.helpers.load", "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=base_env(),
     )
 
 
@@ -106,7 +109,17 @@ def test_session_survives_a_daemon_restart(spawn_daemon, state_dir):
     port = free_port()
     daemon = spawn_daemon("--port", str(port))
     session = pingctl_background(
-        "ping", "--server-ip", "127.0.0.1", "--port", str(port), "--count", "30", "--interval", "0.05", "--timeout", "0.5",
+        "ping",
+        "--server-ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--count",
+        "30",
+        "--interval",
+        "0.05",
+        "--timeout",
+        "0.5",
     )
     lines = session.lines
     try:
@@ -118,11 +131,11 @@ def test_session_survives_a_daemon_restart(spawn_daemon, state_dir):
     finally:
         session.kill()
     assert code == 0, session.proc.stderr.read()
-    pongs = [l for l in lines if l.startswith("pong")]
-    counts = [int(l.split("count=")[1].split()[0]) for l in pongs]
+    pongs = [line for line in lines if line.startswith("pong")]
+    counts = [int(line.split("count=")[1].split()[0]) for line in pongs]
     assert counts == sorted(counts) and len(set(counts)) == len(counts)
     assert counts[-1] == len(pongs)  # the count continued from the persisted value, no gaps
-    summary = next(l for l in lines if "pings transmitted" in l)
+    summary = next(line for line in lines if "pings transmitted" in line)
     lost = 30 - len(pongs)
     assert summary.startswith(f"30 pings transmitted, {len(pongs)} received, {lost} lost") and lost >= 1
 
@@ -141,6 +154,9 @@ def test_memory_stays_flat_over_200000_pings_from_reconnecting_clients(spawn_dae
     run(190_000)
     after_all = rss_kib(pid)
     growth_mb = (after_all - after_warmup) / 1024
-    print(f"pingd RSS: {after_warmup / 1024:.1f} MB after 10,000 pings, {after_all / 1024:.1f} MB after 200,000 (+{growth_mb:.2f} MB)")
+    print(
+        f"pingd RSS: {after_warmup / 1024:.1f} MB after 10,000 pings, "
+        f"{after_all / 1024:.1f} MB after 200,000 (+{growth_mb:.2f} MB)"
+    )
     assert growth_mb < 5
     assert _count(daemon.port) == 200_000

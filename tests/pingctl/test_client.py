@@ -9,10 +9,10 @@ import threading
 import pytest
 import zmq
 
-from pingd import protocol
 from pingctl.client import PingClient, Target
-from pingctl.limits import MAX_TIMEOUT
 from pingctl.errors import PingctlError
+from pingctl.limits import MAX_TIMEOUT
+from pingd import protocol
 
 
 class ScriptedServer:

@@ -29,22 +29,32 @@ def test_piped_output_is_plain_ping_lines_without_escape_sequences(spawn_daemon)
     run = pingctl("ping", *_addr(daemon), "-c", "5", "-i", "0", "--histogram", env=base_env(TERM="xterm-256color"))
     assert run.code == 0
     assert not ESCAPE.search(run.stdout) and not ESCAPE.search(run.stderr)
-    assert sum(l.startswith("pong from") for l in run.stdout.splitlines()) == 5
+    assert sum(line.startswith("pong from") for line in run.stdout.splitlines()) == 5
 
 
 def test_quiet_prints_only_the_summary(spawn_daemon):
     daemon = spawn_daemon()
     run = pingctl("ping", *_addr(daemon), "-c", "3", "-i", "0", "-q")
     lines = run.stdout.splitlines()
-    assert run.code == 0 and lines[0].startswith("--- ") and not any(l.startswith("pong") for l in lines)
+    assert run.code == 0 and lines[0].startswith("--- ") and not any(line.startswith("pong") for line in lines)
 
 
 def test_json_has_the_documented_keys_samples_and_histogram(spawn_daemon):
     daemon = spawn_daemon()
     run = pingctl("ping", *_addr(daemon), "-c", "20", "-i", "0", "--json", "--samples", "--histogram")
     report = run.json()
-    assert set(report) == {"sent", "received", "lost", "loss_percent", "total_seconds", "rtt_ms", "last_count",
-                           "server", "samples", "histogram"}
+    assert set(report) == {
+        "sent",
+        "received",
+        "lost",
+        "loss_percent",
+        "total_seconds",
+        "rtt_ms",
+        "last_count",
+        "server",
+        "samples",
+        "histogram",
+    }
     assert set(report["rtt_ms"]) == {"min", "avg", "max", "mdev", "p50", "p90", "p99"}
     assert set(report["server"]) == {"address", "port", "node_id", "name"}
     assert [s["seq"] for s in report["samples"]] == list(range(1, 21))
@@ -58,7 +68,7 @@ def test_text_histogram_buckets_add_up_to_the_received_count(spawn_daemon):
     run = pingctl("ping", *_addr(daemon), "-c", "40", "-i", "0", "--histogram")
     lines = run.stdout.splitlines()
     start = lines.index("rtt histogram (ms):")
-    counts = [int(re.search(r"\| (\d+) \(", l).group(1)) for l in lines[start + 1 :]]
+    counts = [int(re.search(r"\| (\d+) \(", line).group(1)) for line in lines[start + 1 :]]
     assert sum(counts) == 40 and len(counts) >= 1
 
 
@@ -84,7 +94,7 @@ def test_sigquit_prints_interim_statistics_and_the_session_goes_on(spawn_daemon)
         session.kill()
     stderr = session.proc.stderr.read()
     assert re.search(r"^\d+/\d+ pongs, 0% loss, rtt min/avg/max/mdev = [\d./]+ ms$", stderr, re.M), stderr
-    assert any("pings transmitted" in l for l in session.lines)
+    assert any("pings transmitted" in line for line in session.lines)
 
 
 def test_live_view_on_a_terminal_updates_and_ends_with_the_summary(spawn_daemon):
@@ -92,7 +102,10 @@ def test_live_view_on_a_terminal_updates_and_ends_with_the_summary(spawn_daemon)
     main, secondary = os.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pingctl", "ping", *_addr(daemon), "-c", "15", "-i", "0.05"],
-        stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=base_env(TERM="xterm", COLUMNS="120"),
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env=base_env(TERM="xterm", COLUMNS="120"),
     )
     os.close(secondary)
     screen = b""
@@ -128,12 +141,14 @@ def test_status_watch_refreshes(spawn_daemon):
     try:
         wait_for(lambda: len(session.lines) >= 1, 20, "a first status line")
         pingctl("ping", *_addr(daemon), "-c", "5", "-i", "0")
-        wait_for(lambda: any("count 5 (+" in l for l in session.lines), 20, "a refresh showing count 5 and a rate")
+        wait_for(
+            lambda: any("count 5 (+" in line for line in session.lines), 20, "a refresh showing count 5 and a rate"
+        )
         session.proc.send_signal(signal.SIGINT)
         assert session.wait(20) == 0
     finally:
         session.kill()
-    assert not any(ESCAPE.search(l) for l in session.lines)
+    assert not any(ESCAPE.search(line) for line in session.lines)
 
 
 def test_status_watch_alone_means_every_second(spawn_daemon):
@@ -141,7 +156,7 @@ def test_status_watch_alone_means_every_second(spawn_daemon):
     session = pingctl_background("status", *_addr(daemon), "--watch", "--json")
     try:
         wait_for(lambda: len(session.lines) >= 2, 20, "two refreshes")
-        first, second = (json.loads(l) for l in session.lines[:2])
+        first, second = (json.loads(line) for line in session.lines[:2])
         assert second["uptime_seconds"] - first["uptime_seconds"] == pytest.approx(1.0, abs=0.5)
     finally:
         session.kill()
@@ -168,7 +183,10 @@ def _one_line_error(run, code: int, *fragments: str) -> None:
         (["ping", "--server-ip", "127.0.0.1", "--interval", "-1"], ["--interval"]),
         (["ping", "--server-ip", "127.0.0.1", "--samples"], ["--samples", "--json"]),
         (["status", "--server-ip", "127.0.0.1", "--watch", "0"], ["--watch"]),
-        (["status", "--name", "nobody-here", "--discovery-timeout", "0.3", "--mdns-interface", "127.0.0.1"], ["no pingd named 'nobody-here'", "--server-ip"]),
+        (
+            ["status", "--name", "nobody-here", "--discovery-timeout", "0.3", "--mdns-interface", "127.0.0.1"],
+            ["no pingd named 'nobody-here'", "--server-ip"],
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragments):
@@ -183,9 +201,19 @@ def test_storage_failure_reported_by_status_is_shown_not_fatal():
     """A daemon whose storage fails still answers status; pingctl shows the reason plainly."""
     from tests.integration.test_hostile import _fake_router
 
-    status = {"count": 7, "node_id": "ab", "name": "sick", "version": "0", "protocol": 1, "uptime_seconds": 1,
-              "pings_served": 0, "durability": "always", "storage": "cannot write /x: No space left on device",
-              "security": "plain", "curve_public_key": None}
+    status = {
+        "count": 7,
+        "node_id": "ab",
+        "name": "sick",
+        "version": "0",
+        "protocol": 1,
+        "uptime_seconds": 1,
+        "pings_served": 0,
+        "durability": "always",
+        "storage": "cannot write /x: No space left on device",
+        "security": "plain",
+        "curve_public_key": None,
+    }
 
     def reply(frame):
         return protocol.encode_status_reply(int.from_bytes(frame[4:12], "big"), status)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pingd import protocol
 from pingctl import render
 from pingctl.client import PingResult, Target
+from pingd import protocol
 
 _VALUES = {
     int: st.integers(0, protocol.MAX_COUNT),
@@ -16,7 +16,10 @@ _VALUES = {
     str: st.text(max_size=60),
 }
 statuses = st.fixed_dictionaries(
-    {k: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind] for k, (kind, nullable) in protocol.STATUS_SCHEMA.items()}
+    {
+        k: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind]
+        for k, (kind, nullable) in protocol.STATUS_SCHEMA.items()
+    }
 )
 TARGET = Target("127.0.0.1", 7464, name="box")
 

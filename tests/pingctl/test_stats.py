@@ -60,7 +60,12 @@ def test_histogram_buckets_add_up_and_contain_their_samples(xs):
 def test_histogram_is_log_spaced():
     buckets = stats.histogram([0.15, 0.15, 0.3, 7.0])
     assert [(b.low, b.high, b.count) for b in buckets] == [
-        (0.1, 0.2, 2), (0.2, 0.5, 1), (0.5, 1.0, 0), (1.0, 2.0, 0), (2.0, 5.0, 0), (5.0, 10.0, 1),
+        (0.1, 0.2, 2),
+        (0.2, 0.5, 1),
+        (0.5, 1.0, 0),
+        (1.0, 2.0, 0),
+        (2.0, 5.0, 0),
+        (5.0, 10.0, 1),
     ]
     assert stats.histogram([]) == []
 

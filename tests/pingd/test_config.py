@@ -50,7 +50,9 @@ def test_bad_values_name_their_origin(layer, values, message):
 
 
 def test_environment_values_are_parsed():
-    c = config.resolve({}, {"PINGD_MDNS": "no", "PINGD_MDNS_INTERFACES": "127.0.0.1, 10.0.0.1", "PINGD_STATE_FILE": "/x/s.json"}, {})
+    c = config.resolve(
+        {}, {"PINGD_MDNS": "no", "PINGD_MDNS_INTERFACES": "127.0.0.1, 10.0.0.1", "PINGD_STATE_FILE": "/x/s.json"}, {}
+    )
     assert c.mdns is False
     assert c.mdns_interfaces == ("127.0.0.1", "10.0.0.1")
     assert c.state_file == Path("/x/s.json")
@@ -76,7 +78,9 @@ def test_file_layers(tmp_path):
     assert config.load({}, None, environ={"CONFIGURATION_DIRECTORY": str(tmp_path / "none")}) == Config()
 
 
-@pytest.mark.parametrize("bind", ["*", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0", "eth0", "localhost", "db-1.example.org"])
+@pytest.mark.parametrize(
+    "bind", ["*", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0", "eth0", "localhost", "db-1.example.org"]
+)
 def test_bind_accepts_addresses_and_names(bind):
     assert config.resolve({"bind": bind}, {}, {}).bind in (bind, bind.strip("[]"))
 

@@ -21,7 +21,7 @@ def test_wildcards(host):
 def test_mdns_interfaces_only_offers_what_can_reach_the_group():
     choice = netinfo.mdns_interfaces()
     assert not set(choice.usable) & {where.split(" ")[0] for where, _ in choice.skipped}
-    for where, why in choice.skipped:
+    for _where, why in choice.skipped:
         assert why and "\n" not in why
     v6 = [a for a in choice.usable if ":" in a]
     assert len(v6) == len({a for a in v6})

@@ -51,8 +51,9 @@ def world():
     changes: list[str | None] = []
 
     def make(always: bool = False) -> Persistence:
-        return Persistence(store, actor, always=always, clock=clock,
-                           on_change=lambda: changes.append(actor.storage_error))
+        return Persistence(
+            store, actor, always=always, clock=clock, on_change=lambda: changes.append(actor.storage_error)
+        )
 
     return make, store, actor, clock, changes
 

@@ -44,7 +44,10 @@ _VALUES = {
     str: st.text(max_size=40),
 }
 statuses = st.fixed_dictionaries(
-    {key: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind] for key, (kind, nullable) in protocol.STATUS_SCHEMA.items()},
+    {
+        key: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind]
+        for key, (kind, nullable) in protocol.STATUS_SCHEMA.items()
+    },
     optional={"a_later_key": st.integers() | st.text()},
 )
 
@@ -113,7 +116,9 @@ def test_error_text_is_bounded_and_stays_utf8():
 def test_wire_layout_is_as_documented():
     assert protocol.encode_ping(0x0102030405060708) == b"PD\x01\x01" + bytes(range(1, 9))
     assert protocol.encode_pong(1, 2) == b"PD\x01\x02" + (1).to_bytes(8, "big") + (2).to_bytes(8, "big")
-    assert protocol.encode_error(3, ErrorCode.UNKNOWN_TYPE, "x") == b"PD\x01\xff" + (3).to_bytes(8, "big") + b"\x00\x03x"
+    assert (
+        protocol.encode_error(3, ErrorCode.UNKNOWN_TYPE, "x") == b"PD\x01\xff" + (3).to_bytes(8, "big") + b"\x00\x03x"
+    )
     body = protocol.encode_status_reply(4, {"count": 5})[protocol.HEADER_SIZE :]
     assert json.loads(body) == {"count": 5}
 

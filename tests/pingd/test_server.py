@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
+from pingctl.client import PingClient, Target
 from pingd.config import Config
 from pingd.server import Daemon, create_daemon
 from pingd.systemd import Notifier
-from pingctl.client import PingClient, Target
 from tests.helpers.processes import wait_for
 
 
@@ -74,7 +74,9 @@ def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, 
         # Clients learn why, never where: the path is in the log only.
         assert all(str(tmp_path) not in r.error for r in refused) and str(tmp_path) not in status.storage
         assert any("NOT COUNTING" in m for m in daemon.notifier.sent)
-        assert any("refusing pings until it works again" in r.message and str(tmp_path) in r.message for r in caplog.records)
+        assert any(
+            "refusing pings until it works again" in r.message and str(tmp_path) in r.message for r in caplog.records
+        )
         failing.clear()
         assert client.ping().count == 2  # the refused pings were never counted
         assert client.status().storage == "ok"

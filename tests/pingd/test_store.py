@@ -124,7 +124,11 @@ def test_unwritable_directory_is_a_clear_error():
         as_nobody = (lambda: (os.setgid(65534), os.setuid(65534))) if os.geteuid() == 0 else None
         proc = subprocess.run(
             [("/usr/bin/python3" if os.geteuid() == 0 else sys.executable), "-c", code, os.path.join(ro, "state.json")],
-            capture_output=True, text=True, preexec_fn=as_nobody, cwd="/", timeout=30,
+            capture_output=True,
+            text=True,
+            preexec_fn=as_nobody,
+            cwd="/",
+            timeout=30,
             env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": top},
         )
         assert proc.returncode == 3, proc.stderr
@@ -144,6 +148,7 @@ def test_state_path_that_is_a_directory_is_a_clear_error(tmp_path):
 
 
 # --- hostile and racing state files ------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "content, problem",
@@ -232,8 +237,9 @@ def test_rewriting_a_hand_edited_file_keeps_the_lock(tmp_path):
         s.close()
 
 
-@pytest.mark.parametrize("target_content", ['{"format": 1, "node_id": "abc", "count": 7}', None],
-                         ids=["hand-edited target", "dangling link"])
+@pytest.mark.parametrize(
+    "target_content", ['{"format": 1, "node_id": "abc", "count": 7}', None], ids=["hand-edited target", "dangling link"]
+)
 def test_a_state_file_that_is_a_link_is_followed_and_the_link_kept(tmp_path, target_content):
     target = tmp_path / "disk" / "real.json"
     target.parent.mkdir()

@@ -64,9 +64,15 @@ class SystemdBox:
             (self.dir / d).mkdir(parents=True, exist_ok=True)
         self.cgroup.mkdir(exist_ok=True)
         for name in (
-            "systemd-journald.service", "systemd-journald.socket", "systemd-journald-dev-log.socket",
-            "shutdown.target", "umount.target", "final.target", "poweroff.target",
-            "systemd-poweroff.service", "network-online.target",
+            "systemd-journald.service",
+            "systemd-journald.socket",
+            "systemd-journald-dev-log.socket",
+            "shutdown.target",
+            "umount.target",
+            "final.target",
+            "poweroff.target",
+            "systemd-poweroff.service",
+            "network-online.target",
         ):
             if (UNITS / name).exists():
                 shutil.copy(UNITS / name, units / name)
@@ -79,12 +85,20 @@ class SystemdBox:
         init.write_text(self._init_script())
         self.outer = subprocess.Popen(
             [
-                "setsid", "timeout", "-s", "KILL", "900", "sh", "-c",
+                "setsid",
+                "timeout",
+                "-s",
+                "KILL",
+                "900",
+                "sh",
+                "-c",
                 f"echo $$ > {self.cgroup}/cgroup.procs && exec unshare -fpmuinC --kill-child "
                 "--propagation private setpriv --bounding-set "
                 f"-sys_module,-sys_time,-sys_rawio,-syslog,-wake_alarm,-mknod bash {init}",
             ],
-            stdin=subprocess.DEVNULL, stdout=open(self.dir / "boot.log", "wb"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.dir / "boot.log", "wb"),  # noqa: SIM115 - the child keeps writing to it
+            stderr=subprocess.STDOUT,
         )
         self.pid = self._find_init()
         deadline = time.monotonic() + BOOT_TIMEOUT
@@ -169,7 +183,10 @@ class SystemdBox:
     def run(self, *cmd: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             ["nsenter", "-t", str(self.pid), "-a", "-r", "-w", *cmd],
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")

@@ -34,7 +34,9 @@ def test_units_verify_cleanly(tmp_path):
     shutil.copy(UNITS / "pingd.socket", tmp_path / "pingd.socket")
     proc = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(tmp_path / "pingd.service"), str(tmp_path / "pingd.socket")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == "" and proc.stdout.strip() == ""
@@ -44,7 +46,9 @@ def test_service_security_exposure_is_ok():
     _analyze_available()
     proc = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", "--threshold=20", "--no-pager", str(UNITS / "pingd.service")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     score = float(re.search(r"Overall exposure level for pingd\.service: (\d+\.\d+)", proc.stdout).group(1))
@@ -64,7 +68,8 @@ def wheelhouse(tmp_path_factory):
     wheels = base / "wheels"
     subprocess.run(
         [str(builder / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
-        check=True, timeout=600,
+        check=True,
+        timeout=600,
     )
     return wheels
 
@@ -141,9 +146,12 @@ def test_watchdog_restarts_a_hung_pingd(box, wheelhouse):
     assert _pingctl(box, "status", "--server-ip", "127.0.0.1")["count"] == 0
     box.run("kill", "-STOP", first)  # a hung loop stops the watchdog pings
     wait_for(
-        lambda: _show(box, "pingd", "NRestarts")["NRestarts"] != "0"
-        and _show(box, "pingd", "ActiveState")["ActiveState"] == "active",
-        20, "systemd to restart the hung pingd",
+        lambda: (
+            _show(box, "pingd", "NRestarts")["NRestarts"] != "0"
+            and _show(box, "pingd", "ActiveState")["ActiveState"] == "active"
+        ),
+        20,
+        "systemd to restart the hung pingd",
     )
     assert _show(box, "pingd", "MainPID")["MainPID"] != first
     assert "Watchdog timeout" in box.run("journalctl", "--no-pager", "-o", "cat", check=False).stdout
