@@ -17,11 +17,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, PingctlError
+from pingctl.errors import (
+    EXIT_ERROR,
+    EXIT_NO_REPLY,
+    EXIT_OK,
+    ClientError,
+    HandshakeFailed,
+    KeyRefused,
+    NoAnswer,
+    NotPingd,
+    PingctlError,
+    Refused,
+    Unreachable,
+    Unresolvable,
+    WrongVersion,
+)
 from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
 from pingctl.text import shown
 from pingd import __version__
 from pingd.protocol import DEFAULT_PORT
+from pingd.protocol import VERSION as PROTOCOL_VERSION
 
 app = typer.Typer(
     add_completion=True,
@@ -103,9 +118,10 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
     if server_ip is not None:
         if name is not None:
             raise PingctlError("--name chooses among discovered daemons; drop it when giving --server-ip")
-        targets = [
-            replace(t, server_key=server_key) for t in resolve_target(server_ip, DEFAULT_PORT if port is None else port)
-        ]
+        port = DEFAULT_PORT if port is None else port
+        if not 1 <= port <= 65535:
+            raise PingctlError(f"port {port} is out of range (1-65535); check --port")
+        targets = [replace(t, server_key=server_key) for t in resolve_target(server_ip, port)]
     else:
         if port is not None:
             raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
@@ -122,16 +138,56 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
             )
         _check_announced_key(found, server_key, name)
         targets = found.targets(server_key)
-    failure: PingctlError | None = None
-    for target in targets:
+    failure: ClientError | None = None
+    for target in targets:  # every address a name resolves to, or discovery announced
         client = PingClient(target, timeout)
         try:
             return client, client.status()
-        except PingctlError as exc:
+        except ClientError as exc:
             client.close()
             failure = exc
     assert failure is not None
     raise failure
+
+
+def explain(error: ClientError) -> str:
+    """One line for a failure to talk to a daemon: what happened, and the flag that helps."""
+    where = error.where
+    if isinstance(error, Unresolvable):
+        return f"cannot resolve '{where}': {error.reason}; check --server-ip"
+    if isinstance(error, Unreachable):
+        return f"cannot reach pingd at {where}: {error.reason}; is pingd running there (systemctl status pingd)?"
+    if isinstance(error, KeyRefused):
+        return (
+            f"the pingd at {where} refused this client's key: ask its operator to add it to the "
+            "daemon's --allow-clients (pingctl keys show)"
+        )
+    if isinstance(error, HandshakeFailed):
+        if error.encrypted:
+            return (
+                f"the encrypted handshake with {where} failed: its key is not the --server-key given, "
+                "or it is not an encrypted pingd"
+            )
+        return (
+            f"the ZeroMQ handshake with {where} failed: it does not speak ZeroMQ (is that port really a "
+            "pingd?), or it is a pingd that requires encryption (give --server-key)"
+        )
+    if isinstance(error, NotPingd):
+        return f"{where} answered, but not as a pingd; is that port really a pingd?"
+    if isinstance(error, WrongVersion):
+        return (
+            f"the daemon at {where} speaks pingd protocol {error.version}, this pingctl speaks "
+            f"{PROTOCOL_VERSION}; install matching versions"
+        )
+    if isinstance(error, Refused):
+        return f"{where} refused the request: {error.text}"
+    if isinstance(error, NoAnswer):
+        what = "connected, but got no pingd reply" if error.connected else "no connection"
+        return (
+            f"no answer from pingd at {where} within {error.timeout:g} s ({what}); "
+            "check the address and port, or raise --timeout"
+        )
+    return f"talking to pingd at {where} failed"
 
 
 def _check_announced_key(found, server_key: str | None, asked: str | None) -> None:
@@ -375,11 +431,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _optional_watch_value(sys.argv[1:] if argv is None else argv)
     try:
         code = cliutil.run(app, "pingctl", args)
-    except PingctlError as exc:
+    except (PingctlError, ClientError) as exc:
         if _state["debug"]:
             raise
-        print(f"pingctl: {shown(exc)}", file=sys.stderr)
-        code = exc.exit_code
+        message = explain(exc) if isinstance(exc, ClientError) else str(exc)
+        print(f"pingctl: {shown(message)}", file=sys.stderr)
+        code = exc.exit_code if isinstance(exc, PingctlError) else EXIT_ERROR
     sys.exit(code)
 
 

@@ -5,19 +5,35 @@ unanswered request is dropped, never delivered late) and a fresh one is opened; 
 is reported lost and never re-sent, because a re-sent ping that had in fact got through
 would be counted twice. Replies carry the request's sequence number; a reply to an earlier
 request is discarded, never taken for the current one.
+
+One request path, ``request``, serves PING and STATUS alike. It waits in one of two ways:
+a blocking receive bounded by the socket's own timeout (RCVTIMEO), so that between the two
+clock readings of a ping there is a send and a receive and nothing else; or, for a first
+contact (``status``), a poll on the socket and on its connection events (pyzmq's monitor
+socket), so a refused port, a program that is not ZeroMQ or a refused key is told at once
+instead of after the timeout. Failures are typed (``pingctl.errors``); the CLI words them.
 """
 
 from __future__ import annotations
 
 import errno
-import itertools
 import socket
 import time
 from dataclasses import dataclass
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-from pingctl.errors import PingctlError
+from pingctl.errors import (
+    HandshakeFailed,
+    KeyRefused,
+    NoAnswer,
+    NotPingd,
+    Refused,
+    Unreachable,
+    Unresolvable,
+    WrongVersion,
+)
 from pingctl.limits import MAX_TIMEOUT
 from pingd import protocol
 from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
@@ -29,7 +45,6 @@ class Target:
 
     address: str
     port: int
-    host: str = ""  # what the user typed, if it was a name
     name: str | None = None
     node_id: str | None = None
     server_key: str | None = None  # the daemon's CURVE public key: connect encrypted
@@ -45,18 +60,16 @@ class Target:
 
 def resolve_target(host: str, port: int) -> list[Target]:
     """Resolve an address or host name to the targets to try, in the resolver's order."""
-    if not 1 <= port <= 65535:
-        raise PingctlError(f"port {port} is out of range (1-65535)")
     literal = host.strip("[]")
     try:
         infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise PingctlError(f"cannot resolve '{host}': {exc.strerror}; check --server-ip") from None
+        raise Unresolvable(host, exc.strerror or str(exc)) from None
     seen: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         if str(sockaddr[0]) not in seen:
             seen.append(str(sockaddr[0]))
-    return [Target(address=a, port=port, host=host if a != literal else "") for a in seen]
+    return [Target(address=a, port=port) for a in seen]
 
 
 @dataclass(slots=True)  # not frozen: one is made per ping, and frozen ones are slower to make
@@ -83,18 +96,14 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
 _HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
-
-
-_monitor_ids = itertools.count()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
-_PONG_PREFIX = protocol.MAGIC + bytes((protocol.VERSION, protocol.MessageType.PONG))
 _PONG_SIZE = protocol.HEADER_SIZE + 8
 
 
 class PingClient:
     def __init__(self, target: Target, timeout: float, context: zmq.Context | None = None) -> None:
         if not 0 < timeout <= MAX_TIMEOUT:  # also refuses nan; inf and 1e300 would overflow
-            raise PingctlError(f"--timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds")
+            raise ValueError(f"a timeout is above 0 and at most {MAX_TIMEOUT:g} seconds, not {timeout}")
         self.target = target
         self.timeout = timeout
         self._timeout_ms = max(1, round(timeout * 1000))
@@ -104,41 +113,13 @@ class PingClient:
         self._context = context or zmq.Context.instance()
         self._seq = 0
         self._socket: zmq.Socket | None = None
-        self.resets = 0
+        self._connected = False  # TCP got through (known only on a watched request)
 
     def __enter__(self) -> PingClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _open(self, monitor: str | None = None) -> zmq.Socket:
-        """A fresh DEALER connected to the target (watched from before it connects, if asked)."""
-        sock = self._context.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.ipv6 = ":" in self.target.address
-        sock.maxmsgsize = protocol.MAX_REPLY_SIZE
-        sock.reconnect_ivl = 100
-        sock.reconnect_ivl_max = 1000
-        sock.rcvtimeo = self._timeout_ms  # the per-request timeout, kept by libzmq
-        if self.target.server_key:
-            from pingctl.trust import client_keys
-
-            pair = client_keys()
-            sock.curve_serverkey = self.target.server_key.encode()
-            sock.curve_publickey = pair.public.encode()
-            sock.curve_secretkey = pair.secret.encode()
-        if monitor is not None:
-            sock.monitor(monitor, _MONITOR_EVENTS)
-        sock.connect(self.target.endpoint)
-        self._socket = sock
-        return sock
-
-    def _reset(self) -> None:
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
-            self.resets += 1
 
     def close(self) -> None:
         if self._socket is not None:
@@ -150,20 +131,42 @@ class PingClient:
         """The sequence number of the latest request."""
         return self._seq
 
-    def _next_seq(self) -> int:
-        """1, 2, … 2**64-1, then 1 again: never 0, which the daemon's errors carry when they
-        cannot read a request's sequence number."""
-        self._seq = self._seq % protocol.MAX_SEQ + 1
-        return self._seq
+    # -- the two requests -----------------------------------------------------------------------
 
-    def _exchange(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
-        """Send one request; return (reply, rtt in ns), or None after the timeout (socket reset).
+    def ping(self) -> PingResult:
+        seq = self._next_seq()
+        outcome = self.request(protocol.encode_ping(seq), seq)
+        if outcome is None:
+            return PingResult(seq)
+        reply, rtt_ns = outcome
+        if isinstance(reply, Pong):
+            return PingResult(seq, rtt_ms=rtt_ns / 1e6, count=reply.count)
+        if isinstance(reply, ErrorReply):
+            return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
+        return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="a status reply to a ping")
 
-        Between the two clock readings there is a send and a blocking receive and nothing
-        else: the socket's own receive timeout (RCVTIMEO) bounds the wait, so no poll, no
-        deadline arithmetic and no decoding is timed. Only a reply to an earlier, lost
-        request (rare) takes the slow path, which waits out the rest of the timeout.
-        """
+    def status(self) -> protocol.Status:
+        """The daemon's status. No answer is a ClientError that says why, as precisely as the
+        connection's events allow (refused, not ZeroMQ, a refused key, or silence)."""
+        seq = self._next_seq()
+        outcome = self.request(protocol.encode_status_request(seq), seq, watched=True)
+        if outcome is None:
+            raise NoAnswer(self.target.display, self.timeout, connected=self._connected)
+        reply = outcome[0]
+        if isinstance(reply, StatusReply):
+            return reply.status
+        if isinstance(reply, ErrorReply):
+            raise Refused(self.target.display, reply.describe())
+        raise NotPingd(self.target.display)
+
+    # -- the one request path -------------------------------------------------------------------
+
+    def request(self, frame: bytes, seq: int, *, watched: bool = False) -> tuple[protocol.Reply, int] | None:
+        """Send ``frame`` (sequence ``seq``); its reply and the round trip in ns, or None after
+        the timeout (the socket is then reset). ``watched``: follow the connection's events and
+        fail at once on one that means no reply can come."""
+        if watched:
+            return self._watched(frame, seq)
         sock = self._socket or self._open()
         clock = time.perf_counter_ns
         self.in_flight = True
@@ -180,18 +183,31 @@ class PingClient:
             return None
         received = clock()
         reply: protocol.Reply
-        if len(data) == _PONG_SIZE and data[:4] == _PONG_PREFIX and data[4:12] == frame[4:12]:
-            reply = Pong(seq, int.from_bytes(data[12:], "big"))  # the usual answer
+        if len(data) == _PONG_SIZE and data[:4] == protocol.PONG_PREFIX and data[4:12] == frame[4:12]:
+            reply = Pong(seq, int.from_bytes(data[12:], "big"))  # the usual answer, read by its bytes
         else:
-            decoded = self._decode(data)
-            if decoded is None or decoded.seq != seq:
-                return self._late(sock, seq, sent)
+            decoded = self._accept(data, seq)
+            if decoded is None:
+                return self._rest_of_timeout(sock, seq, sent)
             reply = decoded
         self.in_flight = False
         return reply, received - sent
 
-    def _late(self, sock: zmq.Socket, seq: int, sent: int) -> tuple[protocol.Reply, int] | None:
-        """Skip replies to earlier, already-lost requests (never counted) until ours or the timeout."""
+    def _accept(self, data: bytes, seq: int) -> protocol.Reply | None:
+        """The reply for ``seq`` in ``data``; None for a reply to an earlier request (late, never
+        counted). A frame that is no pingd reply at all is NotPingd; another version, WrongVersion."""
+        try:
+            reply = protocol.decode_reply(data)
+        except VersionMismatch as exc:
+            self._lost()
+            raise WrongVersion(self.target.display, exc.version) from None
+        except ProtocolError:
+            self._lost()
+            raise NotPingd(self.target.display) from None
+        return reply if reply.seq == seq else None
+
+    def _rest_of_timeout(self, sock: zmq.Socket, seq: int, sent: int) -> tuple[protocol.Reply, int] | None:
+        """After a late reply: wait out the rest of the timeout for ours."""
         deadline = sent + self._timeout_ns
         try:
             while (remaining_ms := (deadline - time.perf_counter_ns()) // 1_000_000) > 0:
@@ -201,8 +217,8 @@ class PingClient:
                 except zmq.Again:
                     break
                 received = time.perf_counter_ns()
-                reply = self._decode(data)
-                if reply is not None and reply.seq == seq:
+                reply = self._accept(data, seq)
+                if reply is not None:
                     self.in_flight = False
                     return reply, received - sent
         finally:
@@ -211,126 +227,95 @@ class PingClient:
         self._lost()
         return None
 
-    def _lost(self) -> None:
-        self.in_flight = False
-        self._reset()
-        return None
-
-    def _decode(self, data: bytes) -> protocol.Reply | None:
-        """A reply, or None for a frame that is not one (ignored like a late reply)."""
-        try:
-            return protocol.decode_reply(data)
-        except VersionMismatch as exc:
-            raise PingctlError(
-                f"the daemon at {self.target.display} speaks pingd protocol {exc.version}, "
-                f"this pingctl speaks {protocol.VERSION}; install matching versions"
-            ) from None
-        except ProtocolError:
-            return None
-
-    def ping(self) -> PingResult:
-        seq = self._next_seq()
-        outcome = self._exchange(protocol.encode_ping(seq), seq)
-        if outcome is None:
-            return PingResult(seq)
-        reply, rtt_ns = outcome
-        if isinstance(reply, Pong):
-            return PingResult(seq, rtt_ms=rtt_ns / 1e6, count=reply.count)
-        if isinstance(reply, ErrorReply):
-            return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
-        return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="unexpected reply type to a ping")
-
-    def status(self) -> protocol.Status:
-        """The daemon's status; on no answer, a PingctlError that says why, as precisely as
-        the connection's events allow (refused, not ZeroMQ, or silent)."""
-        seq = self._next_seq()
-        frame = protocol.encode_status_request(seq)
-        address = f"inproc://pingctl-monitor-{next(_monitor_ids)}"
+    def _watched(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
+        """The request with the connection's events in view (a first contact): a new socket is
+        watched from before it connects, so no early refusal goes unseen."""
         if self._socket is None:
-            sock = self._open(monitor=address)  # watched from before it connects
+            sock = self._open(connect=False)
+            monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+            sock.connect(self.target.endpoint)
         else:
             sock = self._socket
-            sock.monitor(address, _MONITOR_EVENTS)
-        monitor = self._context.socket(zmq.PAIR)
-        monitor.connect(address)
+            monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        self.in_flight = True
         try:
-            reply = self._probe(sock, monitor, frame, seq)
+            sent = time.perf_counter_ns()
+            unsent = not _try_send(sock, frame)
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(monitor, zmq.POLLIN)
+            deadline = sent + self._timeout_ns
+            while (remaining_ms := (deadline - time.perf_counter_ns()) // 1_000_000) > 0:
+                ready = dict(poller.poll(int(remaining_ms)))
+                if monitor in ready:
+                    event = recv_monitor_message(monitor)["event"]
+                    if event == zmq.EVENT_HANDSHAKE_SUCCEEDED and unsent:
+                        unsent = not _try_send(sock, frame)
+                    self._check_event(event)
+                while sock in ready and sock.poll(0):
+                    received = time.perf_counter_ns()
+                    reply = self._accept(sock.recv(), seq)
+                    if reply is not None:
+                        self.in_flight = False
+                        return reply, received - sent
         finally:
-            if self._socket is not None:
-                self._socket.disable_monitor()
+            if self._socket is sock:
+                sock.disable_monitor()
             monitor.close(linger=0)
-        if isinstance(reply, StatusReply):
-            return reply.status
-        if isinstance(reply, ErrorReply):
-            raise PingctlError(f"{self.target.display} refused the status request: {reply.describe()}")
-        raise PingctlError(f"{self.target.display} answered a status request with a pong")
-
-    def _probe(self, sock: zmq.Socket, monitor: zmq.Socket, frame: bytes, seq: int) -> protocol.Reply:
-        from zmq.utils.monitor import parse_monitor_message
-
-        deadline = time.monotonic() + self.timeout
-        unsent = not _try_send(sock, frame)
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(monitor, zmq.POLLIN)
-        connected = False
-        while (remaining := deadline - time.monotonic()) > 0:
-            events = dict(poller.poll(max(1, int(remaining * 1000))))
-            if monitor in events:
-                event = parse_monitor_message(monitor.recv_multipart())["event"]
-                if event == zmq.EVENT_CONNECTED:
-                    connected = True
-                elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED and unsent:
-                    unsent = not _try_send(sock, frame)
-                elif event == zmq.EVENT_CONNECT_RETRIED:
-                    reason = _connect_error(self.target)
-                    if reason:
-                        self._reset()
-                        raise PingctlError(
-                            f"cannot reach pingd at {self.target.display}: {reason}; "
-                            "is pingd running there (systemctl status pingd)?"
-                        )
-                elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                    self._reset()
-                    raise PingctlError(
-                        f"the pingd at {self.target.display} refused this client's key: ask its "
-                        "operator to add it to the daemon's --allow-clients (pingctl keys show)"
-                    )
-                elif event & _HANDSHAKE_FAILED:
-                    self._reset()
-                    raise PingctlError(self._handshake_failure())
-            if sock in events:
-                reply = self._waiting_reply(sock, seq)
-                if reply is not None:
-                    return reply
-        self._reset()
-        what = "connected, but got no pingd reply" if connected else "no connection"
-        raise PingctlError(
-            f"no answer from pingd at {self.target.display} within {self.timeout:g} s ({what}); "
-            "check the address and port, or raise --timeout"
-        )
-
-    def _handshake_failure(self) -> str:
-        where = self.target.display
-        if self.target.server_key:
-            return (
-                f"the encrypted handshake with {where} failed: its key is not the --server-key "
-                f"given, or it is not an encrypted pingd"
-            )
-        return (
-            f"the ZeroMQ handshake with {where} failed: it does not speak ZeroMQ (is that port "
-            "really a pingd?), or it is a pingd that requires encryption (give --server-key)"
-        )
-
-    def _waiting_reply(self, sock: zmq.Socket, seq: int) -> protocol.Reply | None:
-        """Read replies waiting on ``sock`` until the one for ``seq`` (or none is left)."""
-        while sock.poll(0):
-            reply = self._decode(sock.recv())
-            if reply is None:
-                raise PingctlError(f"{self.target.display} answered, but not as a pingd; is that port really a pingd?")
-            if reply.seq == seq:
-                return reply
+        self._lost()
         return None
+
+    def _check_event(self, event: int) -> None:
+        """Raise the failure a connection event means, if it means one."""
+        where = self.target.display
+        if event == zmq.EVENT_CONNECTED:
+            self._connected = True
+        elif event == zmq.EVENT_CONNECT_RETRIED:
+            reason = _connect_error(self.target)
+            if reason:
+                self._lost()
+                raise Unreachable(where, reason)
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            self._lost()
+            raise KeyRefused(where)
+        elif event & _HANDSHAKE_FAILED:
+            self._lost()
+            raise HandshakeFailed(where, encrypted=self.target.server_key is not None)
+
+    # -- the socket -----------------------------------------------------------------------------
+
+    def _open(self, connect: bool = True) -> zmq.Socket:
+        """A fresh DEALER, connected to the target unless asked not to yet."""
+        sock = self._context.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.ipv6 = ":" in self.target.address
+        sock.maxmsgsize = protocol.MAX_REPLY_SIZE
+        sock.reconnect_ivl = 100
+        sock.reconnect_ivl_max = 1000
+        sock.rcvtimeo = self._timeout_ms  # the per-request timeout, kept by libzmq
+        if self.target.server_key:
+            from pingctl.trust import client_keys
+
+            pair = client_keys()
+            sock.curve_serverkey = self.target.server_key.encode()
+            sock.curve_publickey = pair.public.encode()
+            sock.curve_secretkey = pair.secret.encode()
+        self._socket = sock
+        self._connected = False
+        if connect:
+            sock.connect(self.target.endpoint)
+        return sock
+
+    def _lost(self) -> None:
+        """The request is lost: close the socket (its queue with it) for a fresh one next time."""
+        self.in_flight = False
+        self.close()
+
+    def _next_seq(self) -> int:
+        """1, 2, … 2**64-1, then 1 again: never 0, which the daemon's errors carry when they
+        cannot read a request's sequence number."""
+        self._seq = self._seq % protocol.MAX_SEQ + 1
+        return self._seq
 
 
 def _try_send(sock: zmq.Socket, frame: bytes) -> bool:

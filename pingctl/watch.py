@@ -7,7 +7,7 @@ import time
 
 from pingctl import render
 from pingctl.client import PingClient
-from pingctl.errors import PingctlError
+from pingctl.errors import ClientError
 from pingd.protocol import Status
 
 
@@ -61,7 +61,7 @@ def watch_status(client: PingClient, first: Status, every: float, *, json_output
             time.sleep(max(0.0, next_at - time.monotonic()))
             try:
                 info = client.status()
-            except PingctlError:
+            except ClientError:
                 info = None
     finally:
         if view is not None:

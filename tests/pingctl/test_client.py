@@ -10,7 +10,6 @@ import pytest
 import zmq
 
 from pingctl.client import PingClient, Target
-from pingctl.errors import PingctlError
 from pingctl.limits import MAX_TIMEOUT
 from pingd import protocol
 
@@ -82,7 +81,7 @@ def test_no_reply_is_a_loss_then_a_fresh_socket_and_the_late_reply_is_never_coun
     s = server(None, lambda seq: [protocol.encode_pong(seq - 1, 1), protocol.encode_pong(seq, 2)])
     with _client(s.port, timeout=0.2) as client:
         lost = client.ping()
-        assert not lost.ok and lost.rtt_ms is None and client.resets == 1 and not client.in_flight
+        assert not lost.ok and lost.rtt_ms is None and client._socket is None and not client.in_flight
         result = client.ping()
         assert result.ok and result.count == 2 and result.seq == lost.seq + 1
 
@@ -91,10 +90,61 @@ def test_only_the_stale_reply_comes_then_the_timeout(server):
     s = server(lambda seq: [protocol.encode_pong(seq + 7, 1)])
     with _client(s.port, timeout=0.2) as client:
         result = client.ping()
-        assert not result.ok and client.resets == 1
+        assert not result.ok and client._socket is None  # reset: a fresh socket next time
 
 
 @pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, 1e300, MAX_TIMEOUT * 2])
 def test_timeouts_that_cannot_be_kept_are_refused(timeout):
-    with pytest.raises(PingctlError, match="--timeout"):
+    with pytest.raises(ValueError, match="timeout"):
         PingClient(Target("127.0.0.1", 1), timeout)
+
+
+# --- a first contact fails fast, typed -----------------------------------------------------------
+
+
+def test_a_refused_port_is_unreachable_at_once():
+    import socket as sockets
+
+    from pingctl.errors import Unreachable
+
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens: bound, never listening
+        with _client(port, timeout=5.0) as client, pytest.raises(Unreachable) as info:
+            client.status()
+    assert "refused" in info.value.reason and info.value.where == f"127.0.0.1:{port}"
+
+
+def test_something_that_is_not_pingd_is_not_pingd(server):
+    from pingctl.errors import NotPingd
+
+    s = server(lambda seq: [b"HTTP/1.1 400 Bad Request"])
+    with _client(s.port) as client, pytest.raises(NotPingd):
+        client.status()
+
+
+def test_silence_is_no_answer_after_the_timeout(server):
+    from pingctl.errors import NoAnswer
+
+    s = server(None)
+    with _client(s.port, timeout=0.3) as client, pytest.raises(NoAnswer) as info:
+        client.status()
+    assert info.value.connected and info.value.timeout == 0.3
+
+
+def test_a_daemon_of_another_version_is_wrong_version(server):
+    from pingctl.errors import WrongVersion
+
+    s = server(lambda seq: [b"PD\x02\xff" + seq.to_bytes(8, "big") + b"\x00\x02v2"])
+    with _client(s.port) as client, pytest.raises(WrongVersion) as info:
+        client.status()
+    assert info.value.version == 2
+
+
+def test_an_error_reply_to_status_is_refused(server):
+    from pingctl.errors import Refused
+
+    s = server(lambda seq: [protocol.encode_error(seq, protocol.ErrorCode.NOT_A_REQUEST, "no")])
+    with _client(s.port) as client, pytest.raises(Refused) as info:
+        client.status()
+    assert "not a request" in info.value.text
