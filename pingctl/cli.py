@@ -7,7 +7,6 @@ and address-given commands start fast.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -248,7 +247,7 @@ def ping(
     _check_seconds("--timeout", timeout, MAX_TIMEOUT)
     if samples and not json_output:
         raise PingctlError("--samples adds per-ping samples to the JSON output; use it with --json")
-    from pingctl import render
+    from pingctl import output, render
     from pingctl.session import Session
     from pingctl.stats import Running
     from pingctl.stats import histogram as make_histogram
@@ -268,28 +267,26 @@ def ping(
         signal.signal(signal.SIGQUIT, previous)
         raise
     target = client.target
-    mode = "json" if json_output else "quiet" if quiet else "live" if sys.stdout.isatty() else "plain"
-    view = None
-    if mode == "live":
-        from pingctl.live import LiveView
-
-        view = LiveView(target, count, timeout, running, color=not no_color and not os.environ.get("NO_COLOR"))
+    out = output.choose(
+        json_output=json_output,
+        quiet=quiet,
+        terminal=sys.stdout.isatty(),
+        transient=True,
+        color=not no_color and not os.environ.get("NO_COLOR"),
+    )
+    server_count: list[int | None] = [None]
 
     def on_result(index, result):
         running.add(result.rtt_ms if result.ok else None)
-        if view is not None:
-            view.result(index, result)
-        elif mode == "plain":
-            print(render.result_line(index, result, target, timeout), flush=True)
+        if result.count is not None:
+            server_count[0] = result.count
+        out.event(render.result_line(index, result, target, timeout), failed=not result.ok)
+        out.panel(render.progress(running, count, server_count[0]))
 
     session = Session(client, count, interval, deadline=deadline, on_result=on_result)
-    header = render.session_header(target, count, interval, status)
-    if view is not None:
-        view.print(header, "bold")
-    elif mode == "plain":
-        print(header, flush=True)
+    out.header(render.session_header(target, count, interval, status))
     try:
-        with view or contextlib.nullcontext():
+        with out:
             session.run()
     except KeyboardInterrupt:
         pass  # like ping: Ctrl-C ends the session and shows what ran
@@ -306,7 +303,7 @@ def ping(
             report["samples"] = render.samples_json(session.results)
         print(json.dumps(report, indent=2))
     else:
-        if mode != "quiet":
+        if not quiet:
             print()
         name_shown = status.name or target.display
         lines = render.summary_lines(name_shown, summary, session.last_count)
@@ -352,7 +349,13 @@ def status(
     from pingctl.watch import watch_status
 
     try:
-        watch_status(client, info, watch, json_output=json_output, live=sys.stdout.isatty() and not json_output)
+        from pingctl import output
+
+        terminal = sys.stdout.isatty()
+        out = output.choose(
+            json_output=json_output, terminal=terminal, color=not os.environ.get("NO_COLOR"), transient=False
+        )
+        watch_status(client, info, watch, out)
     except KeyboardInterrupt:
         pass
     finally:

@@ -113,6 +113,19 @@ def histogram_json(buckets: list[Bucket]) -> list[dict[str, Any]]:
     return [{"low_ms": b.low, "high_ms": None if b.high == float("inf") else b.high, "count": b.count} for b in buckets]
 
 
+def progress(running: Running, count: int, server_count: int | None) -> list[tuple[str, str]]:
+    """ping's live status bar: progress, last RTT, running min/avg/max, loss, server count."""
+    r = running
+    total = f"/{count}" if count else ""
+    bar = [(f" {r.sent}{total} ", "reverse")]
+    if r.last is not None:
+        bar.append((f"  last {r.last:.3f} ms  min/avg/max {r.min:.3f}/{r.mean:.3f}/{r.max:.3f} ms", ""))
+    bar.append((f"  loss {r.loss_percent:.1f}%", "bold red" if r.sent != r.received else "green"))
+    if server_count is not None:
+        bar.append((f"  server count {server_count}", ""))
+    return bar
+
+
 def interim_line(running: Running) -> str:
     """What SIGQUIT prints (ping's Ctrl-\\): the session so far, one line."""
     line = f"{running.received}/{running.sent} pongs, {running.loss_percent:.4g}% loss"

@@ -45,7 +45,7 @@ def test_importing_pingctl_loads_none_of_the_daemon():
             "stats",
             "trust",
             "watch",
-            "live",
+            "output",
             "text",
             "limits",
         )
