@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/python packaging/demo.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python packaging/demo.py
 
 LINTED := pingd pingctl bench tests packaging/demo.py
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import socket
 import statistics
 import subprocess
@@ -25,6 +24,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.processes import pingd_until_ready  # python -m bench runs from the repository root
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -117,45 +118,11 @@ def pingd(
     """A pingd on a free port; the time from exec to READY=1 is measured on a notify socket.
     With ``log``, its output goes to ``log`` in its state directory."""
     with tempfile.TemporaryDirectory() as tmp, open(os.path.join(tmp, "log"), "w") as log_file:
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(os.path.join(tmp, "n"))
-        notify.settimeout(20)
         port = _free_port()
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [
-                *prefix,
-                PY,
-                "-m",
-                "pingd",
-                "--bind",
-                bind,
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--state-file",
-                os.path.join(tmp, "state.json"),
-                *args,
-            ],
-            cwd=ROOT,
-            env={**env(), "NOTIFY_SOCKET": os.path.join(tmp, "n")},
-            stdout=subprocess.DEVNULL,
-            stderr=log_file if log else subprocess.DEVNULL,
-        )
-        try:
-            while b"READY=1" not in notify.recv(4096):
-                pass
-            ready = time.monotonic() - started
-            yield RunningPingd(proc, port, ready, tmp)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            notify.close()
+        args = ("--bind", bind, "--port", str(port), "--log-level", "warning",
+                "--state-file", os.path.join(tmp, "state.json"), *args)  # fmt: skip
+        with pingd_until_ready(args, env=env(), prefix=prefix, stderr=log_file if log else subprocess.DEVNULL) as d:
+            yield RunningPingd(d.proc, port, d.ready_seconds, tmp)
 
 
 def _free_port() -> int:
@@ -563,11 +530,8 @@ def discovery_rows(n: int) -> list[Row]:
     loopback with --mdns-interface 127.0.0.1 on both sides; two hosts; two hosts that both
     run Debian's avahi-daemon. Each row: the median and p90 of ``n`` runs."""
     rows = [_discovery_row("discovery → first pong, loopback (--mdns-interface 127.0.0.1)", n, _loopback)]
-    try:
-        sys.path.insert(0, str(ROOT))
-        from tests.hosts import avahi, netns
-    except ImportError:
-        return [*rows, Row("discovery → first pong, namespace hosts", "n/a (tests/hosts missing)")]
+    from tests.support import avahi, netns  # python -m bench runs from the repository root
+
     why = netns.available()
     for figure, topology, needs in (
         ("discovery → first pong, the daemon's own host, default flags", _own_host, None),
@@ -621,7 +585,7 @@ def _loopback():
 
 @contextlib.contextmanager
 def _own_host():
-    from tests.hosts.netns import Network
+    from tests.support.netns import Network
 
     with Network() as net:
         host = net.add_host()
@@ -631,7 +595,7 @@ def _own_host():
 
 @contextlib.contextmanager
 def _two_hosts():
-    from tests.hosts.netns import Network
+    from tests.support.netns import Network
 
     with Network() as net:
         server, client = net.add_host(), net.add_host()
@@ -641,8 +605,8 @@ def _two_hosts():
 
 @contextlib.contextmanager
 def _two_hosts_with_avahi():
-    from tests.hosts.avahi import Avahi
-    from tests.hosts.netns import Network
+    from tests.support.avahi import Avahi
+    from tests.support.netns import Network
 
     with Network() as net, tempfile.TemporaryDirectory() as tmp:
         server, client = net.add_host(), net.add_host()

@@ -17,6 +17,7 @@ instead of after the timeout. Failures are typed (``pingctl.errors``); the CLI w
 from __future__ import annotations
 
 import errno
+import itertools
 import socket
 import time
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
 _HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
+_monitor_ids = itertools.count()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
 _PONG_SIZE = protocol.HEADER_SIZE + 8
 
@@ -230,13 +232,16 @@ class PingClient:
     def _watched(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
         """The request with the connection's events in view (a first contact): a new socket is
         watched from before it connects, so no early refusal goes unseen."""
+        # A fresh inproc address each time: pyzmq's default names it after the socket's fd,
+        # which a new socket may reuse before the old monitor has been torn down.
+        address = f"inproc://pingctl-monitor-{next(_monitor_ids)}"
         if self._socket is None:
             sock = self._open(connect=False)
-            monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+            monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=address)
             sock.connect(self.target.endpoint)
         else:
             sock = self._socket
-            monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+            monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=address)
         self.in_flight = True
         try:
             sent = time.perf_counter_ns()

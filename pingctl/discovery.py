@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
+from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 
 from pingctl.client import Target
 from pingctl.errors import PingctlError
@@ -79,7 +79,12 @@ def _open(interfaces: tuple[str, ...]) -> Zeroconf:
 
 def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
     info = zc.get_service_info(SERVICE_TYPE, full_name, timeout=max(1, int(timeout * 1000)))
-    if info is None or not info.port:
+    return found_in(info, full_name) if info is not None else None
+
+
+def found_in(info: ServiceInfo, full_name: str) -> Found | None:
+    """What a resolved DNS-SD record says of a daemon; None if it gives no way to reach it."""
+    if not info.port:
         return None
     addresses = tuple(info.parsed_scoped_addresses(IPVersion.All))
     if not addresses:

@@ -53,7 +53,6 @@ class StateFileError(Exception):
 
     def __init__(self, path: Path, problem: str, hint: str = "") -> None:
         self.path = path
-        self.problem = problem
         message = f"state file {path}: {problem}"
         super().__init__(f"{message}; {hint}" if hint else message)
 
@@ -172,10 +171,6 @@ class StateStore:
             os.close(fd)
             raise
         return cls(path, fd, state)
-
-    @property
-    def synced_count(self) -> int:
-        return self._synced
 
     @property
     def needs_sync(self) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import Daemon, base_env
+from tests.support.processes import Daemon, base_env
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -68,7 +68,7 @@ def spawn_daemon(state_dir: Path):
 @pytest.fixture
 def network():
     """A fresh set of test hosts in network namespaces (root only); always removed."""
-    from tests.hosts.netns import Network, available
+    from tests.support.netns import Network, available
 
     require(available())
     with Network() as net:
@@ -78,7 +78,7 @@ def network():
 @pytest.fixture
 def avahi(tmp_path: Path):
     """Start Debian's avahi-daemon (with its own D-Bus) on a test host; always stopped."""
-    from tests.hosts.avahi import Avahi, available
+    from tests.support.avahi import Avahi, available
 
     require(available())
     started: list[Avahi] = []

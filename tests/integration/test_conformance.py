@@ -68,7 +68,7 @@ def _count(port: int) -> int:
 
 @pytest.fixture(scope="module")
 def daemon_port(tmp_path_factory):
-    from tests.helpers.processes import Daemon, base_env
+    from tests.support.processes import Daemon, base_env
 
     state = tmp_path_factory.mktemp("conformance") / "state.json"
     d = Daemon(args=["--bind", "127.0.0.1", "--port", "0", "--no-mdns", "--state-file", str(state)], env=base_env())

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from pingd import keys, protocol
-from tests.helpers.processes import base_env, pingctl
+from tests.support.processes import base_env, pingctl
 
 LO = ("--mdns-interface", "127.0.0.1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 
-from tests.helpers.processes import free_port, pingctl
+from tests.support.processes import free_port, pingctl
 
 
 def _status(port: int) -> dict:

@@ -52,7 +52,7 @@ def test_memory_goes_back_after_a_crowd_of_peers_leaves(spawn_daemon):
     import zmq
 
     from pingd import protocol
-    from tests.helpers.processes import rss_kib, wait_for
+    from tests.support.processes import rss_kib, wait_for
 
     peers = 2000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -10,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import zmq
@@ -19,7 +17,8 @@ from hypothesis import strategies as st
 
 from pingctl.client import PingClient, Target
 from pingd import protocol
-from tests.helpers.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
+from tests.support.fakes import TcpServer, fake_router
+from tests.support.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 
 
 def _status(port: int) -> protocol.Status:
@@ -160,44 +159,6 @@ def test_oversized_messages_are_refused_without_memory_growth(spawn_daemon):
 # --- pingctl pointed at the wrong thing --------------------------------------------------------
 
 
-class FakeServer:
-    """A TCP server on 127.0.0.1 that answers each connection with ``handler`` (bounded)."""
-
-    def __init__(self, handler) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.handler = handler
-        self.stop = False
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        deadline = time.monotonic() + 60
-        while not self.stop and time.monotonic() < deadline:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.conns.append(conn)
-            try:
-                self.handler(conn)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join(5)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
 def _http(conn: socket.socket) -> None:
     conn.settimeout(1)
     try:
@@ -214,7 +175,7 @@ def _silent(conn: socket.socket) -> None:
 
 @pytest.mark.parametrize("handler, expected", [(_http, "does not speak ZeroMQ"), (_silent, "no answer from pingd")])
 def test_non_pingd_program_on_the_port_is_one_line_and_exit_2(handler, expected):
-    server = FakeServer(handler)
+    server = TcpServer(handler)
     try:
         run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(server.port), "--timeout", "1")
     finally:
@@ -225,37 +186,8 @@ def test_non_pingd_program_on_the_port_is_one_line_and_exit_2(handler, expected)
     assert run.seconds < 1 + 5
 
 
-@contextlib.contextmanager
-def _fake_router(reply):
-    """A ROUTER on 127.0.0.1 answering each request frame with ``reply(frame)``."""
-    context = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    router.linger = 0
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    stop = threading.Event()
-
-    def serve():
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline:
-            if router.poll(100):
-                peer, frame = router.recv_multipart()
-                answer = reply(frame)
-                if answer is not None:
-                    router.send_multipart([peer, answer])
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        stop.set()
-        thread.join(5)
-        router.close(0)
-        context.term()
-
-
 def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
-    with _fake_router(lambda frame: b"PD\x02\xff" + frame[4:12] + b"\x00\x02" + b"speak v2") as port:
+    with fake_router(lambda frame: b"PD\x02\xff" + frame[4:12] + b"\x00\x02" + b"speak v2") as port:
         run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "2")
     assert run.code == 2
     assert run.stderr.count("\n") == 1 and "speaks pingd protocol 2, this pingctl speaks 1" in run.stderr
@@ -309,7 +241,7 @@ def _status_server(body: bytes):
             return b"PD\x01\x04" + frame[4:12] + body
         return protocol.pong_for(frame, 1)
 
-    return _fake_router(reply)
+    return fake_router(reply)
 
 
 @pytest.mark.parametrize(
@@ -374,7 +306,7 @@ def test_ctrl_c_with_a_ping_in_flight_counts_it_transmitted_and_lost():
         pinged.set()
         return None  # the ping stays unanswered
 
-    with _fake_router(reply) as port:
+    with fake_router(reply) as port:
         session = pingctl_background(
             "ping", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "30", "-c", "0"
         )

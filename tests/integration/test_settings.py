@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.processes import Daemon, base_env
+from tests.support.processes import Daemon, base_env
 
 
 @pytest.fixture

@@ -11,52 +11,18 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from tests.conftest import require
-from tests.helpers.processes import Daemon, base_env, free_port, pingctl, wait_for
-
-
-class NotifySocket:
-    """Collects sd_notify datagrams (with the time each arrived) in a background thread."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            for line in data.decode().splitlines():
-                self.messages.append((time.monotonic(), line))
-
-    def lines(self, prefix: str) -> list[tuple[float, str]]:
-        return [(t, line) for t, line in self.messages if line.startswith(prefix)]
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(2)
-        self.sock.close()
+from tests.support.notify import NotifySocket
+from tests.support.processes import Daemon, base_env, free_port, pingctl, wait_for
 
 
 @pytest.fixture
-def notify(tmp_path):
-    n = NotifySocket(str(tmp_path / "notify"))
-    yield n
-    n.close()
+def notify():
+    with NotifySocket() as n:
+        yield n
 
 
 def test_ready_watchdog_status_and_stopping(spawn_daemon, notify, state_dir):

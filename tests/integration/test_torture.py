@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 from pingctl.client import PingClient, Target
-from tests.helpers.processes import base_env, free_port, pingctl_background, rss_kib, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(port: int, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.load", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=base_env(),
-    )
-
-
-def _collect(procs: list[subprocess.Popen], timeout: float = 300) -> list[dict]:
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=timeout)
-        assert p.returncode == 0, err
-        results.append(json.loads(out))
-    return results
+from tests.support.load import Pinger, collect, load_process
+from tests.support.processes import free_port, pingctl_background, rss_kib, wait_for
 
 
 def _count(port: int) -> int:
@@ -45,9 +19,9 @@ def _count(port: int) -> int:
 def test_fifty_clients_at_once_get_unique_counts_and_exact_total(spawn_daemon):
     daemon = spawn_daemon()
     before = _count(daemon.port)
-    procs = [_load(daemon.port, "--pings", "200", "--counts") for _ in range(50)]
+    procs = [load_process(daemon.port, "--pings", "200", "--counts") for _ in range(50)]
     try:
-        results = _collect(procs)
+        results = collect(procs)
     finally:
         for p in procs:
             p.kill()
@@ -57,33 +31,6 @@ def test_fifty_clients_at_once_get_unique_counts_and_exact_total(spawn_daemon):
     assert len(set(counts)) == 10_000  # one owner of the count: no two pings share a number
     assert set(counts) == set(range(before + 1, before + 10_001))
     assert _count(daemon.port) == before + 10_000
-
-
-class Pinger:
-    """Flat-out pings from a thread, remembering the highest acknowledged count."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.highest = 0
-        self.sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        with PingClient(Target("127.0.0.1", self.port), 0.3) as client:
-            while not self._stop.is_set() and self.sent < 1_000_000:
-                self.sent += 1
-                result = client.ping()
-                if result.ok:
-                    self.highest = max(self.highest, result.count)
-
-    def __enter__(self) -> Pinger:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def test_crash_torture_never_loses_an_acknowledged_ping(spawn_daemon, state_dir):
@@ -146,7 +93,7 @@ def test_memory_stays_flat_over_200000_pings_from_reconnecting_clients(spawn_dae
 
     def run(total: int) -> None:
         per = total // 4
-        results = _collect([_load(daemon.port, "--pings", str(per), "--per-connection", "500") for _ in range(4)])
+        results = collect([load_process(daemon.port, "--pings", str(per), "--per-connection", "500") for _ in range(4)])
         assert sum(r["received"] for r in results) == 4 * per
 
     run(10_000)

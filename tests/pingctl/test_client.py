@@ -4,7 +4,6 @@ counted, and what happens to replies that come too late."""
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 import zmq
@@ -12,36 +11,7 @@ import zmq
 from pingctl.client import PingClient, Target
 from pingctl.limits import MAX_TIMEOUT
 from pingd import protocol
-
-
-class ScriptedServer:
-    """A ROUTER that answers each request as ``script`` says: a list of frames per request
-    (built from the request's seq), or None for no answer at all."""
-
-    def __init__(self, script):
-        self.context = zmq.Context()
-        self.sock = self.context.socket(zmq.ROUTER)
-        self.sock.linger = 0
-        self.sock.rcvtimeo = 5000
-        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
-        self.script = list(script)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        for answer in self.script:
-            try:
-                peer, frame = self.sock.recv_multipart()
-            except zmq.Again:
-                return
-            seq = protocol.HEADER.unpack_from(frame)[3]
-            for reply in answer(seq) if answer else ():
-                self.sock.send_multipart([peer, reply])
-
-    def close(self):
-        self.thread.join(10)
-        self.sock.close(0)
-        self.context.term()
+from tests.support.fakes import ScriptedRouter
 
 
 @pytest.fixture
@@ -49,7 +19,7 @@ def server():
     made = []
 
     def make(*script):
-        s = ScriptedServer(script)
+        s = ScriptedRouter(list(script))
         made.append(s)
         return s
 

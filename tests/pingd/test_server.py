@@ -14,7 +14,7 @@ from pingctl.client import PingClient, Target
 from pingd.config import Config
 from pingd.server import Daemon, create_daemon
 from pingd.systemd import Notifier
-from tests.helpers.processes import wait_for
+from tests.support.processes import wait_for
 
 
 class RecordingNotifier(Notifier):
@@ -105,14 +105,36 @@ def test_storage_recovers_without_traffic(running, monkeypatch):
 
 
 def test_always_mode_syncs_before_replying(running, monkeypatch):
+    """The PONG waits for the fdatasync: while the sync is held, no reply leaves."""
     daemon = running(sync="always")
-    synced: list[int] = []
+    entered, release = threading.Event(), threading.Event()
     real_fdatasync = os.fdatasync
-    monkeypatch.setattr("pingd.store.os.fdatasync", lambda fd: (synced.append(fd), real_fdatasync(fd))[1])
-    with _client(daemon) as client:
-        for expected in (1, 2, 3):
-            assert client.ping().count == expected
-            assert len(synced) >= expected  # one fdatasync per batch, before its replies
+
+    def held_fdatasync(fd):
+        entered.set()
+        release.wait(10)
+        return real_fdatasync(fd)
+
+    monkeypatch.setattr("pingd.store.os.fdatasync", held_fdatasync)
+    import zmq
+
+    from pingd import protocol
+
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(f"tcp://127.0.0.1:{daemon.listening.port}")
+    try:
+        sock.send(protocol.encode_ping(1))
+        assert entered.wait(10), "the daemon never synced"
+        assert not sock.poll(300), "a PONG left before its count was on disk"
+        release.set()
+        assert sock.poll(10_000)
+        assert protocol.decode_reply(sock.recv()) == protocol.Pong(1, 1)
+    finally:
+        release.set()
+        sock.close(0)
+        context.term()
 
 
 def test_status_reply_and_identity(running):

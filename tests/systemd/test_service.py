@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.helpers.processes import wait_for
+from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "packaging" / "systemd"

@@ -17,8 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers.processes import wait_for
-from tests.hosts.netns import Host
+from tests.support.netns import Host
+from tests.support.processes import wait_for
 
 _TOOLS = ("avahi-daemon", "avahi-browse", "dbus-daemon", "unshare", "nsenter")
 

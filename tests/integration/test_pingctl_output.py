@@ -15,7 +15,8 @@ import time
 import pytest
 
 from pingd import protocol
-from tests.helpers.processes import base_env, free_port, pingctl, pingctl_background, wait_for
+from tests.support.fakes import fake_router
+from tests.support.processes import base_env, free_port, pingctl, pingctl_background, wait_for
 
 ESCAPE = re.compile(r"\x1b[\[\]()]")
 
@@ -193,14 +194,15 @@ def test_bad_input_is_one_line_and_exit_2(args, fragments):
     _one_line_error(pingctl(*args), 2, *fragments)
 
 
-def test_refused_and_timeout_errors(spawn_daemon):
+def test_refused_and_timeout_errors():
     _one_line_error(pingctl("status", "--server-ip", "127.0.0.1", "--port", str(free_port())), 2, "connection refused")
+    with fake_router(lambda frame: None) as port:  # a ZeroMQ peer that never answers
+        run = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "0.5")
+    _one_line_error(run, 2, "no answer from pingd", "within 0.5 s", "connected, but got no pingd reply", "--timeout")
 
 
 def test_storage_failure_reported_by_status_is_shown_not_fatal():
     """A daemon whose storage fails still answers status; pingctl shows the reason plainly."""
-    from tests.integration.test_hostile import _fake_router
-
     status = {
         "count": 7,
         "node_id": "ab",
@@ -218,7 +220,7 @@ def test_storage_failure_reported_by_status_is_shown_not_fatal():
     def reply(frame):
         return protocol.encode_status_reply(int.from_bytes(frame[4:12], "big"), status)
 
-    with _fake_router(reply) as port:
+    with fake_router(reply) as port:
         run = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(port))
     assert run.code == 0
     assert "storage      cannot write /x: No space left on device" in run.stdout

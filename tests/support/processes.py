@@ -6,6 +6,7 @@ on fixed sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,9 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from tests.support.notify import NotifySocket
 
 LISTENING = re.compile(r"listening on tcp://(\S+):(\d+)")
 
@@ -197,3 +201,46 @@ def pingctl_background(*args: str, env: dict[str, str] | None = None) -> Backgro
     )
     bg._reader.start()
     return bg
+
+
+@dataclass
+class ReadyPingd:
+    proc: subprocess.Popen
+    ready_seconds: float  # from exec to READY=1
+    notify: NotifySocket
+
+
+@contextlib.contextmanager
+def pingd_until_ready(
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    prefix: Sequence[str] = (),
+    stderr: Any = subprocess.DEVNULL,
+    timeout: float = 20.0,
+) -> Iterator[ReadyPingd]:
+    """pingd started as systemd would watch it (a notify socket), yielded once it says
+    READY=1; stopped with SIGTERM at the end (SIGKILL if it lingers), even after a failure."""
+    with NotifySocket() as notify:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "pingd", *args],
+            env={**env, **notify.env()},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stderr is subprocess.DEVNULL else None,
+            stderr=stderr,
+        )
+        try:
+            try:
+                notify.ready(timeout, proc)
+            except TimeoutError:
+                raise RuntimeError(f"pingd did not become ready (exit code {proc.poll()})") from None
+            yield ReadyPingd(proc, time.monotonic() - started, notify)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

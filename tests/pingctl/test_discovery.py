@@ -1,0 +1,60 @@
+"""Discovery's parsing and schedule, without a network: what a DNS-SD record becomes."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+
+from zeroconf import ServiceInfo
+
+from pingctl import discovery
+from pingd import announce, protocol
+
+
+def _info(name="box", port=7464, addresses=("10.0.0.5", "fd00::5"), txt=None):
+    return ServiceInfo(
+        protocol.SERVICE_TYPE,
+        f"{name}.{protocol.SERVICE_TYPE}",
+        port=port,
+        addresses=[socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a) for a in addresses],
+        properties=announce.txt_records("abc123") if txt is None else txt,
+        server="pingd-abc123.local.",
+    )
+
+
+def test_a_record_as_pingd_announces_it():
+    found = discovery.found_in(_info(addresses=("fd00::5", "10.0.0.5")), f"box.{protocol.SERVICE_TYPE}")
+    assert found is not None
+    assert (found.name, found.host, found.port) == ("box", "pingd-abc123.local", 7464)
+    assert found.addresses == ("10.0.0.5", "fd00::5")  # IPv4 first
+    assert (found.node_id, found.protocol, found.curve_key) == ("abc123", "1", None)
+    assert [t.display for t in found.targets()] == ["10.0.0.5:7464", "[fd00::5]:7464"]
+    assert found.as_dict()["addresses"] == ["10.0.0.5", "fd00::5"]
+
+
+def test_the_curve_key_travels_and_a_given_key_wins():
+    txt = announce.txt_records("abc123", "K" * 40)
+    found = discovery.found_in(_info(txt=txt), f"box.{protocol.SERVICE_TYPE}")
+    assert found is not None and found.curve_key == "K" * 40
+    assert found.targets()[0].server_key == "K" * 40
+    assert found.targets("Z" * 40)[0].server_key == "Z" * 40
+
+
+def test_records_that_cannot_be_reached_are_skipped():
+    assert discovery.found_in(_info(addresses=()), f"box.{protocol.SERVICE_TYPE}") is None
+    assert discovery.found_in(_info(port=0), f"box.{protocol.SERVICE_TYPE}") is None
+
+
+def test_foreign_txt_records_do_not_break_parsing():
+    found = discovery.found_in(_info(txt={"junk": "\xff", "id": ""}), f"box.{protocol.SERVICE_TYPE}")
+    assert found is not None and found.node_id == "" and found.version is None
+
+
+def test_instance_names_lose_the_service_type():
+    assert discovery.instance_name(f"living room.{protocol.SERVICE_TYPE}") == "living room"
+
+
+def test_questions_come_often_at_first_then_every_second():
+    times = list(itertools.islice(discovery.question_times(), 12))
+    assert times[:3] == [0.0, 0.25, 0.5] and times[7] == 1.75
+    assert times[8:] == [2.0, 3.0, 4.0, 5.0]

@@ -1,0 +1,38 @@
+"""The allow-list's ZAP decisions and how loudly it refuses."""
+
+from __future__ import annotations
+
+import logging
+
+from pingd import keys, security
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_listed_keys_pass_and_refusals_are_rate_limited(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="pingd")
+    listed = "a" * 40
+    (tmp_path / "a.key").write_text(keys.certificate(listed, None))
+    clock = Clock()
+    allow = security.ClientAllowList(tmp_path, clock=clock)
+    assert allow.callback("*", listed.encode())
+    fresh = [f"{i:040d}" for i in range(50)]  # a client making a new key per attempt
+    assert not any(allow.callback("*", k.encode()) for k in fresh)
+    lines = [r for r in caplog.records if "refused a client" in r.getMessage()]
+    assert len(lines) == security.REFUSAL_LINES
+    clock.now += security.REFUSAL_LOG_INTERVAL
+    assert not allow.callback("*", b"z" * 40)
+    assert any("refused 45 more clients" in r.getMessage() for r in caplog.records)
+
+
+def test_reload_picks_up_new_keys(tmp_path):
+    allow = security.ClientAllowList(tmp_path)
+    key = "k" * 40
+    assert not allow.callback("*", key.encode())
+    (tmp_path / "k").write_text(key)
+    assert allow.reload() == 1 and allow.callback("*", key.encode())
