@@ -137,9 +137,14 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
             )
         _check_announced_key(found, server_key, name)
         targets = found.targets(server_key)
+    keys = None
+    if any(t.server_key for t in targets):
+        from pingctl import trust
+
+        keys = trust.client_keys()
     failure: ClientError | None = None
     for target in targets:  # every address a name resolves to, or discovery announced
-        client = PingClient(target, timeout)
+        client = PingClient(target, timeout, client_keys=keys)
         try:
             return client, client.status()
         except ClientError as exc:

@@ -37,6 +37,7 @@ from pingctl.errors import (
 )
 from pingctl.limits import MAX_TIMEOUT
 from pingd import protocol
+from pingd.keys import KeyPair
 from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
 
@@ -103,7 +104,10 @@ _PONG_SIZE = protocol.HEADER_SIZE + 8
 
 
 class PingClient:
-    def __init__(self, target: Target, timeout: float, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self, target: Target, timeout: float, context: zmq.Context | None = None, client_keys: KeyPair | None = None
+    ) -> None:
+        """``client_keys``: this client's CURVE key pair, needed when the target has a server key."""
         if not 0 < timeout <= MAX_TIMEOUT:  # also refuses nan; inf and 1e300 would overflow
             raise ValueError(f"a timeout is above 0 and at most {MAX_TIMEOUT:g} seconds, not {timeout}")
         self.target = target
@@ -113,6 +117,7 @@ class PingClient:
         #: True from a request's send until its reply or its loss (a Ctrl-C may land between).
         self.in_flight = False
         self._context = context or zmq.Context.instance()
+        self._client_keys = client_keys
         self._seq = 0
         self._socket: zmq.Socket | None = None
         self._connected = False  # TCP got through (known only on a watched request)
@@ -299,9 +304,9 @@ class PingClient:
         sock.reconnect_ivl_max = 1000
         sock.rcvtimeo = self._timeout_ms  # the per-request timeout, kept by libzmq
         if self.target.server_key:
-            from pingctl.trust import client_keys
-
-            pair = client_keys()
+            pair = self._client_keys
+            if pair is None:
+                raise ValueError("an encrypted target needs this client's key pair (client_keys=)")
             sock.curve_serverkey = self.target.server_key.encode()
             sock.curve_publickey = pair.public.encode()
             sock.curve_secretkey = pair.secret.encode()

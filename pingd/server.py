@@ -75,6 +75,8 @@ class Daemon:
         allow_list: security.ClientAllowList | None = None,
         authenticator=None,  # the ZAP handler's thread, with --allow-clients
         public_key: str | None = None,
+        descriptor_watch: descriptors.DescriptorWatch | None = None,
+        memory: MemoryTrimmer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -117,8 +119,8 @@ class Daemon:
         self._rate_mark = (0.0, 0)
         self._rate = 0.0
         self.ready = threading.Event()
-        self.descriptor_watch = descriptors.DescriptorWatch()
-        self.memory = MemoryTrimmer()
+        self.descriptor_watch = descriptor_watch or descriptors.DescriptorWatch()
+        self.memory = memory or MemoryTrimmer()
         self.announcer = announcer(self) if announcer is not None else None
 
     # -- control, from signal handlers or other threads ----------------------------------------
