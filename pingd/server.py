@@ -352,6 +352,7 @@ def create_daemon(
     *,
     environ=None,
     reload_config: Callable[[], Config] | None = None,
+    notifier: Notifier | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Daemon:
     """Open the state file, bind the socket, build every collaborator, and return a Daemon
@@ -389,7 +390,7 @@ def create_daemon(
         context,
         sock,
         listening,
-        notifier=Notifier(environ),
+        notifier=notifier or Notifier(environ),
         announcer=_mdns_announcer(config, listening, store.node_id, pair) if config.mdns else None,
         reload_config=reload_config,
         allow_list=allow_list,

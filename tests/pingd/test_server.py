@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import threading
+import time
 
 import pytest
 
 from pingctl.client import PingClient, Target
+from pingd import persistence
 from pingd.config import Config
 from pingd.server import Daemon, create_daemon
 from pingd.systemd import Notifier
@@ -31,10 +33,9 @@ def running(tmp_path):
     """A daemon serving on 127.0.0.1 in a thread; stopped and joined at teardown."""
     daemons: list[tuple[Daemon, threading.Thread]] = []
 
-    def start(**settings) -> Daemon:
+    def start(clock=time.monotonic, **settings) -> Daemon:
         config = Config(bind="127.0.0.1", port=0, mdns=False, **settings)
-        daemon = create_daemon(config, tmp_path / "state.json", environ={})
-        daemon.notifier = RecordingNotifier()
+        daemon = create_daemon(config, tmp_path / "state.json", environ={}, notifier=RecordingNotifier(), clock=clock)
         thread = threading.Thread(target=daemon.serve)
         thread.start()
         daemon.ready.wait(10)
@@ -85,8 +86,19 @@ def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, 
     wait_for(lambda: json.loads((tmp_path / "state.json").read_text())["count"] == 2, 10, "count 2 on disk")
 
 
+class ManualClock:
+    """The daemon's clock, moved by the test: timers fire when the test says, not seconds later."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_storage_recovers_without_traffic(running, monkeypatch):
-    daemon = running()
+    clock = ManualClock()
+    daemon = running(clock=clock)
     calls = {"n": 0}
     real_fdatasync = os.fdatasync
 
@@ -99,7 +111,12 @@ def test_storage_recovers_without_traffic(running, monkeypatch):
     monkeypatch.setattr("pingd.store.os.fdatasync", fdatasync)
     with _client(daemon) as client:
         assert client.ping().count == 1  # acknowledged: the count is with the OS already
+        clock.now += persistence.SYNC_DELAY  # the periodic sync is due: it fails
         wait_for(lambda: "Input/output error" in client.status().storage, 10, "the failed sync to show")
+        clock.now += persistence.STORAGE_RETRY  # the first retry: fails too
+        wait_for(lambda: calls["n"] >= 2, 10, "the first retry")
+        assert client.status().storage != "ok"
+        clock.now += persistence.STORAGE_RETRY  # the second retry, with no request: succeeds
         wait_for(lambda: client.status().storage == "ok", 10, "the retry to succeed on its own")
         assert client.ping().count == 2
 
