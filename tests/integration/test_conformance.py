@@ -11,6 +11,7 @@ import zmq
 
 from pingctl.client import PingClient, Target
 from pingd import protocol
+from tests.support.fakes import dealer
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -106,11 +107,7 @@ def test_conformance(case: Case, daemon_port):
 
 
 def test_an_oversized_frame_drops_the_connection_and_the_request_behind_it(daemon_port):
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(f"tcp://127.0.0.1:{daemon_port}")
-    try:
+    with dealer(daemon_port) as sock:
         sock.send(protocol.encode_ping(1))
         assert sock.poll(5000)
         sock.recv()  # connected and answered
@@ -120,6 +117,3 @@ def test_an_oversized_frame_drops_the_connection_and_the_request_behind_it(daemo
         sock.send(protocol.encode_ping(3))  # the DEALER reconnects by itself
         assert sock.poll(10_000)
         assert protocol.decode_reply(sock.recv()).seq == 3
-    finally:
-        sock.close(0)
-        context.term()

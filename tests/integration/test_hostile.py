@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pingctl.client import PingClient, Target
 from pingd import protocol
-from tests.support.fakes import TcpServer, fake_router
+from tests.support.fakes import TcpServer, dealer, fake_router
 from tests.support.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 
 
@@ -282,19 +282,11 @@ def test_escape_sequences_in_a_daemons_strings_are_printed_escaped():
 
 def test_a_client_cannot_take_the_daemons_wake_up_identity(spawn_daemon):
     daemon = spawn_daemon()
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.routing_id = b"pingd-wake"
-    sock.connect(f"tcp://127.0.0.1:{daemon.port}")
-    try:
+    with dealer(daemon.port, routing_id=b"pingd-wake") as sock:
         sock.send(protocol.encode_status_request(7))
         assert sock.poll(5000), "no STATUS reply for a client called pingd-wake"
         reply = protocol.decode_reply(sock.recv())
         assert isinstance(reply, protocol.StatusReply) and reply.seq == 7
-    finally:
-        sock.close(0)
-        context.term()
 
 
 def test_ctrl_c_with_a_ping_in_flight_counts_it_transmitted_and_lost():

@@ -9,18 +9,8 @@ from hypothesis import strategies as st
 from pingctl import render
 from pingctl.client import PingResult, Target
 from pingd import protocol
+from tests.support.strategies import statuses
 
-_VALUES = {
-    int: st.integers(0, protocol.MAX_COUNT),
-    float: st.floats(0, 1e15, allow_nan=False) | st.integers(0, 10**15),
-    str: st.text(max_size=60),
-}
-statuses = st.fixed_dictionaries(
-    {
-        k: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind]
-        for k, (kind, nullable) in protocol.STATUS_SCHEMA.items()
-    }
-)
 TARGET = Target("127.0.0.1", 7464, name="box")
 
 

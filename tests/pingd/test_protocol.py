@@ -15,6 +15,7 @@ from pingd.protocol import (
     StatusRequest,
     VersionMismatch,
 )
+from tests.support.strategies import statuses
 
 seqs = st.integers(0, protocol.MAX_SEQ)
 
@@ -36,20 +37,6 @@ def test_pong_round_trips(seq, count):
     frame = protocol.encode_pong(seq, count)
     assert len(frame) == 20
     assert protocol.decode_reply(frame) == Pong(seq, count)
-
-
-_VALUES = {
-    int: st.integers(0, protocol.MAX_COUNT),
-    float: st.floats(0, 1e12, allow_nan=False) | st.integers(0, 10**12),
-    str: st.text(max_size=40),
-}
-statuses = st.fixed_dictionaries(
-    {
-        key: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind]
-        for key, (kind, nullable) in protocol.STATUS_SCHEMA.items()
-    },
-    optional={"a_later_key": st.integers() | st.text()},
-)
 
 
 @given(seqs, statuses)

@@ -133,25 +133,19 @@ def test_always_mode_syncs_before_replying(running, monkeypatch):
         return real_fdatasync(fd)
 
     monkeypatch.setattr("pingd.store.os.fdatasync", held_fdatasync)
-    import zmq
-
     from pingd import protocol
+    from tests.support.fakes import dealer
 
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(f"tcp://127.0.0.1:{daemon.listening.port}")
     try:
-        sock.send(protocol.encode_ping(1))
-        assert entered.wait(10), "the daemon never synced"
-        assert not sock.poll(300), "a PONG left before its count was on disk"
-        release.set()
-        assert sock.poll(10_000)
-        assert protocol.decode_reply(sock.recv()) == protocol.Pong(1, 1)
+        with dealer(daemon.listening.port) as sock:
+            sock.send(protocol.encode_ping(1))
+            assert entered.wait(10), "the daemon never synced"
+            assert not sock.poll(300), "a PONG left before its count was on disk"
+            release.set()
+            assert sock.poll(10_000)
+            assert protocol.decode_reply(sock.recv()) == protocol.Pong(1, 1)
     finally:
         release.set()
-        sock.close(0)
-        context.term()
 
 
 def test_status_reply_and_identity(running):

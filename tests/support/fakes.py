@@ -108,3 +108,19 @@ class TcpServer:
         self.sock.close()
         for conn in self.conns:
             conn.close()
+
+
+@contextlib.contextmanager
+def dealer(port: int, host: str = "127.0.0.1", routing_id: bytes | None = None) -> Iterator[zmq.Socket]:
+    """A raw DEALER connected to ``host:port`` (linger 0), for speaking the protocol by hand."""
+    context = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    if routing_id is not None:
+        sock.routing_id = routing_id
+    sock.connect(protocol.endpoint(host, port))
+    try:
+        yield sock
+    finally:
+        sock.close(0)
+        context.term()

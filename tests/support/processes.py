@@ -60,13 +60,14 @@ class Daemon:
     args: list[str]
     env: dict[str, str]
     prefix: Sequence[str] = ()  # e.g. ("ip", "netns", "exec", "ns")
+    command: Sequence[str] = ()  # the whole command line, when pingd runs under another program
     proc: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
     def start(self, wait_ready: bool = True, timeout: float = 15.0) -> Daemon:
         self.lines = []
-        cmd = [*self.prefix, sys.executable, "-m", "pingd", *self.args]
+        cmd = list(self.command) if self.command else [*self.prefix, sys.executable, "-m", "pingd", *self.args]
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
