@@ -127,8 +127,10 @@ def _ask(zc: Zeroconf) -> None:
 def question_times() -> Iterator[float]:
     """When to ask, in seconds from the start: at once, every 250 ms for two seconds, then
     every second. A one-shot querier hears no announcements, so it asks again to learn of a
-    daemon that ends its ~1 s name probe meanwhile (one just started); the pace stays well
-    under what one busy browser sends at start-up."""
+    daemon that ends its ~1 s name probe meanwhile (one just started). This is faster than
+    RFC 6762 §5.2 asks of a continuous browser (a second, then doubling); pingctl's questions
+    stop with its window (``--discovery-timeout``, 3 s by default: 9 questions at most), and
+    one that is answered ends the search at once."""
     yield from (i * 0.25 for i in range(8))
     seconds = 2.0
     while True:
