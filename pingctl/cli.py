@@ -280,13 +280,16 @@ def ping(
         color=not no_color and not os.environ.get("NO_COLOR"),
     )
     server_count: list[int | None] = [None]
+    events, panels = out.shows_events, out.shows_panels  # with --json or --quiet: neither
 
     def on_result(index, result):
         running.add(result.rtt_ms if result.ok else None)
         if result.count is not None:
             server_count[0] = result.count
-        out.event(render.result_line(index, result, target, timeout), failed=not result.ok)
-        out.panel(render.progress(running, count, server_count[0]))
+        if events:
+            out.event(render.result_line(index, result, target, timeout), failed=not result.ok)
+        if panels:
+            out.panel(render.progress(running, count, server_count[0]))
 
     session = Session(client, count, interval, deadline=deadline, on_result=on_result)
     out.header(render.session_header(target, count, interval, status))

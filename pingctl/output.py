@@ -23,6 +23,11 @@ Segments = list[tuple[str, str]]
 
 
 class PlainOutput:
+    #: Whether event lines and panels are shown at all: a caller on a hot path (a ping per
+    #: event) builds them only when they are.
+    shows_events = True
+    shows_panels = False
+
     def __enter__(self) -> PlainOutput:
         return self
 
@@ -47,6 +52,8 @@ class PlainOutput:
 
 
 class QuietOutput(PlainOutput):
+    shows_events = False
+
     def header(self, text: str) -> None:
         pass
 
@@ -66,6 +73,8 @@ class JsonOutput(QuietOutput):
 
 
 class LiveOutput(PlainOutput):
+    shows_panels = True
+
     def __init__(self, *, color: bool, transient: bool) -> None:
         from rich.console import Console
         from rich.live import Live

@@ -36,3 +36,10 @@ def test_choose_follows_the_flags_then_the_terminal():
     assert type(output.choose(json_output=True, terminal=True, color=True, transient=True)) is output.JsonOutput
     assert type(output.choose(quiet=True, terminal=True, color=True, transient=True)) is output.QuietOutput
     assert type(output.choose(terminal=False, color=True, transient=True)) is output.PlainOutput
+
+
+def test_outputs_say_what_they_show_so_callers_build_only_that():
+    assert (output.PlainOutput.shows_events, output.PlainOutput.shows_panels) == (True, False)
+    assert (output.QuietOutput.shows_events, output.QuietOutput.shows_panels) == (False, False)
+    assert (output.JsonOutput.shows_events, output.JsonOutput.shows_panels) == (False, False)
+    assert (output.LiveOutput.shows_events, output.LiveOutput.shows_panels) == (True, True)
