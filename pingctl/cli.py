@@ -340,12 +340,22 @@ def status(
         ),
     ] = None,
     server_key: ServerKey = None,
+    all_daemons: Annotated[
+        bool,
+        typer.Option("--all", help=f"Every daemon discovery finds (listening {DISCOVER_WINDOW:g} s): one table."),
+    ] = False,
 ) -> None:
-    """Show a daemon's count, identity, uptime and durability."""
+    """Show a daemon's count, identity, uptime and durability (or every daemon's, with --all)."""
     from pingctl import render
 
     _check_seconds("--watch", watch, MAX_INTERVAL)
     _check_seconds("--timeout", timeout, MAX_TIMEOUT)
+    if all_daemons:
+        if server_ip is not None or name is not None or watch is not None or server_key is not None:
+            raise PingctlError(
+                "--all asks every daemon discovery finds: drop --server-ip, --name, --watch, --server-key"
+            )
+        raise typer.Exit(_status_all(timeout, tuple(mdns_interface or ()), json_output))
     client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
     if watch is None:
         client.close()
@@ -370,9 +380,42 @@ def status(
         client.close()
 
 
+def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool) -> int:
+    """status --all: 0 when every daemon answered, 1 when some did not, 2 when none was found."""
+    from pingctl import discovery, fleet, render, trust
+
+    found = discovery.browse(DISCOVER_WINDOW, interfaces)
+    if not found:
+        raise PingctlError(f"no pingd found by mDNS within {DISCOVER_WINDOW:g} s; give an address with --server-ip")
+    for f in found:
+        _check_announced_key(f, None, None)
+    keys = trust.client_keys() if any(f.curve_key for f in found) else None
+    results = fleet.statuses(found, timeout, keys)
+    if json_output:
+        documents = [
+            render.status_json(r.status, r.target)
+            if r.status is not None and r.target is not None
+            else {
+                "name": r.found.name,
+                "addresses": list(r.found.addresses),
+                "error": explain(r.error) if r.error else None,
+            }
+            for r in results
+        ]
+        print(json.dumps(documents, indent=2))
+    else:
+        print("\n".join(render.table(render.fleet_status_rows(results, explain))))
+    return EXIT_OK if all(r.status is not None for r in results) else EXIT_NO_REPLY
+
+
+#: How long `discover` (and `status --all`) listen by default: answers come within
+#: milliseconds; the rest of the second covers a loaded host and a lost first answer.
+DISCOVER_WINDOW = 1.0
+
+
 @app.command()
 def discover(
-    timeout: Annotated[float, typer.Option(help="Seconds to listen for daemons.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to listen for daemons.")] = DISCOVER_WINDOW,
     mdns_interface: MdnsInterface = None,
     json_output: Json = False,
 ) -> None:
@@ -387,16 +430,11 @@ def discover(
     if not found:
         print(f"no pingd found within {timeout:g} s", file=sys.stderr)
         return
+    from pingctl import render
+
     rows: list[tuple[str, ...]] = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
-    rows += [
-        tuple(
-            shown(cell) for cell in (f.name, ",".join(f.addresses), f.port, f.version or "?", f.node_id or "?", f.host)
-        )
-        for f in found
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    rows += [(f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?", f.host) for f in found]
+    print("\n".join(render.table(rows)))
 
 
 keys_app = typer.Typer(help="pingctl's own CURVE key pair, for daemons that admit listed clients only.")

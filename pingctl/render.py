@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pingctl.client import PingResult, Target
+from pingctl.errors import ClientError
 from pingctl.stats import Bucket, Running, Summary
 from pingctl.text import shown
+
+if TYPE_CHECKING:
+    from pingctl.fleet import DaemonStatus
 from pingd.protocol import Status
 
 
@@ -78,6 +83,32 @@ def status_lines(target: Target, status: Status) -> list[str]:
 
 def status_json(status: Status, target: Target) -> dict[str, Any]:
     return {**status.to_json(), "address": target.address, "port": target.port}
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned columns (the first row the header); the last column is not padded.
+    Every cell is escaped: they may come from the network."""
+    cells = [tuple(shown(cell) for cell in row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]) - 1)]
+    return ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip() for row in cells]
+
+
+def fleet_status_rows(results: list[DaemonStatus], why: Callable[[ClientError], str]) -> list[tuple[str, ...]]:
+    """status --all: one row per daemon, its status or (``why``) the reason it gave none."""
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "ADDRESS", "COUNT", "SERVED", "UPTIME", "DURABILITY", "STORAGE", "SECURITY", "VERSION")
+    ]
+    for r in results:
+        if r.status is None:
+            where = r.found.targets()[0].display if r.found.addresses else "?"
+            reason = why(r.error) if r.error is not None else "no address"
+            rows.append((r.found.name, where, "-", "-", "-", "-", "-", "-", reason))
+            continue
+        s = r.status
+        display = r.target.display if r.target is not None else "?"
+        rows.append((s.name, display, str(s.count), str(s.pings_served), duration(s.uptime_seconds),
+                     s.durability, s.storage, s.security, s.version))  # fmt: skip
+    return rows
 
 
 def duration(seconds: float) -> str:

@@ -282,3 +282,38 @@ def test_next_to_avahi_and_seen_by_avahi_browse(network, spawn_daemon, avahi):
     finally:
         browse.kill()
         browse.wait(10)
+
+
+def test_status_all_shows_every_daemon_and_which_gave_no_answer(spawn_daemon, tmp_path):
+    from tests.support.processes import base_env
+
+    a = spawn_daemon("--name", "all-a", *LO, mdns=True, state_file=tmp_path / "a.json")
+    b = spawn_daemon("--name", "all-b", *LO, mdns=True, state_file=tmp_path / "b.json")
+    for daemon in (a, b):
+        daemon.wait_for_line("announced as")
+    pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(a.port), "-c", "2", "-i", "0")
+    run = pingctl("status", "--all", "--json", *LO)
+    assert run.code == 0, run.stderr
+    listed = {d["name"]: d for d in run.json()}
+    assert listed["all-a"]["count"] == 2 and listed["all-b"]["count"] == 0
+    assert listed["all-a"]["port"] == a.port and listed["all-b"]["port"] == b.port
+    table = pingctl("status", "--all", *LO)
+    assert table.code == 0 and table.stdout.splitlines()[0].split()[:3] == ["NAME", "ADDRESS", "COUNT"]
+    assert any(line.startswith("all-a ") and f"127.0.0.1:{a.port}" in line for line in table.stdout.splitlines())
+    # An encrypted daemon that admits nobody: listed, with why it gave no status, and exit 1.
+    nobody = tmp_path / "nobody"
+    nobody.mkdir()
+    c = spawn_daemon("--name", "all-c", "--curve", "--allow-clients", str(nobody), *LO, mdns=True,
+                     state_file=tmp_path / "c" / "c.json")  # fmt: skip
+    c.wait_for_line("announced as")
+    env = base_env(PINGCTL_CONFIG_DIR=str(tmp_path / "client"))
+    run = pingctl("status", "--all", "--json", *LO, env=env)
+    assert run.code == 1, run.stderr
+    refused = next(d for d in run.json() if d["name"] == "all-c")
+    assert "refused this client's key" in refused["error"]
+    assert {"all-a", "all-b"} <= {d["name"] for d in run.json() if "error" not in d}
+
+
+def test_status_all_takes_no_address():
+    run = pingctl("status", "--all", "--server-ip", "127.0.0.1")
+    assert run.code == 2 and "--all asks every daemon" in run.stderr
