@@ -408,6 +408,33 @@ def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool) 
     return EXIT_OK if all(r.status is not None for r in results) else EXIT_NO_REPLY
 
 
+def _watch_daemons(interfaces: tuple[str, ...], json_output: bool) -> None:
+    """discover --watch: a live list on a terminal; piped, an event line per change
+    (`+ name address:port node version` / `- name`); with --json, one object per event."""
+    from pingctl import discovery, output, render
+
+    out = output.choose(json_output=json_output, terminal=sys.stdout.isatty(), color=True, transient=False)
+    present: dict[str, discovery.Found] = {}
+    header: tuple[str, ...] = ("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID")
+    with out:
+        out.panel([("(listening for pingd daemons; Ctrl-C to stop)", "")])
+        for what in discovery.watch(interfaces):
+            if isinstance(what, discovery.Found):
+                present[what.name] = what
+                where = ",".join(t.display for t in what.targets())
+                line = f"+ {what.name} {where} {what.node_id or '?'} {what.version or '?'}"
+                document = {"event": "added", **what.as_dict()}
+            else:
+                present.pop(what, None)
+                line, document = f"- {what}", {"event": "removed", "name": what}
+            rows = [header]
+            rows += [
+                (f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?")
+                for f in sorted(present.values(), key=lambda f: f.name.lower())
+            ]
+            out.state(shown(line), [("\n".join(render.table(rows)), "")], document)
+
+
 #: How long `discover` (and `status --all`) listen by default: answers come within
 #: milliseconds; the rest of the second covers a loaded host and a lost first answer.
 DISCOVER_WINDOW = 1.0
@@ -418,10 +445,23 @@ def discover(
     timeout: Annotated[float, typer.Option(help="Seconds to listen for daemons.")] = DISCOVER_WINDOW,
     mdns_interface: MdnsInterface = None,
     json_output: Json = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Keep listening: show daemons as they come and go, until interrupted (as avahi-browse)."
+        ),
+    ] = False,
 ) -> None:
     """List every pingd that answers on the LAN (mDNS/DNS-SD)."""
     _check_seconds("--timeout", timeout, MAX_DISCOVERY)
     from pingctl import discovery
+
+    if watch:
+        try:
+            _watch_daemons(tuple(mdns_interface or ()), json_output)
+        except KeyboardInterrupt:
+            pass
+        return
 
     found = discovery.browse(timeout, tuple(mdns_interface or ()))
     if json_output:
@@ -460,11 +500,12 @@ def keys_show(
 
 
 def _optional_watch_value(argv: list[str]) -> list[str]:
-    """Let `--watch` stand alone (`status --watch` = every 1 s) as well as take a value."""
+    """Let `status --watch` stand alone (every 1 s) as well as take a value. (`discover
+    --watch` is a plain switch.)"""
     out = []
     for i, arg in enumerate(argv):
         out.append(arg)
-        if arg == "--watch":
+        if arg == "--watch" and "status" in argv[:i]:
             following = argv[i + 1] if i + 1 < len(argv) else ""
             try:
                 float(following)

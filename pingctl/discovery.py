@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf import (
+    DNSOutgoing,
+    DNSQuestion,
+    DNSQuestionType,
+    IPVersion,
+    ServiceBrowser,
+    ServiceInfo,
+    ServiceStateChange,
+    Zeroconf,
+)
 
 from pingctl.client import Target
 from pingctl.errors import PingctlError
@@ -212,3 +221,43 @@ def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> list[Found]:
         for full_name in present:
             present[full_name] = _resolve(zc, full_name, 0.5)
     return sorted((f for f in present.values() if f is not None), key=lambda f: f.name.lower())
+
+
+def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False) -> Iterator[Found | str]:
+    """Daemons as they come (a Found) and go (the name), until ``stop()`` or Ctrl-C.
+
+    Unlike ``find`` and ``browse``, a watcher listens on UDP 5353: it must hear announcements
+    and goodbyes, which go to the multicast group. Its questions ask for multicast answers
+    (QM), so on the daemon's own host no unicast answer can go to another socket. A daemon
+    that says goodbye (SIGTERM) is reported gone at once; one that vanishes without a goodbye
+    goes when its records expire.
+    """
+    try:
+        zc = Zeroconf(interfaces=list(interfaces)) if interfaces else Zeroconf(ip_version=IPVersion.V4Only)
+    except (OSError, ValueError) as exc:
+        raise PingctlError(f"cannot start mDNS discovery ({exc})") from None
+    events: queue.Queue[tuple[str, ServiceStateChange]] = queue.Queue()
+    browser = ServiceBrowser(
+        zc,
+        SERVICE_TYPE,
+        handlers=[lambda zeroconf, service_type, name, state_change: events.put((name, state_change))],
+        question_type=DNSQuestionType.QM,
+    )
+    known: dict[str, Found] = {}
+    try:
+        while not stop():
+            try:
+                full_name, change = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if change is ServiceStateChange.Removed:
+                if known.pop(full_name, None) is not None:
+                    yield instance_name(full_name)
+                continue
+            found = _resolve(zc, full_name, 1.0)
+            if found is not None and known.get(full_name) != found:
+                known[full_name] = found
+                yield found
+    finally:
+        browser.cancel()
+        zc.close()

@@ -5,6 +5,7 @@ mDNS is confined to 127.0.0.1 on the machine itself, and to the namespaces' own 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -317,3 +318,78 @@ def test_status_all_shows_every_daemon_and_which_gave_no_answer(spawn_daemon, tm
 def test_status_all_takes_no_address():
     run = pingctl("status", "--all", "--server-ip", "127.0.0.1")
     assert run.code == 2 and "--all asks every daemon" in run.stderr
+
+
+# --- discover --watch: daemons as they come and go --------------------------------------------
+
+
+class Watcher:
+    """`pingctl discover --watch` running in the background, its lines collected."""
+
+    def __init__(self, *args: str, prefix=()) -> None:
+        import sys
+
+        from tests.support.processes import base_env
+
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "pingctl", "discover", "--watch", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
+        )  # fmt: skip
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def first(self, predicate, timeout: float, what: str) -> tuple[float, str]:
+        return wait_for(lambda: next((item for item in self.lines if predicate(item[1])), None), timeout, what)
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # as a person ends it: Ctrl-C
+        return self.proc.wait(10)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def test_discover_watch_reports_a_daemon_coming_and_going_as_json(spawn_daemon):
+    watcher = Watcher("--json", *LO)
+    try:
+        daemon = spawn_daemon("--name", "watched", *LO, mdns=True)
+        _, added = watcher.first(lambda line: '"watched"' in line, 10, "the daemon to be added")
+        event = json.loads(added)
+        assert event["event"] == "added" and event["port"] == daemon.port and event["addresses"] == ["127.0.0.1"]
+        assert daemon.stop() == 0
+        _, removed = watcher.first(lambda line: '"removed"' in line, 5, "the daemon to be removed")
+        assert json.loads(removed) == {"event": "removed", "name": "watched"}
+        assert watcher.stop() == 0
+    finally:
+        watcher.kill()
+
+
+@pytest.mark.root
+def test_discover_watch_drops_a_daemon_within_a_second_of_its_goodbye(network, spawn_daemon):
+    server, client = network.add_host(), network.add_host()
+    watcher = Watcher(prefix=client.prefix)  # default flags: every interface of the client host
+    try:
+        daemon = spawn_daemon("--bind", "*", "--name", "leaving", mdns=True, prefix=server.prefix)
+        _, added = watcher.first(lambda line: line.startswith("+ leaving "), 10, "the daemon to be added")
+        assert f"{server.address}:{daemon.port}" in added
+        import signal
+
+        terminated = time.monotonic()
+        daemon.signal(signal.SIGTERM)  # pingd says goodbye on its way out
+        gone_at, line = watcher.first(lambda line: line == "- leaving", 5, "the daemon to be removed")
+        print(f"discover --watch: gone {gone_at - terminated:.3f} s after SIGTERM")
+        assert gone_at - terminated <= 1.0
+        assert daemon.wait() == 0
+        assert watcher.stop() == 0
+    finally:
+        watcher.kill()

@@ -93,3 +93,11 @@ def test_several_daemons_found_says_which_was_chosen_and_how_to_choose(monkeypat
     assert "found several daemons; using 'alpha'" in note and "'beta'" in note and "--name NAME" in note
     cli._connect(None, None, None, 1.0, None, 1.0, quiet=True)
     assert capsys.readouterr().err == ""
+
+
+def test_watch_takes_an_optional_value_for_status_only():
+    from pingctl.cli import _optional_watch_value
+
+    assert _optional_watch_value(["status", "--watch"]) == ["status", "--watch", "1"]
+    assert _optional_watch_value(["status", "--watch", "2.5"]) == ["status", "--watch", "2.5"]
+    assert _optional_watch_value(["discover", "--watch", "--json"]) == ["discover", "--watch", "--json"]
