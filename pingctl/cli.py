@@ -107,7 +107,7 @@ def _check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = 
 
 def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None):
     """A client connected to a daemon that answered a status request, and that status."""
-    from pingctl.client import PingClient, resolve_target
+    from pingctl.client import first_to_answer, resolve_target
 
     if server_key is not None:
         from pingd.keys import is_key
@@ -142,16 +142,7 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
         from pingctl import trust
 
         keys = trust.client_keys()
-    failure: ClientError | None = None
-    for target in targets:  # every address a name resolves to, or discovery announced
-        client = PingClient(target, timeout, client_keys=keys)
-        try:
-            return client, client.status()
-        except ClientError as exc:
-            client.close()
-            failure = exc
-    assert failure is not None
-    raise failure
+    return first_to_answer(targets, timeout, keys)
 
 
 def explain(error: ClientError) -> str:

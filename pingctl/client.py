@@ -26,6 +26,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from pingctl.errors import (
+    ClientError,
     HandshakeFailed,
     KeyRefused,
     NoAnswer,
@@ -326,6 +327,24 @@ class PingClient:
         cannot read a request's sequence number."""
         self._seq = self._seq % protocol.MAX_SEQ + 1
         return self._seq
+
+
+def first_to_answer(
+    targets: list[Target], timeout: float, client_keys: KeyPair | None = None
+) -> tuple[PingClient, protocol.Status]:
+    """A client for the first of ``targets`` (a name's addresses, or those a daemon announced)
+    that answers a status request, and that status; the last failure if none does."""
+    failure: ClientError | None = None
+    for target in targets:
+        client = PingClient(target, timeout, client_keys=client_keys)
+        try:
+            return client, client.status()
+        except ClientError as exc:
+            client.close()
+            failure = exc
+    if failure is None:
+        raise ValueError("no address to try")
+    raise failure
 
 
 def _try_send(sock: zmq.Socket, frame: bytes) -> bool:

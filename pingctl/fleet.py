@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pingctl.client import PingClient, Target
+from pingctl.client import Target, first_to_answer
 from pingctl.discovery import Found
 from pingctl.errors import ClientError
 from pingd.keys import KeyPair
@@ -39,11 +39,11 @@ def statuses(found: list[Found], timeout: float, client_keys: KeyPair | None = N
 
 
 def _status_of(found: Found, timeout: float, client_keys: KeyPair | None) -> DaemonStatus:
-    error: ClientError | None = None
-    for target in found.targets():  # every address it announced, in order
-        with PingClient(target, timeout, client_keys=client_keys) as client:
-            try:
-                return DaemonStatus(found, target, client.status())
-            except ClientError as exc:
-                error = exc
-    return DaemonStatus(found, error=error)
+    if not found.addresses:
+        return DaemonStatus(found)
+    try:
+        client, status = first_to_answer(found.targets(), timeout, client_keys)
+    except ClientError as exc:
+        return DaemonStatus(found, error=exc)
+    client.close()
+    return DaemonStatus(found, client.target, status)
