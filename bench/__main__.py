@@ -479,6 +479,9 @@ def measure(quick: bool) -> list[Row]:
     # Discovery to the first pong, in the four places a user meets it (issue 11).
     rows.extend(discovery_rows(5 if quick else 11))
 
+    # Every daemon at once (issue 14): twenty sessions must not distort each other.
+    rows.extend(fleet_rows(quick))
+
     # 6: start-up.
     ready = []
     for _ in range(3 if quick else 7):
@@ -565,15 +568,63 @@ def _discovery_row(figure: str, n: int, topology) -> Row:
 
 
 @contextlib.contextmanager
-def _announced(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1"):
-    """A pingd named bench-disc, once its mDNS name is announced (past the ~1 s probe)."""
-    with pingd("--name", "bench-disc", "--log-level", "info", *args, prefix=prefix, bind=bind, log=True) as d:
-        deadline = time.monotonic() + 15
+def _announced(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", name: str = "bench-disc"):
+    """A pingd named ``name``, once its mDNS name is announced (past the ~1 s probe)."""
+    with pingd("--name", name, "--log-level", "info", *args, prefix=prefix, bind=bind, log=True) as d:
+        deadline = time.monotonic() + 30
         while "announced as" not in Path(d.state_dir, "log").read_text():
             if time.monotonic() > deadline or d.proc.poll() is not None:
                 raise RuntimeError("pingd was not announced")
             time.sleep(0.05)
         yield d
+
+
+#: ping --all's figure: this many daemons, pinged this often.
+FLEET, FLEET_INTERVAL = 20, 0.1
+
+
+def fleet_rows(quick: bool) -> list[Row]:
+    """`pingctl ping --all` against 20 daemons on loopback at --interval 0.1, and, in the
+    same rounds, `pingctl ping --name` against one of them (another each round) with the same
+    flags: same client, same daemons, same schedule, found the same way. The daemons share
+    one core and pingctl has the other, as in the RTT section. Each daemon's figure is the
+    median over the rounds of its session's p50; the ratio that must hold is the worst
+    daemon's against the single session's median p50."""
+    count, rounds = (20, 2) if quick else (50, 5)
+    lo = ("--mdns-interface", "127.0.0.1")
+    names = [f"bench-fleet-{i:02d}" for i in range(1, FLEET + 1)]
+    flags = ("--count", str(count), "--interval", str(FLEET_INTERVAL), "--json", *lo)
+    single: list[float] = []
+    per_daemon: dict[str, list[float]] = {n: [] for n in names}
+    server_cpus, client_cpus = placement()
+    with contextlib.ExitStack() as stack:
+        with on_cpus(server_cpus):
+            for name in names:
+                stack.enter_context(_announced(*lo, name=name))
+        stack.enter_context(on_cpus(client_cpus))
+        time.sleep(SETTLE)
+        for i in range(rounds):
+            one = _pingctl_json("ping", "--name", names[i % FLEET], *flags)
+            single.append(one["rtt_ms"]["p50"])
+            for report in _pingctl_json("ping", "--all", *flags):
+                if report.get("server", {}).get("name") in per_daemon and report["rtt_ms"]:
+                    per_daemon[report["server"]["name"]].append(report["rtt_ms"]["p50"])
+    if any(len(v) != rounds for v in per_daemon.values()):
+        raise RuntimeError("ping --all missed a daemon in some round")
+    base = median(single) * 1000
+    each = sorted(median(v) * 1000 for v in per_daemon.values())
+    what = f"{FLEET} daemons at --interval {FLEET_INTERVAL:g}, p50 RTT"
+    return [
+        ratio_row(f"pingctl ping --all, {what}, median daemon ÷ one session (ping --name)", median(each), base, None),
+        ratio_row(f"pingctl ping --all, {what}, worst daemon ÷ one session (ping --name)", each[-1], base, 1.2),
+    ]
+
+
+def _pingctl_json(*args: str):
+    out = subprocess.run([PY, "-m", "pingctl", *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env())
+    if out.returncode != 0:
+        raise RuntimeError(f"pingctl {' '.join(args)} failed: {out.stderr}")
+    return json.loads(out.stdout)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Optional
 
 import typer
@@ -105,7 +105,9 @@ def _check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = 
         raise PingctlError(f"{flag} takes a number of seconds, {low} and at most {most:g}")
 
 
-def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None):
+def _connect(
+    server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None, context=None
+):
     """A client connected to a daemon that answered a status request, and that status."""
     from pingctl.client import first_to_answer, resolve_target
 
@@ -142,7 +144,7 @@ def _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, 
         from pingctl import trust
 
         keys = trust.client_keys()
-    return first_to_answer(targets, timeout, keys)
+    return first_to_answer(targets, timeout, keys, context)
 
 
 def explain(error: ClientError) -> str:
@@ -207,7 +209,13 @@ def _check_announced_key(found, server_key: str | None, asked: str | None) -> No
 def ping(
     server_ip: ServerIp = None,
     port: Port = None,
-    name: Name = None,
+    name: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            help="Choose the daemon announced under this instance name; repeat it to ping several at once.",
+            show_default=False,
+        ),
+    ] = None,
     count: Annotated[int, typer.Option("--count", "-c", help="Pings to send; 0 sends until interrupted.")] = 100,
     interval: Annotated[float, typer.Option("--interval", "-i", help="Seconds between pings; 0 goes flat out.")] = 2.0,
     timeout: Timeout = 1.0,
@@ -229,12 +237,22 @@ def ping(
         bool, typer.Option("--no-color", help="No colours in the live view (NO_COLOR is honoured too).")
     ] = False,
     server_key: ServerKey = None,
+    all_daemons: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"Ping every daemon discovery finds (listening {DISCOVER_WINDOW:g} s), all at once: one row each.",
+        ),
+    ] = False,
 ) -> None:
     """Send pings to a daemon and report each round trip, then the statistics.
 
     On a terminal the session is shown live; piped, it prints one line per pong, as ping does.
     SIGQUIT (Ctrl-\\) prints the statistics so far without stopping; Ctrl-C stops and
     prints the summary.
+
+    With --all (or several --name), every daemon gets its own session on the same schedule:
+    a live table on a terminal; piped, one fping-style summary line per daemon.
     """
     if count < 0:
         raise PingctlError("--count must be 0 (until interrupted) or more")
@@ -243,8 +261,19 @@ def ping(
     _check_seconds("--timeout", timeout, MAX_TIMEOUT)
     if samples and not json_output:
         raise PingctlError("--samples adds per-ping samples to the JSON output; use it with --json")
+    names = name or []
+    if all_daemons or len(names) > 1:
+        given = [flag for flag, value in (("--server-ip", server_ip), ("--port", port), ("--server-key", server_key),
+                                          ("--histogram", histogram)) if value]  # fmt: skip
+        if given:
+            raise PingctlError(f"--all and several --name ping the daemons discovery finds: drop {', '.join(given)}")
+        schedule = Schedule(count, interval, timeout, deadline)
+        view = View(json_output, quiet, samples, color=not no_color and not os.environ.get("NO_COLOR"))
+        raise typer.Exit(_ping_all(names, schedule, tuple(mdns_interface or ()), view))
+    import zmq
+
     from pingctl import output, render
-    from pingctl.session import Session
+    from pingctl import session as sessions
     from pingctl.stats import Running
     from pingctl.stats import histogram as make_histogram
 
@@ -255,10 +284,12 @@ def ping(
 
     # From the start, so SIGQUIT (Ctrl-\) during discovery shows "0/0" instead of killing pingctl.
     previous = signal.signal(signal.SIGQUIT, interim)
+    context = zmq.Context()
     try:
         client, status = _connect(
-            server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key
-        )
+            server_ip, port, names[0] if names else None, discovery_timeout, mdns_interface, timeout, json_output,
+            server_key, context,
+        )  # fmt: skip
     except BaseException:
         signal.signal(signal.SIGQUIT, previous)
         raise
@@ -282,13 +313,13 @@ def ping(
         if panels:
             out.panel(render.progress(running, count, server_count[0]))
 
-    session = Session(client, count, interval, deadline=deadline, on_result=on_result)
+    session = sessions.Session(client, count, interval, deadline=deadline, on_result=on_result)
     out.header(render.session_header(target, count, interval, status))
     try:
         with out:
-            session.run()
+            sessions.run([session], interrupt=context.term)  # like ping: Ctrl-C ends it and shows what ran
     except KeyboardInterrupt:
-        pass  # like ping: Ctrl-C ends the session and shows what ran
+        pass
     finally:
         signal.signal(signal.SIGQUIT, previous)
         client.close()
@@ -310,6 +341,99 @@ def ping(
             lines += render.histogram_lines(buckets)
         print("\n".join(lines))
     raise typer.Exit(EXIT_OK if summary.received else EXIT_NO_REPLY)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What every session of `ping --all` does: the same count, interval and limits."""
+
+    count: int
+    interval: float
+    timeout: float
+    deadline: float | None
+
+
+@dataclass(frozen=True)
+class View:
+    json_output: bool
+    quiet: bool
+    samples: bool
+    color: bool
+
+
+def _ping_all(names: list[str], schedule: Schedule, interfaces: tuple[str, ...], view: View) -> int:
+    """ping --all (or several --name): 0 when every daemon answered, 1 when one answered
+    nothing, 2 when none was found."""
+    import zmq
+
+    from pingctl import board, discovery, fleet, output, render, trust
+    from pingctl import session as sessions
+
+    found = discovery.browse(DISCOVER_WINDOW, interfaces)
+    missing: list[str] = []
+    if names:
+        by_name = {f.name.lower(): f for f in found}
+        wanted = dict.fromkeys(n.lower() for n in names)
+        missing = [n for n in names if n.lower() not in by_name]
+        found = [by_name[n] for n in wanted if n in by_name]
+        if not found:
+            raise PingctlError(
+                f"no pingd named {', '.join(repr(n) for n in missing)} found by mDNS within {DISCOVER_WINDOW:g} s; "
+                "check the names with pingctl discover"
+            )
+    if not found:
+        raise PingctlError(f"no pingd found by mDNS within {DISCOVER_WINDOW:g} s; give an address with --server-ip")
+    for f in found:
+        _check_announced_key(f, None, None)
+    keys = trust.client_keys() if any(f.curve_key for f in found) else None
+    context = zmq.Context()
+    answers = fleet.connect(found, schedule.timeout, keys, context)
+    lanes = [_lane(answer, schedule) for answer in answers]
+    lanes += [board.Lane(n, "?", error=f"not found by mDNS within {DISCOVER_WINDOW:g} s") for n in missing]
+    running = [lane.session for lane in lanes if lane.session is not None]
+    for i, session in enumerate(running):
+        # A fraction of the interval apart, so the daemons are not all pinged at one instant.
+        session.offset = i * schedule.interval / len(running)
+
+    def interim(signum, frame):
+        print("\n".join(board.interim_lines(lanes)), file=sys.stderr, flush=True)
+
+    out = output.choose(
+        json_output=view.json_output, quiet=view.quiet, terminal=sys.stdout.isatty(), color=view.color, transient=False
+    )
+    redraw = None
+    if out.shows_panels:
+        pings = f"{schedule.count} pings each" if schedule.count else "pings until stopped"
+        out.header(f"PING {len(running)} daemons: {pings}, interval {schedule.interval:g} s")
+        redraw = lambda: out.panel([("\n".join(render.table(board.rows(lanes))), "")])  # noqa: E731
+    previous = signal.signal(signal.SIGQUIT, interim)
+    try:
+        with out:
+            sessions.run(running, interrupt=context.term, redraw=redraw)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGQUIT, previous)
+        for session in running:
+            session.client.close()
+    if view.json_output:
+        print(json.dumps(board.documents(lanes, view.samples), indent=2))
+    elif not out.shows_panels:
+        print("\n".join(board.summary_lines(lanes)))
+    return EXIT_OK if all(lane.answered for lane in lanes) else EXIT_NO_REPLY
+
+
+def _lane(answer, schedule: Schedule):
+    """A daemon's lane in `ping --all`: a session if it answered, else why not."""
+    from pingctl import board
+    from pingctl.session import Session
+
+    found = answer.found
+    if answer.client is None or answer.status is None or answer.target is None:
+        where = found.targets()[0].display if found.addresses else "?"
+        return board.Lane(found.name, where, error=explain(answer.error) if answer.error else "announced no address")
+    session = Session(answer.client, schedule.count, schedule.interval, schedule.deadline)
+    return board.Lane(answer.status.name or found.name, answer.target.display, session, answer.target, answer.status)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from zmq.utils.monitor import recv_monitor_message
 from pingctl.errors import (
     ClientError,
     HandshakeFailed,
+    Interrupted,
     KeyRefused,
     NoAnswer,
     NotPingd,
@@ -175,7 +176,10 @@ class PingClient:
         fail at once on one that means no reply can come."""
         if watched:
             return self._watched(frame, seq)
-        sock = self._socket or self._open()
+        try:
+            sock = self._socket or self._open()
+        except zmq.ContextTerminated:
+            raise Interrupted from None
         clock = time.perf_counter_ns
         self.in_flight = True
         sent = clock()
@@ -184,11 +188,17 @@ class PingClient:
         except zmq.Again:  # the queue to a daemon that is not there is full
             self._lost()
             return None
+        except zmq.ContextTerminated:
+            self._lost()  # never went out
+            raise Interrupted from None
         try:
             data = sock.recv()
         except zmq.Again:
             self._lost()
             return None
+        except zmq.ContextTerminated:
+            self.close()  # went out, no answer: still in flight, so lost
+            raise Interrupted from None
         received = clock()
         reply: protocol.Reply
         if len(data) == _PONG_SIZE and data[:4] == protocol.PONG_PREFIX and data[4:12] == frame[4:12]:
@@ -229,6 +239,9 @@ class PingClient:
                 if reply is not None:
                     self.in_flight = False
                     return reply, received - sent
+        except zmq.ContextTerminated:
+            self.close()
+            raise Interrupted from None
         finally:
             if self._socket is sock:
                 sock.rcvtimeo = self._timeout_ms
@@ -330,13 +343,13 @@ class PingClient:
 
 
 def first_to_answer(
-    targets: list[Target], timeout: float, client_keys: KeyPair | None = None
+    targets: list[Target], timeout: float, client_keys: KeyPair | None = None, context: zmq.Context | None = None
 ) -> tuple[PingClient, protocol.Status]:
     """A client for the first of ``targets`` (a name's addresses, or those a daemon announced)
     that answers a status request, and that status; the last failure if none does."""
     failure: ClientError | None = None
     for target in targets:
-        client = PingClient(target, timeout, client_keys=client_keys)
+        client = PingClient(target, timeout, context=context, client_keys=client_keys)
         try:
             return client, client.status()
         except ClientError as exc:

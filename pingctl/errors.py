@@ -23,6 +23,11 @@ class PingctlError(Exception):
         self.exit_code = exit_code
 
 
+class Interrupted(Exception):
+    """The request was cut short because its session was stopped (Ctrl-C, or another thread
+    ended the client's ZeroMQ context); the client's ``in_flight`` says whether it had gone out."""
+
+
 class ClientError(Exception):
     """Talking to the daemon at ``where`` (``host:port``) failed."""
 

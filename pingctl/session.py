@@ -1,17 +1,35 @@
-"""A ping session: ``count`` pings ``interval`` seconds apart, each result handed on as it comes.
+"""Ping sessions: ``count`` pings ``interval`` seconds apart, each result handed on as it comes,
+against one daemon or many at once.
 
 Pings are sent on a fixed schedule (start + i × interval), as ping does; the wait between
 pings is never part of a round trip. A ping that times out is lost, not repeated.
+
+``run`` is the one way sessions are run, whether one (``pingctl ping``) or one per daemon
+(``ping --all``). Each session has a thread of its own, and its ping is a blocking send and
+receive on its own socket. That is why threads and not one poller or asyncio: pyzmq lets go
+of the GIL while a thread waits in ``recv``, libzmq wakes exactly the thread whose reply
+came, and nothing is between a ping's two clock readings but that send and receive. One
+poller serving twenty sockets would read each clock only after handling the replies that
+came before it, so one daemon's reply would add to another's round trip; an event loop adds
+its own turn on top. The sessions of ``ping --all`` start a fraction of the interval apart
+(``offset``), so twenty daemons' pings do not leave, and come back, in the same instant.
+
+The calling thread only waits (and redraws a live view). Ctrl-C reaches it, and it stops
+every session at once: it sets each one's ``stop`` (which ends its wait between pings) and
+terminates the shared ZeroMQ context, which ends any receive in progress; a ping cut off
+that way counts as transmitted and lost, as ping counts it.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pingctl.client import PingClient, PingResult
+from pingctl.errors import Interrupted
 from pingctl.stats import Summary, summarise
 
 
@@ -21,49 +39,59 @@ class Session:
     count: int  # 0: until stopped
     interval: float
     deadline: float | None = None  # seconds from the start, whatever the count
+    offset: float = 0.0  # seconds after the start before the first ping
     on_result: Callable[[int, PingResult], None] = lambda index, result: None
     results: list[PingResult] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: How the session waits; it returns early (True) when the session is stopped.
+    sleep: Callable[[float], object] | None = None
     _started: float | None = None
     _ended: float | None = None
 
     def run(self) -> None:
+        """Ping until the count, the deadline or a stop; a stop ends the session quietly."""
         self._started = start = self.clock()
         try:
-            if self.interval == 0 and self.deadline is None:
+            if self.interval == 0 and self.deadline is None and self.offset == 0:
                 self._flat_out()
             else:
                 self._paced(start)
+        except Interrupted:
+            pass
         finally:
             self._ended = self.clock()
 
     def _flat_out(self) -> None:
         """Each ping right after the last reply: no clock, no schedule between them."""
         indexes = itertools.count(1) if self.count == 0 else range(1, self.count + 1)
+        stopped = self.stop.is_set
         for index in indexes:
+            if stopped():
+                return
             self._ping(index)
 
     def _paced(self, start: float) -> None:
+        sleep = self.sleep or self.stop.wait
+        first = start + self.offset
+        end = None if self.deadline is None else start + self.deadline
         index = 0
         while self.count == 0 or index < self.count:
-            if self.deadline is not None and self.clock() - start >= self.deadline:
-                break
-            if index:
-                wait = start + index * self.interval - self.clock()
-                if self.deadline is not None:
-                    wait = min(wait, start + self.deadline - self.clock())
-                if wait > 0:
-                    self.sleep(wait)
-                if self.deadline is not None and self.clock() - start >= self.deadline:
-                    break
+            due = first + index * self.interval
+            if end is not None:
+                due = min(due, end)
+            wait = due - self.clock()
+            if wait > 0:
+                sleep(wait)
+            if self.stop.is_set() or (end is not None and self.clock() >= end):
+                return
             index += 1
             self._ping(index)
 
     def _ping(self, index: int) -> None:
         try:
             result = self.client.ping()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):
             if getattr(self.client, "in_flight", False):
                 # Sent and not answered: transmitted and lost, as ping counts it.
                 self.results.append(PingResult(self.client.last_seq))
@@ -91,3 +119,47 @@ class Session:
             if result.count is not None:
                 return result.count
         return None
+
+
+def run(
+    sessions: Sequence[Session],
+    *,
+    interrupt: Callable[[], None] = lambda: None,
+    redraw: Callable[[], None] | None = None,
+    every: float = 0.25,
+) -> bool:
+    """Run ``sessions`` concurrently until all end; False if Ctrl-C stopped them.
+
+    ``interrupt`` ends the receives in progress (terminating the clients' ZeroMQ context);
+    ``redraw`` is called every ``every`` seconds meanwhile, and once at the end. Each
+    session's client is closed by the session's own thread as it ends: a ZeroMQ socket
+    belongs to one thread at a time.
+    """
+
+    def run_one(session: Session) -> None:
+        try:
+            session.run()
+        finally:
+            session.client.close()
+
+    threads = [threading.Thread(target=run_one, args=(s,), name=f"session-{i}") for i, s in enumerate(sessions)]
+    interrupted = False
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(every if redraw is not None else None)
+                if redraw is not None:
+                    redraw()
+    except KeyboardInterrupt:
+        interrupted = True
+        for s in sessions:
+            s.stop.set()
+        interrupt()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+    if redraw is not None:
+        redraw()
+    return not interrupted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +149,20 @@ class Running:
     @property
     def loss_percent(self) -> float:
         return 100.0 * (self.sent - self.received) / self.sent if self.sent else 0.0
+
+
+@dataclass(slots=True)
+class Ordered:
+    """Samples kept sorted, for percentiles of a series that grows while it is shown. New ones
+    come in batches and the list is re-sorted in place: Timsort merges the sorted run with a
+    short new one in linear time, so a live view pays per redraw, not per sample."""
+
+    values: list[float] = field(default_factory=list)
+
+    def extend(self, new: Sequence[float]) -> None:
+        if new:
+            self.values.extend(new)
+            self.values.sort()
+
+    def percentile(self, q: float) -> float | None:
+        return percentile(self.values, q) if self.values else None

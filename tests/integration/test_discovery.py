@@ -6,13 +6,14 @@ mDNS is confined to 127.0.0.1 on the machine itself, and to the namespaces' own 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
 
 import pytest
 
-from tests.support.processes import pingctl, wait_for
+from tests.support.processes import Watcher, pingctl, wait_for
 
 LO = ("--mdns-interface", "127.0.0.1")
 
@@ -320,43 +321,66 @@ def test_status_all_takes_no_address():
     assert run.code == 2 and "--all asks every daemon" in run.stderr
 
 
+# --- ping --all: a session per daemon, side by side -----------------------------------------
+
+
+def _count(daemon) -> int:
+    run = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "--json")
+    assert run.code == 0, run.stderr
+    return run.json()["count"]
+
+
+def test_ping_all_runs_a_session_per_daemon_and_ctrl_c_prints_each(spawn_daemon, tmp_path):
+    from tests.support.processes import pingctl_background
+
+    a = spawn_daemon("--name", "every-a", *LO, mdns=True, state_file=tmp_path / "a.json")
+    b = spawn_daemon("--name", "every-b", *LO, mdns=True, state_file=tmp_path / "b.json")
+    for daemon in (a, b):
+        daemon.wait_for_line("announced as")
+    session = pingctl_background("ping", "--all", "-c", "0", "-i", "0.05", *LO)
+    try:
+        wait_for(lambda: _count(a) >= 3 and _count(b) >= 3, 20, "both daemons to be pinged")
+        assert session.lines == []  # piped: nothing until the end, as fping -c
+        session.proc.send_signal(signal.SIGINT)
+        assert session.wait(20) == 0
+    finally:
+        session.kill()
+    by_name = {line.split()[0]: line for line in session.lines}
+    assert {"every-a", "every-b"} <= set(by_name), session.lines
+    for name, daemon in (("every-a", a), ("every-b", b)):
+        line = by_name[name]
+        assert f"(127.0.0.1:{daemon.port}) : xmt/rcv/%loss = " in line
+        sent, received = map(int, line.split("= ")[1].split("/")[:2])
+        assert sent >= 3 and received >= sent - 1  # a ping in flight at Ctrl-C is lost
+        assert line.endswith(f"count {_count(daemon)}")
+
+
+def test_repeated_name_pings_just_those_and_one_not_found_is_exit_1(spawn_daemon, tmp_path):
+    a = spawn_daemon("--name", "named-a", *LO, mdns=True, state_file=tmp_path / "a.json")
+    b = spawn_daemon("--name", "named-b", *LO, mdns=True, state_file=tmp_path / "b.json")
+    for daemon in (a, b):
+        daemon.wait_for_line("announced as")
+    run = pingctl("ping", "--name", "NAMED-A", "--name", "not-here", "-c", "2", "-i", "0.05", "--json", *LO)
+    assert run.code == 1, run.stderr
+    ping_a, missing = run.json()
+    assert ping_a["server"]["name"] == "named-a" and ping_a["received"] == 2
+    assert missing == {"name": "not-here", "address": "?", "error": "not found by mDNS within 1 s"}
+    assert (_count(a), _count(b)) == (2, 0)
+
+
+def test_ping_all_with_none_found_or_an_address_is_exit_2():
+    run = pingctl("ping", "--name", "nobody-1", "--name", "nobody-2", *LO)
+    assert run.code == 2 and run.stderr.count("\n") == 1
+    assert "no pingd named 'nobody-1', 'nobody-2' found by mDNS" in run.stderr
+    run = pingctl("ping", "--all", "--server-ip", "127.0.0.1", "--histogram")
+    assert run.code == 2
+    assert (
+        run.stderr
+        == "pingctl: --all and several --name ping the daemons discovery finds: drop --server-ip, --histogram\n"
+    )
+
+
 # --- discover --watch: daemons as they come and go --------------------------------------------
-
-
-class Watcher:
-    """`pingctl discover --watch` running in the background, its lines collected."""
-
-    def __init__(self, *args: str, prefix=()) -> None:
-        import sys
-
-        from tests.support.processes import base_env
-
-        self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "pingctl", "discover", "--watch", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
-        )  # fmt: skip
-        self.lines: list[tuple[float, str]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append((time.monotonic(), line.rstrip("\n")))
-
-    def first(self, predicate, timeout: float, what: str) -> tuple[float, str]:
-        return wait_for(lambda: next((item for item in self.lines if predicate(item[1])), None), timeout, what)
-
-    def stop(self) -> int:
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # as a person ends it: Ctrl-C
-        return self.proc.wait(10)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def test_discover_watch_reports_a_daemon_coming_and_going_as_json(spawn_daemon):
@@ -392,4 +416,35 @@ def test_discover_watch_drops_a_daemon_within_a_second_of_its_goodbye(network, s
         assert daemon.wait() == 0
         assert watcher.stop() == 0
     finally:
+        watcher.kill()
+
+
+def test_discover_watch_drops_a_daemon_whose_records_expire_and_keeps_a_live_one():
+    """No goodbye (SIGKILL): the daemon goes when its SRV record expires. Records that live
+    2 s here (pingd's live 120 s): the watcher's re-asks keep a live one listed well past
+    that, and a dead one is gone within its TTL of the last answer."""
+    import sys
+
+    from tests.support.processes import base_env
+
+    ttl = 2
+    watcher = Watcher(*LO)
+    announcer = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.announcer", "expiring", "127.0.0.1", str(ttl)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, env=base_env(),
+    )  # fmt: skip
+    try:
+        added_at, _ = watcher.first(lambda line: line.startswith("+ expiring "), 10, "the announcement to be seen")
+        # Three lifetimes on, it is still listed: re-asked, answered, refreshed.
+        wait_for(lambda: time.monotonic() >= added_at + 3 * ttl, 4 * ttl, "three record lifetimes")
+        assert not any(line == "- expiring" for _, line in watcher.lines)
+        announcer.kill()
+        killed = time.monotonic()
+        gone_at, _ = watcher.first(lambda line: line == "- expiring", 5 * ttl, "the expired daemon to be dropped")
+        print(f"discover --watch: dropped {gone_at - killed:.2f} s after SIGKILL (records live {ttl} s)")
+        assert gone_at - killed <= ttl + 1.0
+        assert watcher.stop() == 0
+    finally:
+        announcer.kill()
+        announcer.wait(10)
         watcher.kill()

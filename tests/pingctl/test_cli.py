@@ -77,7 +77,7 @@ def test_several_daemons_found_says_which_was_chosen_and_how_to_choose(monkeypat
     monkeypatch.setattr(discovery, "find", lambda name, timeout, interfaces: (found("alpha"), [found("beta")]))
 
     class Answering:
-        def __init__(self, target, timeout, client_keys=None):
+        def __init__(self, target, timeout, context=None, client_keys=None):
             self.target = target
 
         def status(self):

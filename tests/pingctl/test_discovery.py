@@ -58,3 +58,13 @@ def test_questions_come_often_at_first_then_every_second():
     times = list(itertools.islice(discovery.question_times(), 12))
     assert times[:3] == [0.0, 0.25, 0.5] and times[7] == 1.75
     assert times[8:] == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_watched_record_is_asked_for_again_at_80_85_90_and_95_percent_of_its_life():
+    asks, asked = [], 0
+    for percent in range(0, 101):
+        if discovery.refresh_due(percent, asked):
+            asked += 1
+            asks.append(percent)
+    assert asks == [80, 85, 90, 95]
+    assert not discovery.refresh_due(99, 4)

@@ -44,3 +44,20 @@ def test_every_daemon_answers_or_says_why_in_the_order_found():
 def test_tables_align_and_escape():
     lines = render.table([("NAME", "COUNT", "NOTE"), ("box\x1b[2J", "7", "ok"), ("a", "12345", "")])
     assert lines == ["NAME        COUNT  NOTE", "box\\x1b[2J  7      ok", "a           12345"]
+
+
+def test_connect_leaves_each_answering_client_open_for_its_session():
+    router = ScriptedRouter([
+        lambda seq: [protocol.encode_status_reply(seq, STATUS)],
+        lambda seq: [protocol.encode_pong(seq, 8)],
+    ])  # fmt: skip
+    try:
+        ok, gone = fleet.connect([_found("box", router.port), _found("gone", _closed_port())], timeout=2.0)
+        assert gone.client is None and isinstance(gone.error, Unreachable)
+        assert ok.client is not None and ok.client.target == ok.target
+        result = ok.client.ping()  # the same connection goes on to ping
+        assert result.ok and result.count == 8
+        ok.client.close()
+    finally:
+        router.close()
+    assert all(s.client is None for s in fleet.statuses([], timeout=1.0))

@@ -1,7 +1,11 @@
 """The session's schedule and bookkeeping, with a fake client and a fake clock."""
 
+import threading
+
 from pingctl.client import PingResult
-from pingctl.session import Session
+from pingctl.errors import Interrupted
+from pingctl.session import Session, run
+from tests.support.processes import wait_for
 
 
 class FakeClock:
@@ -108,3 +112,86 @@ def test_ctrl_c_with_a_ping_in_flight_counts_it_as_transmitted_and_lost():
     summary = s.summary()
     assert (summary.sent, summary.received) == (2, 1)
     assert [r.seq for r in s.results] == [1, 2] and not s.results[1].ok
+
+
+def test_an_offset_delays_the_first_ping_and_shifts_the_whole_schedule():
+    s, clock = session(3, 1.0, offset=0.25)
+    s.run()
+    assert clock.sleeps == [0.25, 0.99, 0.99]
+    assert round(s.elapsed, 6) == 2.26
+
+
+def test_a_stopped_session_ends_at_its_next_wait_without_another_ping():
+    s, clock = session(0, 1.0)
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if len(s.results) == 2:
+            s.stop.set()
+
+    s.sleep = sleep
+    s.run()
+    assert len(s.results) == 2
+
+
+# --- run: the one way sessions are run, one or many -----------------------------------------
+
+
+class BlockingClient:
+    """A real-time client whose pings wait for an answer until ``interrupt`` cuts them off,
+    as terminating the ZeroMQ context cuts off a receive."""
+
+    def __init__(self, answer_first: int):
+        self.answer_first, self.sent, self.in_flight, self.closed = answer_first, 0, False, False
+        self.cut = threading.Event()
+
+    @property
+    def last_seq(self):
+        return self.sent
+
+    def ping(self):
+        self.sent += 1
+        if self.sent <= self.answer_first:
+            return PingResult(self.sent, rtt_ms=0.1, count=self.sent)
+        self.in_flight = True
+        assert self.cut.wait(10), "never interrupted"
+        raise Interrupted
+
+    def close(self):
+        self.closed = True
+
+
+def test_run_runs_every_session_to_its_end_and_closes_each_client_in_its_own_thread():
+    clients = [BlockingClient(answer_first=5) for _ in range(3)]
+    sessions = [Session(c, 5, 0.0) for c in clients]
+    redraws = []
+    assert run(sessions, redraw=lambda: redraws.append(sum(len(s.results) for s in sessions)))
+    assert [len(s.results) for s in sessions] == [5, 5, 5] and all(c.closed for c in clients)
+    assert redraws[-1] == 15  # the last redraw shows the sessions' end
+
+
+def test_ctrl_c_stops_every_session_and_counts_each_ping_in_flight_as_lost():
+    clients = [BlockingClient(answer_first=n) for n in (1, 2, 3)]
+    sessions = [Session(c, 10, 0.0) for c in clients]
+
+    def interrupt():
+        for c in clients:
+            c.cut.set()
+
+    stuck = threading.Thread(target=_interrupt_main_once_all_wait, args=(clients,))
+    stuck.start()
+    try:
+        assert run(sessions, interrupt=interrupt) is False
+    finally:
+        stuck.join()
+    assert [(s.summary().sent, s.summary().received) for s in sessions] == [(2, 1), (3, 2), (4, 3)]
+    assert all(c.closed for c in clients)
+
+
+def _interrupt_main_once_all_wait(clients):
+    """Ctrl-C (SIGINT to the main thread, as the kernel delivers it), once every session has
+    a ping in flight."""
+    import signal
+
+    wait_for(lambda: all(c.in_flight for c in clients), 10, "every session to wait on a reply")
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

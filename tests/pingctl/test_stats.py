@@ -85,3 +85,15 @@ def test_running_stats_agree_with_the_batch_ones(values):
     assert math.isclose(running.mean, batch.avg, rel_tol=1e-9)
     assert math.isclose(running.mdev, batch.mdev, rel_tol=1e-6, abs_tol=1e-6)
     assert running.last == rtts[-1]
+
+
+@given(st.lists(st.lists(st.floats(0.001, 10_000), max_size=20), max_size=10))
+def test_ordered_samples_added_in_batches_give_the_batch_percentiles(batches):
+    ordered = stats.Ordered()
+    everything: list[float] = []
+    for batch in batches:
+        ordered.extend(batch)
+        everything += batch
+    assert ordered.values == sorted(everything)
+    expected = stats.percentile(sorted(everything), 50) if everything else None
+    assert ordered.percentile(50) == expected

@@ -187,9 +187,9 @@ class Background:
             self.proc.wait(10)
 
 
-def pingctl_background(*args: str, env: dict[str, str] | None = None) -> Background:
+def pingctl_background(*args: str, env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> Background:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pingctl", *args],
+        [*prefix, sys.executable, "-m", "pingctl", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -202,6 +202,38 @@ def pingctl_background(*args: str, env: dict[str, str] | None = None) -> Backgro
     )
     bg._reader.start()
     return bg
+
+
+class Watcher:
+    """`pingctl discover --watch` running in the background, its lines collected with the
+    time each arrived."""
+
+    def __init__(self, *args: str, prefix: Sequence[str] = ()) -> None:
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "pingctl", "discover", "--watch", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
+        )  # fmt: skip
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def first(self, predicate: Callable[[str], bool], timeout: float, what: str) -> tuple[float, str]:
+        """The first line that ``predicate`` accepts, and when it came."""
+        return wait_for(lambda: next((item for item in self.lines if predicate(item[1])), None), timeout, what)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # as a person ends it: Ctrl-C
+        return self.proc.wait(10)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 @dataclass

@@ -1,0 +1,47 @@
+"""A pingd announcement with nothing behind it and records that live ``ttl`` seconds, for
+testing how watchers treat a daemon that vanishes without a goodbye (kill it with SIGKILL).
+
+    python -m tests.support.announcer NAME INTERFACE_ADDRESS TTL
+
+Prints ``announced`` once the name is registered, then keeps answering (re-asks refresh the
+records) for at most a minute.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+from zeroconf import ServiceInfo, Zeroconf
+
+from pingd import protocol
+
+LIFETIME = 60.0
+
+
+def main(name: str, interface: str, ttl: int) -> None:
+    zc = Zeroconf(interfaces=[interface])
+    info = ServiceInfo(
+        protocol.SERVICE_TYPE,
+        f"{name}.{protocol.SERVICE_TYPE}",
+        addresses=[socket.inet_aton(interface)],
+        port=9,  # discard: nothing is served
+        properties={
+            protocol.TXT_VERSION: "1",
+            protocol.TXT_PROTOCOL: str(protocol.VERSION),
+            protocol.TXT_PINGD: "0.0.0",
+            protocol.TXT_NODE_ID: "f" * 16,
+        },
+        server=f"{name}-host.local.",
+        host_ttl=ttl,
+        other_ttl=ttl,
+    )
+    zc.register_service(info)
+    print("announced", flush=True)
+    time.sleep(LIFETIME)
+    zc.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
