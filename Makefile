@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench install uninstall clean venv
+.PHONY: demo test lint fmt bench deb install uninstall clean venv
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/python packaging/demo.py
 
-LINTED := pingd pingctl bench tests packaging/demo.py
+LINTED := pingd pingctl bench tests packaging/demo.py packaging/manpages.py
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -36,6 +36,11 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The Debian package, in build/deb/ (packaging/build-deb: Debian's tooling, dh-virtualenv).
+deb:
+	packaging/build-deb $(if $(DEB_VERSION),--version $(DEB_VERSION))
+
+# Other distributions: a virtual environment in /opt/pingd and the units in /etc/systemd/system.
 install:
 	packaging/install
 

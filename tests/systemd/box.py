@@ -38,7 +38,11 @@ def _cgroup_parent() -> Path:
 
 
 class SystemdBox:
-    def __init__(self) -> None:
+    def __init__(self, packaged_units: bool = False) -> None:
+        """``packaged_units``: systemd also reads /lib/systemd/system, where packages put their
+        units (after the box's own /etc/systemd/system, which overrides the targets, so only
+        what the box boots and what a test starts runs)."""
+        self.unit_path = "/etc/systemd/system" + (":/lib/systemd/system" if packaged_units else "")
         self.tag = "pdbox" + secrets.token_hex(3)
         self.dir = Path(f"/var/tmp/{self.tag}")
         self.cgroup = _cgroup_parent() / self.tag
@@ -116,8 +120,8 @@ class SystemdBox:
         while time.monotonic() < deadline:
             if self.outer.poll() is not None:
                 raise RuntimeError(f"systemd box failed to start: {self.boot_log()}")
-            for child in _children(self.outer.pid):
-                grandchildren = _children(child)
+            for child in children(self.outer.pid):
+                grandchildren = children(child)
                 if grandchildren:
                     return grandchildren[0]
             time.sleep(0.02)
@@ -137,7 +141,7 @@ class SystemdBox:
             for d in run tmp dev/shm etc/systemd/system; do mount -t tmpfs -o mode=755 tmpfs $R/$d; done
             chmod 1777 $R/tmp $R/dev/shm; cp -a {b}/units/. $R/etc/systemd/system/; echo {self.tag} > $R/etc/hostname
             cd $R; mkdir .old; pivot_root . .old; umount -l /.old; rmdir /.old
-            exec env -i container={self.tag} SYSTEMD_UNIT_PATH=/etc/systemd/system \\
+            exec env -i container={self.tag} SYSTEMD_UNIT_PATH={self.unit_path} \\
               SYSTEMD_GENERATOR_PATH=/run/none SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/none \\
               /lib/systemd/systemd --unit=box.target --show-status=no
             """)
@@ -196,7 +200,7 @@ class SystemdBox:
         return self.run("journalctl", "-u", unit, "--no-pager", "-o", "cat", check=False).stdout
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:

@@ -1,0 +1,149 @@
+"""Write the man pages pingd(8) and pingctl(1) from the commands themselves.
+
+Every option, its help text and its default come from the same (click) objects that print
+``--help``, so a page cannot say something the program does not; only the sections that
+``--help`` has no place for (exit status, files, see also) are written here.
+
+    python packaging/manpages.py OUTPUT_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pingd import __version__
+
+DATE = "2026"  # the month is the package's business; the page says the version
+
+
+def roff(text: str) -> str:
+    """Text safe for a roff line: backslashes and hyphens escaped, no line starting a request."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join(("\\&" + line) if line.startswith((".", "'")) else line for line in text.splitlines())
+
+
+def _paragraphs(text: str) -> list[str]:
+    """click's help text: paragraphs split by blank lines, each joined into one line."""
+    return [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
+
+
+def _options(command: Any, ctx: Any) -> list[str]:
+    lines = []
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        opts, help_text = record
+        lines += [".TP", f"\\fB{roff(opts)}\\fR", roff(" ".join(help_text.split())) if help_text else ""]
+    return lines
+
+
+def _synopsis(name: str, command: Any, ctx: Any) -> str:
+    pieces = " ".join(command.collect_usage_pieces(ctx))
+    return f".B {roff(name)}\n{roff(pieces)}"
+
+
+def page(app: Any, name: str, section: int, summary: str, extra: dict[str, list[str]]) -> str:
+    """The man page of ``app``: its usage, help and options, and each subcommand's."""
+    command = typer.main.get_command(app)
+    ctx = command.context_class(command, info_name=name, **command.context_settings)
+    out = [
+        f'.TH {name.upper()} {section} "{DATE}" "pingd {__version__}" "pingd"',
+        ".SH NAME",
+        f"{roff(name)} \\- {roff(summary)}",
+        ".SH SYNOPSIS",
+    ]
+    subcommands = _subcommands(command, ctx)
+    if subcommands:
+        for path, sub, sub_ctx in subcommands:
+            out += [_synopsis(path, sub, sub_ctx), ".br"]
+    else:
+        out.append(_synopsis(name, command, ctx))
+    out.append(".SH DESCRIPTION")
+    for paragraph in _paragraphs(command.help or ""):
+        out += [".PP", roff(paragraph)]
+    out += [".SH OPTIONS", *_options(command, ctx)]
+    if subcommands:
+        out.append(".SH COMMANDS")
+        for path, sub, sub_ctx in subcommands:
+            out += [".SS " + roff(path)]
+            for paragraph in _paragraphs(sub.help or ""):
+                out += [".PP", roff(paragraph)]
+            out += _options(sub, sub_ctx)
+    for heading, paragraphs in extra.items():
+        out.append(f".SH {heading}")
+        for paragraph in paragraphs:
+            out += [".PP", roff(paragraph)]
+    return "\n".join(line for line in out if line != "") + "\n"
+
+
+def _subcommands(command: Any, ctx: Any) -> list[tuple[str, Any, Any]]:
+    """Every leaf command under ``command`` (``pingctl keys show`` included), with its path."""
+    if not hasattr(command, "list_commands"):  # a group (typer vendors click: no isinstance)
+        return []
+    found = []
+    for sub_name in command.list_commands(ctx):
+        sub = command.get_command(ctx, sub_name)
+        if sub is None or sub.hidden:
+            continue
+        sub_ctx = sub.context_class(sub, info_name=sub_name, parent=ctx, **sub.context_settings)
+        nested = _subcommands(sub, sub_ctx)
+        path = f"{ctx.command_path} {sub_name}"
+        found += [(f"{ctx.command_path} {p.split(' ', 1)[1]}", c, x) for p, c, x in nested] or [(path, sub, sub_ctx)]
+    return found
+
+
+PINGD_EXTRA = {
+    "SETTINGS": [
+        "Every option can also be set in a TOML file (--config, or pingd.toml in $CONFIGURATION_DIRECTORY, "
+        "or the user's config directory), with the option's name in snake case; options given on the command "
+        "line win. SIGHUP re-reads the file and applies what can change while running (the log level).",
+    ],
+    "EXIT STATUS": [
+        "0: stopped cleanly (SIGTERM or SIGINT), the count on disk. 1: an unexpected failure. 2: bad settings "
+        "or an address or port that cannot be used. 3: the state file cannot be read or written.",
+    ],
+    "FILES": [
+        "/etc/pingd/pingd.toml: the settings (a conffile of the Debian package).",
+        "/var/lib/pingd/state.json: the count (under systemd's DynamicUser, /var/lib/private/pingd), "
+        "with the CURVE key pair beside it when --curve is on.",
+    ],
+    "SEE ALSO": ["pingctl(1), systemctl(1), journalctl(1), systemd.exec(5)"],
+}
+
+PINGCTL_EXTRA = {
+    "EXIT STATUS": [
+        "As iputils ping: 0 at least one pong arrived (with --all: every daemon answered), or the command did "
+        "its job; 1 pings went out and no pong came back (with --all: some daemon answered nothing); 2 any other "
+        "error: bad arguments, no daemon found, an unreachable or refusing daemon, another protocol version.",
+    ],
+    "SEE ALSO": ["pingd(8), ping(8), avahi-browse(1)"],
+}
+
+
+def write(directory: Path) -> list[Path]:
+    from pingctl.cli import app as pingctl_app
+    from pingd.cli import app as pingd_app
+
+    directory.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "pingd.8": page(pingd_app, "pingd", 8, "count pings over ZeroMQ, announce over mDNS, never lose the count",
+                        PINGD_EXTRA),
+        "pingctl.1": page(pingctl_app, "pingctl", 1, "find pingd daemons on the LAN, ping them, show their status",
+                          PINGCTL_EXTRA),
+    }  # fmt: skip
+    written = []
+    for filename, text in pages.items():
+        path = directory / filename
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write(Path(sys.argv[1])):
+        print(path)

@@ -1,0 +1,84 @@
+"""The man pages are made from the commands themselves: every option --help shows is on the
+page, with its help text, and the roff is clean (groff finds nothing to warn about)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+from tests.support.processes import base_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_manpages():
+    """packaging/manpages.py, by path: `packaging` is also the name of a PyPI library."""
+    spec = importlib.util.spec_from_file_location("pingd_manpages", ROOT / "packaging" / "manpages.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+manpages = _load_manpages()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("man")
+    return {path.name: path.read_text() for path in manpages.write(directory)}
+
+
+def _help_options(*command: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", *command, "--help"], capture_output=True, text=True,
+                         env=base_env(COLUMNS="200"), check=True).stdout  # fmt: skip
+    return re.findall(r"^\s+((?:-\w, )?--[\w-]+(?:/--[\w-]+)?)", out, re.M)
+
+
+def _plain(page: str) -> str:
+    return page.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "")
+
+
+@pytest.mark.parametrize(
+    ("page", "command"),
+    [
+        ("pingd.8", ("pingd",)),
+        ("pingctl.1", ("pingctl", "ping")),
+        ("pingctl.1", ("pingctl", "status")),
+        ("pingctl.1", ("pingctl", "discover")),
+        ("pingctl.1", ("pingctl", "keys", "show")),
+    ],
+)
+def test_every_option_of_help_is_on_the_page(pages, page, command):
+    options = _help_options(*command)
+    assert len(options) >= 2, options
+    text = _plain(pages[page])
+    for option in options:
+        assert f"\\fB{option}" in text, f"{option} of {' '.join(command)} is missing from {page}"
+
+
+def test_help_text_and_defaults_come_through(pages):
+    text = _plain(pages["pingctl.1"])
+    assert "Pings to send; 0 sends until interrupted. [default: 100]" in text
+    assert ".SS pingctl keys show" in text and ".SH EXIT STATUS" in text
+    assert _plain(pages["pingd.8"]).startswith(".TH PINGD 8 ")
+
+
+def test_roff_escapes_what_would_be_read_as_requests():
+    assert manpages.roff(".hidden\n'quoted\nback\\slash - dash") == "\\&.hidden\n\\&'quoted\nback\\eslash \\- dash"
+
+
+def test_groff_renders_both_pages_without_a_warning(pages, tmp_path):
+    require(None if shutil.which("groff") else "needs groff (groff-base)")
+    for name, text in pages.items():
+        path = tmp_path / name
+        path.write_text(text)
+        run = subprocess.run(["groff", "-man", "-ww", "-z", str(path)], capture_output=True, text=True)
+        assert run.returncode == 0 and run.stderr == "", f"{name}: {run.stderr}"

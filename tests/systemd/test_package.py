@@ -1,0 +1,239 @@
+"""The Debian package under a real systemd: apt installs it and pingd runs; an upgrade under
+load loses nothing acknowledged; remove stops it; purge leaves nothing of it on disk.
+
+The package is built once per test session (packaging/build-deb, Debian's own tooling), at
+pingd's version N and, from the same tree, at N+1 for the upgrade. Each test boots a fresh
+box and installs with apt-get from the .deb alone: the box has no network, and the host
+image already has what the package depends on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+from tests.support.processes import wait_for
+from tests.systemd.box import children
+
+ROOT = Path(__file__).resolve().parents[2]
+LO = ("--mdns-interface", "127.0.0.1")
+#: The box has only `lo`: pingd is told to announce there, through its conffile.
+SETTINGS = 'mdns_interfaces = ["127.0.0.1"]\n'
+
+pytestmark = pytest.mark.root
+
+
+@dataclass(frozen=True)
+class Packages:
+    current: Path  # version N
+    upgrade: Path  # the same tree as N+1
+    build_seconds: float
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory) -> Packages:
+    from tests.systemd.box import available
+
+    require(available())
+    out = tmp_path_factory.mktemp("debs")
+    started = time.monotonic()
+    build = [str(ROOT / "packaging" / "build-deb"), "--out", str(out)]
+    first = subprocess.run(build, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    seconds = time.monotonic() - started
+    print(first.stdout.strip())
+    current = _only(out.glob("pingd_*.deb"))
+    version = current.name.split("_")[1]
+    second = subprocess.run([*build, "--version", f"{version}+1"], capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout + second.stderr
+    upgrade = _only(out.glob(f"pingd_{version}+1_*.deb"))
+    return Packages(current, upgrade, seconds)
+
+
+def _only(items):
+    found = list(items)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.fixture
+def box():
+    from tests.systemd.box import SystemdBox, available
+
+    require(available())
+    with SystemdBox(packaged_units=True) as b:
+        yield b
+
+
+def _copy_in(box, deb: Path) -> str:
+    """The .deb inside the box, at a path apt takes as a file (./ or absolute)."""
+    target = box.root / "var" / "tmp" / "debs"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(deb, target / deb.name)
+    return f"/var/tmp/debs/{deb.name}"
+
+
+def _apt(box, *args: str) -> subprocess.CompletedProcess:
+    return box.run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q", "-o", "Dpkg::Use-Pty=0",
+                   "--no-install-recommends", *args, timeout=300)  # fmt: skip
+
+
+def _install(box, deb: Path) -> float:
+    """Install the package as a user does; the seconds from apt-get to pingd active."""
+    # Container images ship a policy-rc.d that forbids starting services (exit 101); the
+    # box's root is this host's image, and the box is meant as a machine that runs them.
+    (box.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
+    path = _copy_in(box, deb)
+    started = time.monotonic()
+    _apt(box, "install", path)
+    wait_for(lambda: _active(box), 30, "pingd to be active after install")
+    return time.monotonic() - started
+
+
+def _active(box) -> bool:
+    return box.run("systemctl", "is-active", "pingd", check=False).stdout.strip() == "active"
+
+
+def _pingctl(box, *args: str) -> dict | list:
+    out = box.run("/usr/bin/pingctl", *args, "--json", check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _configure_mdns_on_loopback(box) -> None:
+    """Edit the conffile as an administrator would, and restart."""
+    conf = box.root / "etc" / "pingd" / "pingd.toml"
+    conf.write_text(conf.read_text() + "\n" + SETTINGS)
+    box.run("systemctl", "restart", "pingd")
+
+
+def test_install_enables_and_starts_pingd_with_everything_in_place(box, packages):
+    seconds = _install(box, packages.current)
+    print(f"install → active: {seconds:.2f} s; .deb {packages.current.stat().st_size / 1e6:.1f} MB, "
+          f"built in {packages.build_seconds:.0f} s")  # fmt: skip
+    assert box.run("systemctl", "is-enabled", "pingd").stdout.strip() == "enabled"
+    assert box.run("systemctl", "is-enabled", "pingd.socket", check=False).stdout.strip() == "disabled"
+
+    report = _pingctl(box, "ping", "--server-ip", "127.0.0.1", "--count", "5", "--interval", "0")
+    assert (report["sent"], report["received"], report["last_count"]) == (5, 5, 5)
+    _configure_mdns_on_loopback(box)
+    report = _pingctl(box, "ping", "--count", "5", "--interval", "0", *LO)  # found by mDNS
+    assert (report["received"], report["last_count"]) == (5, 10)
+    status = _pingctl(box, "status", "--server-ip", "127.0.0.1")
+    assert status["count"] == 10 and status["durability"] == "periodic"
+    journal = box.journal("pingd")
+    assert "listening on tcp://127.0.0.1:7464" in journal and "announced as" in journal
+
+    files = box.run("dpkg", "-L", "pingd").stdout.split()
+    for path in ("/lib/systemd/system/pingd.service", "/lib/systemd/system/pingd.socket",
+                 "/etc/pingd/pingd.toml", "/usr/share/bash-completion/completions/pingctl",
+                 "/usr/share/man/man1/pingctl.1.gz", "/usr/share/man/man8/pingd.8.gz",
+                 "/usr/bin/pingd", "/usr/bin/pingctl", "/usr/lib/pingd/bin/python"):  # fmt: skip
+        assert path in files, path
+    conffiles = box.run("dpkg-query", "-W", "-f=${Conffiles}", "pingd").stdout
+    assert "/etc/pingd/pingd.toml" in conffiles
+    assert "ExecStart=/usr/bin/pingd" in box.run("systemctl", "cat", "pingd").stdout
+    completion = box.run("bash", "-c", "source /usr/share/bash-completion/completions/pingctl && complete -p pingctl")
+    assert "_pingctl_completion" in completion.stdout
+    page = box.run("zcat", "/usr/share/man/man1/pingctl.1.gz").stdout
+    assert "\\fB\\-\\-all\\fR" in page
+
+
+def test_upgrade_under_load_loses_nothing_acknowledged(box, packages):
+    _install(box, packages.current)
+    _configure_mdns_on_loopback(box)  # a changed conffile, which the upgrade must keep
+    before_pid = _main_pid(box)
+    session = subprocess.Popen(
+        ["nsenter", "-t", str(box.pid), "-a", "-r", "-w", "/usr/bin/pingctl", "ping", "--server-ip", "127.0.0.1",
+         "--count", "0", "--interval", "0", "--json", "--samples"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _count(box) >= 200, 30, "the session to be under way")
+        upgraded = _apt(box, "install", _copy_in(box, packages.upgrade))
+        assert "pingd.toml" not in upgraded.stderr  # the changed conffile is kept without asking
+        wait_for(lambda: _main_pid(box) not in (before_pid, 0), 30, "pingd to be restarted")
+        at_restart = _count(box)
+        wait_for(lambda: _count(box) >= at_restart + 200, 30, "the session to go on after the upgrade")
+        # Ctrl-C to pingctl itself: nsenter forks it into the box's pid namespace, and does
+        # not pass signals on.
+        os.kill(_only(children(session.pid)), signal.SIGINT)
+        out, err = session.communicate(timeout=30)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait(10)
+    assert session.returncode == 0, err
+    report = json.loads(out)
+    counts = [s["count"] for s in report["samples"] if s["count"] is not None]
+    lost = [s for s in report["samples"] if s["rtt_ms"] is None]
+    highest = max(counts)
+    final = _count(box)
+    version = box.run("dpkg-query", "-W", "-f=${Version}", "pingd").stdout
+    print(f"upgrade under load: {len(counts)} pongs, {len(lost)} lost, highest count {highest}, after {final}")
+    assert version == packages.upgrade.name.split("_")[1]
+    assert final >= highest  # nothing acknowledged was lost
+    assert counts == sorted(counts)  # one count, never going back
+    assert len(lost) <= 2, lost  # at most what was in flight across the restart
+    assert SETTINGS in (box.root / "etc" / "pingd" / "pingd.toml").read_text()
+
+
+def _main_pid(box) -> int:
+    return int(box.run("systemctl", "show", "pingd", "-pMainPID", "--value").stdout.strip() or 0)
+
+
+def _count(box) -> int:
+    out = box.run("/usr/bin/pingctl", "status", "--server-ip", "127.0.0.1", "--json", "--timeout", "2", check=False)
+    return json.loads(out.stdout)["count"] if out.returncode == 0 else -1
+
+
+def test_remove_stops_it_and_purge_leaves_nothing_of_it(box, packages):
+    before = set(_files(box))
+    _install(box, packages.current)
+    assert _pingctl(box, "ping", "--server-ip", "127.0.0.1", "-c", "3", "-i", "0")["last_count"] == 3
+    box.run("systemctl", "stop", "pingd")  # the count on disk, as at any stop
+    box.run("systemctl", "start", "pingd")
+
+    _apt(box, "remove", "pingd")
+    assert box.run("systemctl", "is-active", "pingd", check=False).stdout.strip() != "active"
+    for gone in ("/usr/bin/pingctl", "/usr/lib/pingd", "/lib/systemd/system/pingd.service"):
+        assert not (box.root / gone.lstrip("/")).exists(), gone
+    state = json.loads(box.run("cat", "/var/lib/private/pingd/state.json").stdout)
+    assert state["count"] == 3  # removal keeps the count and the settings, as Debian does
+    assert (box.root / "etc/pingd/pingd.toml").exists()
+
+    _apt(box, "purge", "pingd")
+    left = sorted(p for p in set(_files(box)) - before if "pingd" in p and not _dpkg_documents(p))
+    assert left == [], left
+    assert not list((box.root / "etc/systemd/system").rglob("pingd*"))  # no enablement left either
+
+
+def _files(box) -> list[str]:
+    """Every path on the box's own disk (its overlay root), not /proc, /run, /tmp, /dev."""
+    return box.run("find", "/", "-xdev").stdout.splitlines()
+
+
+def _dpkg_documents(path: str) -> bool:
+    """What dpkg and apt record of a package they purged: their logs and their own lists."""
+    return path.startswith(("/var/log/", "/var/lib/dpkg/", "/var/lib/apt/", "/var/cache/", "/var/tmp/debs"))
+
+
+def test_lintian_finds_no_errors(packages):
+    require(None if shutil.which("lintian") else "needs lintian (packaging/build-deb installs it)")
+    run = subprocess.run(["lintian", "--no-tag-display-limit", str(packages.current)], capture_output=True,
+                         text=True, timeout=600)  # fmt: skip
+    errors = [line for line in run.stdout.splitlines() if line.startswith("E:")]
+    assert errors == [], run.stdout
+    warnings = sorted({m.group(1) for m in re.finditer(r"^W: pingd[^:]*: (\S+)", run.stdout, re.M)})
+    documented = (ROOT / "README.md").read_text()
+    assert all(f"`{tag}`" in documented for tag in warnings), (warnings, run.stdout)
