@@ -136,20 +136,28 @@ def run(
     belongs to one thread at a time.
     """
 
-    def run_one(session: Session) -> None:
+    # The calling thread waits on an event per session, not on Thread.join: before Python
+    # 3.13, a join cut short by Ctrl-C marks a running thread as stopped (bpo-45274's
+    # handling), and the session's last result would be read before it is written.
+    finished = [threading.Event() for _ in sessions]
+
+    def run_one(session: Session, done: threading.Event) -> None:
         try:
             session.run()
         finally:
             session.client.close()
+            done.set()
 
-    threads = [threading.Thread(target=run_one, args=(s,), name=f"session-{i}") for i, s in enumerate(sessions)]
+    threads = [
+        threading.Thread(target=run_one, args=(s, done), name=f"session-{i}", daemon=True)
+        for i, (s, done) in enumerate(zip(sessions, finished, strict=True))
+    ]
     interrupted = False
     try:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(every if redraw is not None else None)
+        for done in finished:
+            while not done.wait(every if redraw is not None else None):
                 if redraw is not None:
                     redraw()
     except KeyboardInterrupt:
@@ -157,9 +165,9 @@ def run(
         for s in sessions:
             s.stop.set()
         interrupt()
-        for thread in threads:
-            if thread.is_alive():
-                thread.join()
+        for done, thread in zip(finished, threads, strict=True):
+            if thread.ident is not None:  # started
+                done.wait()
     if redraw is not None:
         redraw()
     return not interrupted
