@@ -9,7 +9,9 @@ Every option, its help text and its default come from the same (click) objects t
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,12 @@ import typer
 
 from pingd import __version__
 
-DATE = "2026"  # the month is the package's business; the page says the version
+
+def page_date() -> str:
+    """The page's date: the release's (dpkg-buildpackage sets SOURCE_DATE_EPOCH from the
+    changelog, so a rebuild makes the same page), else today."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return time.strftime("%Y-%m-%d", time.gmtime(int(epoch) if epoch else None))
 
 
 def roff(text: str) -> str:
@@ -52,7 +59,7 @@ def page(app: Any, name: str, section: int, summary: str, extra: dict[str, list[
     command = typer.main.get_command(app)
     ctx = command.context_class(command, info_name=name, **command.context_settings)
     out = [
-        f'.TH {name.upper()} {section} "{DATE}" "pingd {__version__}" "pingd"',
+        f'.TH {name.upper()} {section} "{page_date()}" "pingd {__version__}" "pingd"',
         ".SH NAME",
         f"{roff(name)} \\- {roff(summary)}",
         ".SH SYNOPSIS",
@@ -91,9 +98,7 @@ def _subcommands(command: Any, ctx: Any) -> list[tuple[str, Any, Any]]:
         if sub is None or sub.hidden:
             continue
         sub_ctx = sub.context_class(sub, info_name=sub_name, parent=ctx, **sub.context_settings)
-        nested = _subcommands(sub, sub_ctx)
-        path = f"{ctx.command_path} {sub_name}"
-        found += [(f"{ctx.command_path} {p.split(' ', 1)[1]}", c, x) for p, c, x in nested] or [(path, sub, sub_ctx)]
+        found += _subcommands(sub, sub_ctx) or [(sub_ctx.command_path, sub, sub_ctx)]
     return found
 
 
