@@ -35,6 +35,18 @@ PY = sys.executable
 def env() -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PINGD_", "NOTIFY_", "WATCHDOG_", "LISTEN_"))}
     e["PYTHONPATH"] = str(ROOT)
+    # No search domains: pingctl asks this machine's resolver for no browse domains (the
+    # benchmark talks to loopback and its own test hosts only). See client_env.
+    e["LOCALDOMAIN"] = ""
+    return e
+
+
+def client_env(prefix: tuple[str, ...]) -> dict[str, str]:
+    """pingctl's environment on a test host: one with a resolver of its own (the DNS world's
+    client) keeps its search domain, as a user there would have it."""
+    e = env()
+    if prefix[:3] == ("ip", "netns", "exec") and Path("/etc/netns", prefix[3], "resolv.conf").exists():
+        e.pop("LOCALDOMAIN")
     return e
 
 
@@ -257,7 +269,7 @@ def time_to_first_pong(*args: str, prefix: tuple[str, ...] = ()) -> float:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=env(),
+        env=client_env(prefix),
         cwd=ROOT,
     )
     assert proc.stdout is not None
@@ -531,16 +543,21 @@ def discovery_rows(n: int) -> list[Row]:
     """Wall time from starting `pingctl ping --count 1` (no address) to its first pong line,
     process start included, in steady state, on: the daemon's own host with default flags;
     loopback with --mdns-interface 127.0.0.1 on both sides; two hosts; two hosts that both
-    run Debian's avahi-daemon. Each row: the median and p90 of ``n`` runs."""
+    run Debian's avahi-daemon; and through DNS, from another subnet (BIND on a third, the
+    subnets routed, no multicast between them), with --domain and with no flag (the resolver's
+    search domain names the browse domain). Each row: the median and p90 of ``n`` runs."""
     rows = [_discovery_row("discovery → first pong, loopback (--mdns-interface 127.0.0.1)", n, _loopback)]
-    from tests.support import avahi, netns  # python -m bench runs from the repository root
+    from tests.support import avahi, dnsworld, netns  # python -m bench runs from the repository root
 
     why = netns.available()
     for figure, topology, needs in (
         ("discovery → first pong, the daemon's own host, default flags", _own_host, None),
         ("discovery → first pong, two hosts", _two_hosts, None),
         ("discovery → first pong, two hosts running avahi-daemon", _two_hosts_with_avahi, avahi.available),
-    ):
+        ("discovery → first pong through DNS, another subnet, --domain", _dns_domain, dnsworld.available),
+        ("discovery → first pong through DNS, another subnet, default flags (browse domain)", _dns_browse_domain,
+         dnsworld.available),
+    ):  # fmt: skip
         missing = why or (needs() if needs else None)
         rows.append(Row(figure, f"n/a ({missing})") if missing else _discovery_row(figure, n, topology))
     return rows
@@ -667,6 +684,34 @@ def _two_hosts_with_avahi():
             _announced(prefix=tuple(server.prefix), bind="*") as d,
         ):
             yield d.proc, tuple(client.prefix), ()
+
+
+@contextlib.contextmanager
+def _registered_in_dns():
+    """pingd on S registered in example.test (BIND on D); pingctl runs on C."""
+    from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld
+
+    with DnsWorld() as world:
+        args = ("--dns-domain", ZONE, "--dns-server", DNS_ADDRESS, "--dns-key", str(world.key_file))
+        with _announced(*args, prefix=tuple(world.server.prefix), bind="*") as d:
+            deadline = time.monotonic() + 30
+            while "DNS: registered" not in Path(d.state_dir, "log").read_text():
+                if time.monotonic() > deadline or d.proc.poll() is not None:
+                    raise RuntimeError("pingd was not registered in DNS")
+                time.sleep(0.05)
+            yield d.proc, tuple(world.client.prefix), ZONE
+
+
+@contextlib.contextmanager
+def _dns_domain():
+    with _registered_in_dns() as (proc, prefix, zone):
+        yield proc, prefix, ("--domain", zone)
+
+
+@contextlib.contextmanager
+def _dns_browse_domain():
+    with _registered_in_dns() as (proc, prefix, _):
+        yield proc, prefix, ()
 
 
 def main() -> int:

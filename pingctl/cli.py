@@ -78,6 +78,16 @@ ServerKey = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+Domain = Annotated[
+    Optional[str],
+    typer.Option(
+        help=(
+            "Find daemons registered in this DNS domain (DNS-SD over unicast DNS) instead of by mDNS. "
+            "[default: mDNS, and the browse domains the network suggests]"
+        ),
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -106,7 +116,16 @@ def _check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = 
 
 
 def _connect(
-    server_ip, port, name, discovery_timeout, mdns_interface, timeout, quiet: bool, server_key=None, context=None
+    server_ip,
+    port,
+    name,
+    discovery_timeout,
+    mdns_interface,
+    timeout,
+    quiet: bool,
+    server_key=None,
+    context=None,
+    domain: str | None = None,
 ):
     """A client connected to a daemon that answered a status request, and that status."""
     from pingctl.client import first_to_answer, resolve_target
@@ -117,8 +136,9 @@ def _connect(
         if not is_key(server_key):
             raise PingctlError("--server-key takes a 40-character Z85 CURVE public key (as pingd logs it)")
     if server_ip is not None:
-        if name is not None:
-            raise PingctlError("--name chooses among discovered daemons; drop it when giving --server-ip")
+        if name is not None or domain is not None:
+            flag = "--name" if name is not None else "--domain"
+            raise PingctlError(f"{flag} chooses among discovered daemons; drop it when giving --server-ip")
         port = DEFAULT_PORT if port is None else port
         if not 1 <= port <= 65535:
             raise PingctlError(f"port {port} is out of range (1-65535); check --port")
@@ -127,9 +147,12 @@ def _connect(
         if port is not None:
             raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
         _check_seconds("--discovery-timeout", discovery_timeout, MAX_DISCOVERY)
-        from pingctl import discovery
+        from pingctl import locate
 
-        found, others = discovery.find(name, discovery_timeout, tuple(mdns_interface or ()))
+        candidates, how = locate.find(name, discovery_timeout, tuple(mdns_interface or ()), domain)
+        if how == "DNS":
+            return _first_registered(candidates, name, timeout, quiet, server_key, context)
+        found, others = candidates[0], candidates[1:]
         if others and not quiet:
             names = ", ".join(f"'{shown(o.name)}'" for o in others)
             print(
@@ -145,6 +168,49 @@ def _connect(
 
         keys = trust.client_keys()
     return first_to_answer(targets, timeout, keys, context)
+
+
+def _first_registered(candidates, name, timeout: float, quiet: bool, server_key, context):
+    """The first daemon found in DNS that answers. Records outlive a daemon that was killed,
+    so every candidate is asked at once, and one that does not answer within ``timeout`` is
+    skipped with a note: never a hang, never a session with a dead daemon."""
+    from pingctl import fleet, trust
+
+    for found in candidates:
+        _check_announced_key(found, server_key, name)
+    keys = trust.client_keys() if server_key or any(f.curve_key for f in candidates) else None
+    if server_key is not None:
+        candidates = [replace(f, curve_key=server_key) for f in candidates]
+    answers = fleet.connect(candidates, timeout, keys, context)
+    chosen = next((a for a in answers if a.client is not None and a.status is not None), None)
+    silent = [a for a in answers if a.client is None]
+    for answer in answers:
+        if answer is not chosen and answer.client is not None:
+            answer.client.close()
+    if chosen is None:
+        first = silent[0]
+        why = explain(first.error) if first.error else "it announced no address"
+        raise PingctlError(
+            f"pingd '{first.found.name}' is registered in {first.found.domain} but did not answer: {why}"
+            + (f" ({len(silent) - 1} more registered, none answered)" if len(silent) > 1 else "")
+        )
+    if not quiet:
+        for answer in silent:
+            print(
+                f"pingctl: skipped '{shown(answer.found.name)}': registered in {answer.found.domain} "
+                f"but no answer within {timeout:g} s (its records outlive it?)",
+                file=sys.stderr,
+            )
+        others = [a.found.name for a in answers if a is not chosen and a.client is not None]
+        if others:
+            names = ", ".join(f"'{shown(n)}'" for n in others)
+            print(
+                f"pingctl: found several daemons in {chosen.found.domain}; using '{shown(chosen.found.name)}'. "
+                f"Others: {names}. Choose one with --name NAME.",
+                file=sys.stderr,
+            )
+    assert chosen.client is not None and chosen.status is not None
+    return chosen.client, chosen.status
 
 
 def explain(error: ClientError) -> str:
@@ -244,6 +310,7 @@ def ping(
             help=f"Ping every daemon discovery finds (listening {DISCOVER_WINDOW:g} s), all at once: one row each.",
         ),
     ] = False,
+    domain: Domain = None,
 ) -> None:
     """Send pings to a daemon and report each round trip, then the statistics.
 
@@ -269,7 +336,7 @@ def ping(
             raise PingctlError(f"--all and several --name ping the daemons discovery finds: drop {', '.join(given)}")
         schedule = Schedule(count, interval, timeout, deadline)
         view = View(json_output, quiet, samples, color=not no_color and not os.environ.get("NO_COLOR"))
-        raise typer.Exit(_ping_all(names, schedule, tuple(mdns_interface or ()), view))
+        raise typer.Exit(_ping_all(names, schedule, tuple(mdns_interface or ()), view, domain))
     import zmq
 
     from pingctl import output, render
@@ -288,7 +355,7 @@ def ping(
     try:
         client, status = _connect(
             server_ip, port, names[0] if names else None, discovery_timeout, mdns_interface, timeout, json_output,
-            server_key, context,
+            server_key, context, domain,
         )  # fmt: skip
     except BaseException:
         signal.signal(signal.SIGQUIT, previous)
@@ -361,15 +428,18 @@ class View:
     color: bool
 
 
-def _ping_all(names: list[str], schedule: Schedule, interfaces: tuple[str, ...], view: View) -> int:
+def _ping_all(
+    names: list[str], schedule: Schedule, interfaces: tuple[str, ...], view: View, domain: str | None = None
+) -> int:
     """ping --all (or several --name): 0 when every daemon answered, 1 when one answered
     nothing, 2 when none was found."""
     import zmq
 
-    from pingctl import board, discovery, fleet, output, render, trust
+    from pingctl import board, fleet, locate, output, render, trust
     from pingctl import session as sessions
 
-    found = discovery.browse(DISCOVER_WINDOW, interfaces)
+    found = locate.browse(DISCOVER_WINDOW, interfaces, domain)
+    where = _searched(domain)
     missing: list[str] = []
     if names:
         by_name = {f.name.lower(): f for f in found}
@@ -378,18 +448,17 @@ def _ping_all(names: list[str], schedule: Schedule, interfaces: tuple[str, ...],
         found = [by_name[n] for n in wanted if n in by_name]
         if not found:
             raise PingctlError(
-                f"no pingd named {', '.join(repr(n) for n in missing)} found by mDNS within {DISCOVER_WINDOW:g} s; "
-                "check the names with pingctl discover"
+                f"no pingd named {', '.join(repr(n) for n in missing)} {where}; check the names with pingctl discover"
             )
     if not found:
-        raise PingctlError(f"no pingd found by mDNS within {DISCOVER_WINDOW:g} s; give an address with --server-ip")
+        raise PingctlError(f"no pingd {where}; give an address with --server-ip")
     for f in found:
         _check_announced_key(f, None, None)
     keys = trust.client_keys() if any(f.curve_key for f in found) else None
     context = zmq.Context()
     answers = fleet.connect(found, schedule.timeout, keys, context)
     lanes = [_lane(answer, schedule) for answer in answers]
-    lanes += [board.Lane(n, "?", error=f"not found by mDNS within {DISCOVER_WINDOW:g} s") for n in missing]
+    lanes += [board.Lane(n, "?", error=f"not {where}") for n in missing]
     running = [lane.session for lane in lanes if lane.session is not None]
     for i, session in enumerate(running):
         # A fraction of the interval apart, so the daemons are not all pinged at one instant.
@@ -421,6 +490,11 @@ def _ping_all(names: list[str], schedule: Schedule, interfaces: tuple[str, ...],
     elif not out.shows_panels:
         print("\n".join(board.summary_lines(lanes)))
     return EXIT_OK if all(lane.answered for lane in lanes) else EXIT_NO_REPLY
+
+
+def _searched(domain: str | None) -> str:
+    """How discovery looked, for messages: "found within 1 s" or "registered in example.org"."""
+    return f"registered in {domain}" if domain else f"found within {DISCOVER_WINDOW:g} s"
 
 
 def _lane(answer, schedule: Schedule):
@@ -459,6 +533,7 @@ def status(
         bool,
         typer.Option("--all", help=f"Every daemon discovery finds (listening {DISCOVER_WINDOW:g} s): one table."),
     ] = False,
+    domain: Domain = None,
 ) -> None:
     """Show a daemon's count, identity, uptime and durability (or every daemon's, with --all)."""
     from pingctl import render
@@ -470,8 +545,10 @@ def status(
             raise PingctlError(
                 "--all asks every daemon discovery finds: drop --server-ip, --name, --watch, --server-key"
             )
-        raise typer.Exit(_status_all(timeout, tuple(mdns_interface or ()), json_output))
-    client, info = _connect(server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key)
+        raise typer.Exit(_status_all(timeout, tuple(mdns_interface or ()), json_output, domain))
+    client, info = _connect(
+        server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key, None, domain
+    )
     if watch is None:
         client.close()
         if json_output:
@@ -495,13 +572,13 @@ def status(
         client.close()
 
 
-def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool) -> int:
+def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool, domain: str | None = None) -> int:
     """status --all: 0 when every daemon answered, 1 when some did not, 2 when none was found."""
-    from pingctl import discovery, fleet, render, trust
+    from pingctl import fleet, locate, render, trust
 
-    found = discovery.browse(DISCOVER_WINDOW, interfaces)
+    found = locate.browse(DISCOVER_WINDOW, interfaces, domain)
     if not found:
-        raise PingctlError(f"no pingd found by mDNS within {DISCOVER_WINDOW:g} s; give an address with --server-ip")
+        raise PingctlError(f"no pingd {_searched(domain)}; give an address with --server-ip")
     for f in found:
         _check_announced_key(f, None, None)
     keys = trust.client_keys() if any(f.curve_key for f in found) else None
@@ -566,24 +643,27 @@ def discover(
             "--watch", help="Keep listening: show daemons as they come and go, until interrupted (as avahi-browse)."
         ),
     ] = False,
+    domain: Domain = None,
 ) -> None:
-    """List every pingd that answers on the LAN (mDNS/DNS-SD)."""
+    """List every pingd announced on the LAN (mDNS/DNS-SD) or registered in a DNS domain."""
     _check_seconds("--timeout", timeout, MAX_DISCOVERY)
-    from pingctl import discovery
+    from pingctl import locate
 
     if watch:
+        if domain is not None:
+            raise PingctlError("--watch follows mDNS announcements; a DNS domain is listed once: drop --watch")
         try:
             _watch_daemons(tuple(mdns_interface or ()), json_output)
         except KeyboardInterrupt:
             pass
         return
 
-    found = discovery.browse(timeout, tuple(mdns_interface or ()))
+    found = locate.browse(timeout, tuple(mdns_interface or ()), domain)
     if json_output:
         print(json.dumps([f.as_dict() for f in found], indent=2))
         return
     if not found:
-        print(f"no pingd found within {timeout:g} s", file=sys.stderr)
+        print(f"no pingd {f'registered in {domain}' if domain else f'found within {timeout:g} s'}", file=sys.stderr)
         return
     from pingctl import render
 

@@ -20,10 +20,11 @@ came up meanwhile.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from zeroconf import (
     DNSOutgoing,
@@ -37,33 +38,10 @@ from zeroconf import (
     current_time_millis,
 )
 
-from pingctl.client import Target
 from pingctl.errors import PingctlError
+from pingctl.found import Found
 from pingd import protocol
 from pingd.protocol import SERVICE_TYPE
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """One daemon as DNS-SD describes it."""
-
-    name: str
-    host: str
-    addresses: tuple[str, ...]
-    port: int
-    node_id: str | None
-    version: str | None
-    protocol: str | None
-    curve_key: str | None = None  # announced when the daemon serves only encrypted clients
-
-    def targets(self, server_key: str | None = None) -> list[Target]:
-        key = server_key or self.curve_key
-        return [Target(a, self.port, name=self.name, node_id=self.node_id, server_key=key) for a in self.addresses]
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data["addresses"] = list(self.addresses)
-        return data
 
 
 def instance_name(full_name: str) -> str:
@@ -163,24 +141,29 @@ class _Events:
     def __call__(self, zeroconf, service_type, name, state_change) -> None:
         self.queue.put((name, state_change))
 
-    def until(self, deadline: float) -> Iterator[tuple[str, ServiceStateChange]]:
-        """The events as they come, until the monotonic ``deadline``; asks on schedule."""
-        while (now := time.monotonic()) < deadline:
+    def until(self, deadline: float, stop: threading.Event | None = None) -> Iterator[tuple[str, ServiceStateChange]]:
+        """The events as they come, until the monotonic ``deadline`` (or ``stop`` is set, looked
+        at every 50 ms); asks on schedule."""
+        while (now := time.monotonic()) < deadline and not (stop is not None and stop.is_set()):
             if now >= self._next_question:
                 _ask(self._zc)
                 while self._next_question <= now:
                     self._next_question = self._started + next(self._schedule)
+            wait = min(deadline, self._next_question) - now
             try:
-                yield self.queue.get(timeout=min(deadline, self._next_question) - now)
+                yield self.queue.get(timeout=wait if stop is None else min(wait, 0.05))
             except queue.Empty:
                 continue
 
 
-def find(name: str | None, timeout: float, interfaces: tuple[str, ...] = ()) -> tuple[Found, list[Found]]:
-    """The first daemon to answer (or the one called ``name``), and the others seen by then."""
+def find(
+    name: str | None, timeout: float, interfaces: tuple[str, ...] = (), stop: threading.Event | None = None
+) -> tuple[Found, list[Found]]:
+    """The first daemon to answer (or the one called ``name``), and the others seen by then.
+    ``stop`` ends the search early (another way found one first)."""
     deadline = time.monotonic() + timeout
     with _browsing(interfaces) as (zc, events):
-        for full_name, change in events.until(deadline):
+        for full_name, change in events.until(deadline, stop):
             if change is ServiceStateChange.Removed:
                 continue
             if name is not None and instance_name(full_name).lower() != name.lower():

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 import zmq
 
 from pingctl.client import PingClient, Target, first_to_answer
-from pingctl.discovery import Found
 from pingctl.errors import ClientError
+from pingctl.found import Found
 from pingd.keys import KeyPair
 from pingd.protocol import Status
 

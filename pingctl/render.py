@@ -78,6 +78,7 @@ def status_lines(target: Target, status: Status) -> list[str]:
         f"  durability   {shown(status.durability)}",
         f"  storage      {shown(status.storage)}",
         f"  security     {shown(status.security)}" + (f" (key {shown(key)})" if key else ""),
+        *([f"  announced    {shown(status.announced)}"] if status.announced is not None else []),
     ]
 
 

@@ -87,7 +87,7 @@ class MdnsAnnouncer:
         self._zeroconf: Any = None  # zeroconf's Zeroconf, once started (imported only then)
         self._info: Any = None
         self._future: Future | None = None
-        self._state = "mDNS starting"
+        self._state = "mDNS: starting"
 
     def describe(self) -> str:
         return self._state
@@ -96,7 +96,7 @@ class MdnsAnnouncer:
         try:
             self._start()
         except Exception as exc:  # no multicast, no interfaces, a bad --mdns-interface
-            self._state = f"mDNS off ({exc})"
+            self._state = f"mDNS: off ({exc})"
             log.warning("mDNS announcement failed: %s; serving by address only", exc)
             self.close()
 
@@ -115,7 +115,7 @@ class MdnsAnnouncer:
             properties=txt_records(a.node_id, a.public_key),
             server=host_name(a.node_id),
         )
-        self._state = f"mDNS registering '{a.name}'"
+        self._state = f"mDNS: registering '{a.name}'"
         log.info("announcing '%s' over mDNS with %s", a.name, ", ".join(addresses))
         coro = self._zeroconf.async_register_service(self._info, allow_name_change=True)
         self._future = asyncio.run_coroutine_threadsafe(coro, self._zeroconf.loop)
@@ -126,7 +126,7 @@ class MdnsAnnouncer:
             return
         exc = future.exception()
         if exc is not None:
-            self._state = f"mDNS off ({exc})"
+            self._state = f"mDNS: off ({exc})"
             log.warning("mDNS registration failed: %s; serving by address only", exc)
             return
         requested = self._announcement.name
@@ -136,7 +136,7 @@ class MdnsAnnouncer:
             self._on_renamed(name)
         else:
             log.info("announced as '%s'", name)
-        self._state = f"announced as '{name}'"
+        self._state = f"mDNS: announced as '{name}'"
 
     def close(self) -> None:
         """Unregister (goodbye packets, so browsers drop us at once) and stop zeroconf."""

@@ -72,6 +72,27 @@ def run(
         Optional[str],
         typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory."),
     ] = None,
+    dns_domain: Annotated[
+        Optional[str],
+        typer.Option(help="Also register in this DNS domain by dynamic update (RFC 2136), for DNS-SD beyond the LAN."),
+    ] = None,
+    dns_server: Annotated[
+        Optional[str],
+        typer.Option(
+            help="With --dns-domain: the DNS server to update, ADDRESS[:PORT]. [default: the zone's primary (SOA)]",
+            metavar="ADDR[:PORT]",
+        ),
+    ] = None,
+    dns_key: Annotated[
+        Optional[str],
+        typer.Option(
+            help="With --dns-domain: sign updates with the TSIG key in this file (BIND's format, tsig-keygen)."
+        ),
+    ] = None,
+    print_dns_records: Annotated[
+        bool,
+        typer.Option("--print-dns-records", help="Print the zone-file lines --dns-domain would register, and exit."),
+    ] = False,
     config: Annotated[
         Optional[str],
         typer.Option(
@@ -100,12 +121,17 @@ def run(
         "log_level": log_level,
         "curve": curve,
         "allow_clients": allow_clients,
+        "dns_domain": dns_domain,
+        "dns_server": dns_server,
+        "dns_key": dns_key,
     }
     try:
         settings = config_mod.load(flags, Path(config) if config else None)
     except config_mod.ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
     state_path = config_mod.state_file_path(settings)
+    if print_dns_records:
+        raise typer.Exit(_print_dns_records(settings, state_path))
     if check_config:
         print(json.dumps({**settings.effective(), "state_file": str(state_path)}, indent=2))
         raise typer.Exit()
@@ -141,6 +167,18 @@ def _serve(settings, state_path: Path, reload) -> int:
             key,
         )
     return daemon.serve()
+
+
+def _print_dns_records(settings, state_path: Path) -> int:
+    """The records --dns-domain registers, as zone-file lines for an operator to add by hand."""
+    from pingd import zonefile
+
+    try:
+        lines = zonefile.lines_for(settings, state_path)
+    except zonefile.CannotPrint as exc:
+        _fail(str(exc), exc.exit_code)
+    print("\n".join(lines))
+    return 0
 
 
 def _fail(message: str, code: int) -> None:

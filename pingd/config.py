@@ -40,6 +40,9 @@ class Config:
     log_level: str = "info"
     curve: bool = False
     allow_clients: Path | None = None
+    dns_domain: str | None = None
+    dns_server: str | None = None  # ADDRESS[:PORT]; None: the zone's primary, from its SOA
+    dns_key: Path | None = None
     #: Where the settings file was read from, if any (for --check-config and SIGHUP).
     config_file: Path | None = field(default=None, compare=False)
     #: Where each setting that is not a default came from, for error messages.
@@ -70,6 +73,10 @@ class Config:
         out["mdns_interfaces"] = list(self.mdns_interfaces)
         out["name"] = self.instance_name
         return out
+
+    @property
+    def dns_server_address(self) -> tuple[str, int] | None:
+        return dns_server_address(self.dns_server) if self.dns_server else None
 
 
 # Each key: how to turn a file/env/flag value into the typed value, or raise ValueError.
@@ -158,6 +165,54 @@ def _path(value: Any) -> Path:
     return Path(_text(os.fspath(value) if isinstance(value, os.PathLike) else value)).expanduser()
 
 
+DNS_PORT: Final = 53
+
+
+def _domain(value: Any) -> str:
+    """A DNS domain (``example.org``; a final dot is dropped): labels of 1-63 bytes."""
+    text = _text(value).rstrip(".")
+    labels = text.split(".")
+    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("not a domain name (labels of letters, digits, - and _, dot-separated)")
+    return text
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+
+
+def _dns_server(value: Any) -> str:
+    dns_server_address(_text(value))
+    return _text(value)
+
+
+def dns_server_address(text: str) -> tuple[str, int]:
+    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT``, a bare IPv6 address or a host name → (host, port)."""
+    port = DNS_PORT
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("expected [ADDRESS]:PORT")
+            port = _dns_port(rest[1:])
+    elif text.count(":") == 1:
+        host, _, number = text.partition(":")
+        port = _dns_port(number)
+    else:
+        host = text
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _NAME.fullmatch(host) or _DOTTED.fullmatch(host):
+            raise ValueError(f"{host!r} is not an IP address or host name") from None
+    return host, port
+
+
+def _dns_port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
 PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "bind": _bind,
     "port": _port,
@@ -169,6 +224,9 @@ PARSERS: Final[dict[str, Callable[[Any], Any]]] = {
     "log_level": _choice(LOG_LEVELS),
     "curve": _bool,
     "allow_clients": _path,
+    "dns_domain": _domain,
+    "dns_server": _dns_server,
+    "dns_key": _path,
 }
 
 
@@ -210,6 +268,9 @@ def resolve(
     config = _apply(config, given, "command line")
     if config.allow_clients is not None and not config.curve:
         raise ConfigError("allow_clients needs curve: add --curve (curve = true), since keys need encryption")
+    for key in ("dns_server", "dns_key"):
+        if getattr(config, key) is not None and config.dns_domain is None:
+            raise ConfigError(f"{config.origin(key)} needs a domain to register in: add --dns-domain")
     return config
 
 

@@ -91,6 +91,10 @@ STATUS_SCHEMA: Final[dict[str, tuple[type, bool]]] = {
     "curve_public_key": (str, True),  # the daemon's CURVE key (Z85, 40 characters); null when plain
 }
 STATUS_KEYS: Final = tuple(STATUS_SCHEMA)
+#: Keys added after the first release: checked when present, absent from older daemons.
+OPTIONAL_STATUS_SCHEMA: Final[dict[str, tuple[type, bool]]] = {
+    "announced": (str, False),  # how the daemon makes itself known, and whether that works now
+}
 #: Longest string value a STATUS_REPLY carries.
 MAX_STATUS_TEXT: Final = 1024
 
@@ -146,9 +150,14 @@ class Status:
     storage: str
     security: str
     curve_public_key: str | None
+    announced: str | None = None  # None: a daemon older than the key
 
     def to_json(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in STATUS_KEYS}
+        out = {key: getattr(self, key) for key in STATUS_KEYS}
+        for key in OPTIONAL_STATUS_SCHEMA:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> Status:
@@ -158,7 +167,7 @@ class Status:
         problem = status_problem(obj)
         if problem:
             raise ValueError(problem)
-        values = {key: obj[key] for key in STATUS_KEYS}
+        values = {key: obj[key] for key in (*STATUS_KEYS, *OPTIONAL_STATUS_SCHEMA) if key in obj}
         values["uptime_seconds"] = float(values["uptime_seconds"])
         return cls(**values)
 
@@ -355,8 +364,10 @@ def decode_reply(frame: bytes) -> Reply:
 
 def status_problem(status: dict[str, Any]) -> str | None:
     """What makes ``status`` break ``STATUS_SCHEMA``, or None if it keeps it."""
-    for key, (kind, nullable) in STATUS_SCHEMA.items():
+    for key, (kind, nullable) in (*STATUS_SCHEMA.items(), *OPTIONAL_STATUS_SCHEMA.items()):
         if key not in status:
+            if key in OPTIONAL_STATUS_SCHEMA:
+                continue
             return f"{key} is missing"
         value = status[key]
         if value is None:

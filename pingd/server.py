@@ -18,7 +18,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, cast
@@ -28,7 +28,7 @@ import zmq
 from pingd import __version__, descriptors, keys, protocol, security
 from pingd.config import Config
 from pingd.counter import CounterActor, Identity
-from pingd.errors import EXIT_STATE, StartupError
+from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
 from pingd.listener import Listening, open_socket
 from pingd.memory import MemoryTrimmer
 from pingd.persistence import Persistence
@@ -41,6 +41,11 @@ log = logging.getLogger("pingd")
 __all__ = ["Daemon", "StartupError", "create_daemon"]
 
 MAX_BATCH = 256
+#: Settings a SIGHUP cannot change in a running daemon (it says so, and keeps the old value).
+RESTART_ONLY = (
+    "bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces", "curve", "allow_clients",
+    "dns_domain", "dns_server", "dns_key",
+)  # fmt: skip
 #: The longest the loop blocks in recv: deadlines (sync, status, watchdog) are this precise.
 TICK_MS = 100
 STATUS_INTERVAL = 1.0
@@ -70,7 +75,7 @@ class Daemon:
         listening: Listening,
         *,
         notifier: Notifier,
-        announcer: Callable[[Daemon], Announcer] | None = None,
+        announcers: Sequence[Callable[[Daemon], Announcer]] = (),
         reload_config: Callable[[], Config] | None = None,
         allow_list: security.ClientAllowList | None = None,
         authenticator=None,  # the ZAP handler's thread, with --allow-clients
@@ -121,7 +126,7 @@ class Daemon:
         self.ready = threading.Event()
         self.descriptor_watch = descriptor_watch or descriptors.DescriptorWatch()
         self.memory = memory or MemoryTrimmer()
-        self.announcer = announcer(self) if announcer is not None else None
+        self.announcers = [make(self) for make in announcers]
 
     # -- control, from signal handlers or other threads ----------------------------------------
 
@@ -175,8 +180,8 @@ class Daemon:
             log.info("listening on %s%s", ep, origin)
         self.notifier.ready(self._status_line())
         self.ready.set()
-        if self.announcer is not None:
-            self.announcer.start()
+        for announcer in self.announcers:
+            announcer.start()
         try:
             while not self._stop_requested.is_set():
                 if watchdog is not None and self._clock() >= next_watchdog:
@@ -270,7 +275,8 @@ class Daemon:
         if isinstance(request, Ping):
             self._ping(peer, envelope, request.seq.to_bytes(8, "big"), pongs, others)
         else:
-            others.append((peer, envelope, StatusReply(request.seq, self.actor.status(self._clock()))))
+            status = replace(self.actor.status(self._clock()), announced=self._announced())
+            others.append((peer, envelope, StatusReply(request.seq, status)))
 
     def _housekeeping(self) -> None:
         now = self._clock()
@@ -296,9 +302,13 @@ class Daemon:
             return f"NOT COUNTING: {self.actor.storage_error}"
         where = self.listening.bound
         line = f"serving {where}, count {self.actor.committed}, {self._rate:.0f} pings/s"
-        if self.announcer is not None:
-            line += f", {self.announcer.describe()}"
+        if self.announcers:
+            line += f", {', '.join(a.describe() for a in self.announcers)}"
         return line
+
+    def _announced(self) -> str:
+        """How the daemon makes itself known, as STATUS reports it: each way and its state."""
+        return "; ".join(a.describe() for a in self.announcers) or "not announced (--no-mdns, no --dns-domain)"
 
     def _reload(self) -> None:
         if self.allow_list is not None:
@@ -325,7 +335,7 @@ class Daemon:
         if new.log_level != old.log_level:
             logs.set_level(new.log_level)
             changed.append(f"log_level {old.log_level} -> {new.log_level}")
-        for key in ("bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces", "curve", "allow_clients"):
+        for key in RESTART_ONLY:
             if getattr(new, key) != getattr(old, key):
                 log.warning("reload: %s changed; restart pingd to apply it", key)
         self.config = replace(old, log_level=new.log_level)  # the rest needs a restart
@@ -338,8 +348,8 @@ class Daemon:
             self.store.close()
         except OSError as exc:
             log.error("final sync of %s failed: %s", self.store.path, exc.strerror)
-        if self.announcer is not None:
-            self.announcer.close()
+        for announcer in self.announcers:
+            announcer.close()
         if self.authenticator is not None:
             self.authenticator.stop()
         self._context.term()
@@ -378,6 +388,11 @@ def create_daemon(
                 raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None
             authenticator = security.start_authenticator(context, allow_list)
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
+        try:
+            announcers = _announcers(config, listening, store.node_id, pair)
+        except BaseException:
+            sock.close(linger=0)
+            raise
     except keys.KeyFileError as exc:
         _abandon(store, context, authenticator)
         raise StartupError(str(exc), EXIT_STATE) from None
@@ -391,7 +406,7 @@ def create_daemon(
         sock,
         listening,
         notifier=notifier or Notifier(environ),
-        announcer=_mdns_announcer(config, listening, store.node_id, pair) if config.mdns else None,
+        announcers=announcers,
         reload_config=reload_config,
         allow_list=allow_list,
         authenticator=authenticator,
@@ -400,22 +415,36 @@ def create_daemon(
     )
 
 
-def _mdns_announcer(config: Config, listening: Listening, node_id: str, pair: keys.KeyPair | None):
-    """The announcer for a daemon, given that daemon (for its rename callback)."""
+def _announcers(
+    config: Config, listening: Listening, node_id: str, pair: keys.KeyPair | None
+) -> list[Callable[[Daemon], Announcer]]:
+    """How the daemon makes itself known: over mDNS, in a DNS domain, both or neither. Each
+    is made given the daemon (mDNS hands it a rename). A DNS key file that cannot be used
+    stops the start here, with the settings' exit code."""
+    from pingd.announce import Announcement, MdnsAnnouncer
 
-    def make(daemon: Daemon) -> Announcer:
-        from pingd.announce import Announcement, MdnsAnnouncer
+    announcement = Announcement(
+        name=config.instance_name,
+        port=listening.port,
+        listening=listening.addresses,
+        node_id=node_id,
+        public_key=pair.public if pair is not None else None,
+    )
+    made: list[Callable[[Daemon], Announcer]] = []
+    if config.mdns:
+        made.append(lambda daemon: MdnsAnnouncer(announcement, config.mdns_interfaces, on_renamed=daemon.renamed))
+    if config.dns_domain is not None:
+        from pingd.dnssd import DnsSettingError
+        from pingd.registrar import registrar_for
 
-        announcement = Announcement(
-            name=config.instance_name,
-            port=listening.port,
-            listening=listening.addresses,
-            node_id=node_id,
-            public_key=pair.public if pair is not None else None,
-        )
-        return MdnsAnnouncer(announcement, config.mdns_interfaces, on_renamed=daemon.renamed)
-
-    return make
+        try:
+            registrar = registrar_for(
+                announcement, listening.addresses, config.dns_domain, config.dns_server_address, config.dns_key
+            )
+        except DnsSettingError as exc:
+            raise StartupError(str(exc), EXIT_SETTINGS) from None
+        made.append(lambda daemon: registrar)
+    return made
 
 
 def _abandon(store: StateStore, context: zmq.Context, authenticator) -> None:

@@ -11,6 +11,11 @@ from tests.support.processes import Daemon, base_env
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# pingctl also browses the DNS domains the network suggests under the resolver's search
+# domains; tests never ask the host's resolver. An empty LOCALDOMAIN means no search domains
+# (as for the C library); the DNS tests give their client host its own resolver instead.
+os.environ["LOCALDOMAIN"] = ""
+
 
 def pytest_runtest_setup(item):
     """Tests marked root skip on a laptop without root; under CI=true they must run."""

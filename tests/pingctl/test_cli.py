@@ -101,3 +101,16 @@ def test_watch_takes_an_optional_value_for_status_only():
     assert _optional_watch_value(["status", "--watch"]) == ["status", "--watch", "1"]
     assert _optional_watch_value(["status", "--watch", "2.5"]) == ["status", "--watch", "2.5"]
     assert _optional_watch_value(["discover", "--watch", "--json"]) == ["discover", "--watch", "--json"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ping", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among discovered daemons"),
+        (["status", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among"),
+        (["discover", "--watch", "--domain", "example.org"], "--watch follows mDNS announcements"),
+    ],
+)
+def test_domain_conflicts_are_usage_errors(args, message):
+    code, out = invoke(*args)
+    assert code == 2 and message in out

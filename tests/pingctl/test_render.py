@@ -36,3 +36,12 @@ def _summary():
     from pingctl.stats import summarise
 
     return summarise(2, [0.1, 0.2], 1.0)
+
+
+def test_how_a_daemon_is_announced_is_shown_when_it_says():
+    base = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
+    older = protocol.Status.from_json(base)
+    assert not any("announced" in line for line in render.status_lines(TARGET, older))
+    newer = protocol.Status.from_json(base | {"announced": "DNS: not registered in example.org (REFUSED)"})
+    assert render.status_lines(TARGET, newer)[-1] == "  announced    DNS: not registered in example.org (REFUSED)"
+    assert render.status_json(newer, TARGET)["announced"].startswith("DNS: not registered")

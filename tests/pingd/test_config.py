@@ -116,3 +116,40 @@ def test_any_settings_file_loads_or_is_one_config_error(tmp_path_factory, data):
         config.load({}, path, environ={})
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("192.0.2.53:5353", ("192.0.2.53", 5353)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("[2001:db8::53]:5300", ("2001:db8::53", 5300)),
+        ("ns1.example.org", ("ns1.example.org", 53)),
+    ],
+)
+def test_dns_server_forms(text, address):
+    c = config.resolve({"dns_domain": "example.org", "dns_server": text}, {}, {})
+    assert c.dns_server_address == address
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"dns_domain": "exa mple.org"}, "not a domain name"),
+        ({"dns_domain": "-bad.org"}, "not a domain name"),
+        ({"dns_domain": "example.org", "dns_server": "192.0.2.53:0"}, "is not a port"),
+        ({"dns_domain": "example.org", "dns_server": "[2001:db8::53]x"}, "expected"),
+        ({"dns_domain": "example.org", "dns_server": "1.2.3"}, "not an IP address or host name"),
+        ({"dns_server": "192.0.2.53"}, "--dns-server needs a domain to register in"),
+        ({"dns_key": "/etc/pingd/dns.key"}, "--dns-key needs a domain"),
+    ],
+)
+def test_bad_dns_settings_say_what_is_wrong(values, message):
+    with pytest.raises(ConfigError, match=message):
+        config.resolve(values, {}, {})
+
+
+def test_dns_settings_from_the_environment_and_file():
+    c = config.resolve({}, {"PINGD_DNS_DOMAIN": "example.org."}, {"dns_key": "/etc/pingd/dns.key"})
+    assert (c.dns_domain, c.dns_key, c.dns_server_address) == ("example.org", Path("/etc/pingd/dns.key"), None)

@@ -44,9 +44,18 @@ def test_status_reply_round_trips(seq, status):
     typed = protocol.Status.from_json(status)
     assert protocol.decode_reply(protocol.encode_status_reply(seq, status)) == StatusReply(seq, typed)
     assert protocol.decode_reply(protocol.encode_status_reply(seq, typed)) == StatusReply(seq, typed)
-    assert {k: v for k, v in typed.to_json().items()} == {k: status[k] for k in protocol.STATUS_KEYS} | {
+    known = (*protocol.STATUS_KEYS, *protocol.OPTIONAL_STATUS_SCHEMA)
+    assert {k: v for k, v in typed.to_json().items()} == {k: status[k] for k in known if k in status} | {
         "uptime_seconds": float(status["uptime_seconds"])
     }
+
+
+def test_a_later_key_is_checked_when_present_and_never_required():
+    status = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
+    assert protocol.Status.from_json(status).announced is None
+    assert protocol.Status.from_json(status | {"announced": "DNS: registered"}).announced == "DNS: registered"
+    assert protocol.status_problem(status | {"announced": 5}) == "announced is not a string of at most 1024 characters"
+    assert protocol.status_problem(status | {"announced": None}) == "announced is null"
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,13 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
+def add_namespace(name: str, made: list[str]) -> None:
+    """Make namespace ``name`` with loopback up, and note it in ``made`` (to delete later)."""
+    _ip("netns", "add", name)
+    made.append(name)
+    _ip("-n", name, "link", "set", "lo", "up")
+
+
 @dataclass
 class Host:
     namespace: str
@@ -71,9 +78,7 @@ class Network:
         self.close()
 
     def _add_namespace(self, name: str) -> None:
-        _ip("netns", "add", name)
-        self._namespaces.append(name)
-        _ip("-n", name, "link", "set", "lo", "up")
+        add_namespace(name, self._namespaces)
 
     def add_host(self, ipv6: bool = False) -> Host:
         index = len(self.hosts) + 1

@@ -18,5 +18,8 @@ statuses = st.fixed_dictionaries(
         key: (_VALUES[kind] | st.none()) if nullable else _VALUES[kind]
         for key, (kind, nullable) in protocol.STATUS_SCHEMA.items()
     },
-    optional={"a_later_key": st.integers() | st.text()},
+    optional={
+        "a_later_key": st.integers() | st.text(),
+        **{key: _VALUES[kind] for key, (kind, _) in protocol.OPTIONAL_STATUS_SCHEMA.items()},
+    },
 )

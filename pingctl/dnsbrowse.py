@@ -1,0 +1,173 @@
+"""Finding pingd daemons in a DNS domain: DNS-SD over unicast DNS (RFC 6763), beyond the LAN.
+
+``browse(domain)`` lists the daemons registered there: the PTR records of
+``_pingd._tcp.<domain>``, then each instance's SRV and TXT (and its host's addresses, when
+the server did not add them to the SRV answer), every instance at the same time. Nothing is
+waited for beyond the answers: a domain answers in a few round trips.
+
+``suggested_domains(search)`` are the domains the network suggests for browsing (RFC 6763
+§11): the PTR records of ``b._dns-sd._udp`` and ``lb._dns-sd._udp`` under each of the
+resolver's search domains.
+
+Questions go to the system's name servers (``pingctl.resolvconf``) in order, as the C
+library's resolver asks them; dnspython builds and reads every message.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from pingctl import resolvconf
+from pingctl.errors import PingctlError
+from pingctl.found import Found
+from pingd import protocol
+
+SERVICE = "_pingd._tcp"
+#: Browse-domain records (RFC 6763 §11): ``b`` the domains to browse, ``lb`` the one for
+#: programs that browse without asking the user (pingctl's case).
+BROWSE_LABELS = ("b", "lb")
+#: Instances resolved at the same time.
+MAX_PARALLEL = 16
+#: Seconds to wait for one name server's answer before asking the next.
+PER_SERVER = 1.0
+
+
+class DnsBrowseError(PingctlError):
+    """The domain could not be browsed: no name server answered."""
+
+
+class Resolver:
+    """Asks the system's name servers, in order, until the monotonic ``deadline``."""
+
+    def __init__(self, deadline: float, nameservers: tuple[str, ...] | None = None) -> None:
+        self.deadline = deadline
+        self.nameservers = nameservers if nameservers is not None else resolvconf.read().nameservers
+
+    def ask(self, name: dns.name.Name, kind: str) -> dns.message.Message:
+        """The first answer (NOERROR or NXDOMAIN) a name server gives; DnsBrowseError if none
+        does (each failure, a timeout, REFUSED or SERVFAIL, passes to the next server)."""
+        why = "no name server to ask (check /etc/resolv.conf)"
+        for server in self.nameservers:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                why = "the name servers did not answer in time"
+                break
+            query = dns.message.make_query(name, kind)
+            try:
+                response, _ = dns.query.udp_with_fallback(query, server, timeout=min(PER_SERVER, remaining))
+            except dns.exception.Timeout:
+                why = f"{server} did not answer in time"
+                continue
+            except (OSError, dns.exception.DNSException) as exc:
+                why = f"{server}: {getattr(exc, 'strerror', None) or exc}"
+                continue
+            if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return response
+            why = f"{server} answered {dns.rcode.to_text(response.rcode())}"
+        raise DnsBrowseError(f"cannot look up {name.to_text(omit_final_dot=True)}: {why}")
+
+    def records(self, name: dns.name.Name, kind: str) -> tuple[list, dns.message.Message]:
+        """The answer's records of type ``kind`` (after any CNAME the server followed)."""
+        response = self.ask(name, kind)
+        rdtype = dns.rdatatype.from_text(kind)
+        return [rdata for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset], response
+
+
+def suggested_domains(search: list[str], deadline: float) -> list[str]:
+    """The browse domains the network suggests (RFC 6763 §11) under the ``search`` domains, in
+    the order found; [] when they suggest none or no name server answers."""
+    r = Resolver(deadline)
+    try:
+        bases = [dns.name.from_text(d.rstrip(".") + ".") for d in search]
+    except dns.exception.DNSException:
+        return []
+    questions = [dns.name.Name((label.encode(), b"_dns-sd", b"_udp")).concatenate(base)
+                 for base in bases for label in BROWSE_LABELS]  # fmt: skip
+    if not questions:
+        return []
+
+    def pointers(question: dns.name.Name) -> list[dns.name.Name]:
+        try:
+            return [rdata.target for rdata in r.records(question, "PTR")[0]]
+        except DnsBrowseError:
+            return []  # browse-domain questions never hold up mDNS discovery
+
+    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+        answers = list(pool.map(pointers, questions))
+    return list(dict.fromkeys(d.to_text(omit_final_dot=True) for names in answers for d in names))
+
+
+def browse(domain: str, deadline: float) -> list[Found]:
+    """Every daemon registered in ``domain`` whose records resolve, by name."""
+    r = Resolver(deadline)
+    try:
+        base = dns.name.from_text(domain.strip().rstrip(".") + ".")
+    except dns.exception.DNSException as exc:
+        raise DnsBrowseError(f"{domain!r} is not a domain name ({exc}); check --domain") from None
+    instances = [rdata.target for rdata in r.records(dns.name.from_text(SERVICE, base), "PTR")[0]]
+    if not instances:
+        return []
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(instances))) as pool:
+        found = pool.map(lambda i: _resolve(r, i, base), instances)
+        return sorted((f for f in found if f is not None), key=lambda f: f.name.lower())
+
+
+def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Found | None:
+    """An instance's SRV, TXT and addresses; None if they do not resolve (a half-removed
+    registration, a record set by hand with a typo): it is left out, as a browser does."""
+    try:
+        srvs, response = r.records(instance, "SRV")
+        txts, _ = r.records(instance, "TXT")
+    except DnsBrowseError:
+        return None
+    if not srvs:
+        return None
+    record = srvs[0]
+    host = record.target
+    addresses = _addresses_in(response, host) or _addresses_of(r, host)
+    if not addresses or not record.port:
+        return None
+    props: dict[str, str] = {}
+    for rdata in txts:
+        for item in rdata.strings:
+            key, _, value = item.decode(errors="replace").partition("=")
+            props.setdefault(key.lower(), value)
+    return Found(
+        name=instance.labels[0].decode(errors="replace"),
+        host=host.to_text(omit_final_dot=True),
+        addresses=tuple(sorted(set(addresses), key=lambda a: (":" in a, a))),
+        port=record.port,
+        node_id=props.get(protocol.TXT_NODE_ID),
+        version=props.get(protocol.TXT_PINGD),
+        protocol=props.get(protocol.TXT_PROTOCOL),
+        curve_key=props.get(protocol.TXT_CURVE_KEY) or None,
+        domain=domain.to_text(omit_final_dot=True),
+    )
+
+
+def _addresses_in(response: dns.message.Message, host: dns.name.Name) -> list[str]:
+    """The host's A/AAAA records a server added to an SRV answer (RFC 2782, RFC 6763 §12.2)."""
+    return [
+        rdata.address
+        for rrset in response.additional
+        if rrset.name == host and rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        for rdata in rrset
+    ]
+
+
+def _addresses_of(r: Resolver, host: dns.name.Name) -> list[str]:
+    out: list[str] = []
+    for kind in ("A", "AAAA"):
+        try:
+            out += [rdata.address for rdata in r.records(host, kind)[0]]
+        except DnsBrowseError:
+            continue
+    return out

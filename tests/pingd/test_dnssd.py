@@ -1,0 +1,99 @@
+"""The DNS-SD records in a domain, their zone-file lines and the RFC 2136 updates (pure)."""
+
+from __future__ import annotations
+
+import dns.message
+import dns.name
+import dns.rcode
+import pytest
+
+from pingd import dnssd
+from pingd.announce import Announcement
+from pingd.dnssd import DnsSettingError
+
+DOMAIN = dnssd.domain_name("example.org")
+ANNOUNCED = Announcement("box", 7464, ("127.0.0.1", "192.0.2.10", "fe80::1", "2001:db8::10"), "9f2c41d07be35a18")
+
+
+def records(name: str = "box"):
+    a = Announcement(name, ANNOUNCED.port, ANNOUNCED.listening, ANNOUNCED.node_id)
+    return dnssd.records_for(a, DOMAIN, dnssd.routable_addresses(a.listening))
+
+
+def test_zone_lines_are_the_dns_sd_records():
+    assert dnssd.zone_lines(records()) == [
+        "_services._dns-sd._udp.example.org. 60 IN PTR  _pingd._tcp.example.org.",
+        "_pingd._tcp.example.org.            60 IN PTR  box._pingd._tcp.example.org.",
+        "box._pingd._tcp.example.org.        60 IN SRV  0 0 7464 pingd-9f2c41d07be35a18.example.org.",
+        'box._pingd._tcp.example.org.        60 IN TXT  "txtvers=1" "pv=1" "ver=0.1.0" "id=9f2c41d07be35a18"',
+        "pingd-9f2c41d07be35a18.example.org. 60 IN A    192.0.2.10",
+        "pingd-9f2c41d07be35a18.example.org. 60 IN AAAA 2001:db8::10",
+    ]
+
+
+def test_an_instance_name_is_any_text_escaped_in_one_label():
+    r = records('Lab "B" box.2')
+    assert r.instance.labels[0] == b'Lab "B" box.2' and len(r.instance.labels) == 6  # with the root
+    assert dnssd.zone_lines(r)[1].endswith('PTR  Lab\\032\\"B\\"\\032box\\.2._pingd._tcp.example.org.')
+
+
+def test_loopback_and_link_local_stay_out_unless_nothing_else_is_left():
+    assert dnssd.routable_addresses(("127.0.0.1", "fe80::1%eth0", "10.0.0.2")) == ["10.0.0.2"]
+    assert dnssd.routable_addresses(("127.0.0.1",)) == ["127.0.0.1"]
+
+
+def test_register_asks_that_the_name_be_free_unless_taking_back_our_own():
+    first = dnssd.register_update(DOMAIN, records(), take_over=False)
+    [prereq] = first.prerequisite
+    assert (prereq.name.to_text(), prereq.rdtype, prereq.rdclass) == ("box._pingd._tcp.example.org.", 33, 254)  # NONE
+    assert dnssd.register_update(DOMAIN, records(), take_over=True).prerequisite == []
+    added = {(r.name.to_text(), r.rdtype) for r in first.update if r.ttl == dnssd.TTL}
+    assert ("_pingd._tcp.example.org.", 12) in added and ("pingd-9f2c41d07be35a18.example.org.", 1) in added
+
+
+def test_refresh_and_remove_require_our_exact_srv_with_ttl_zero():
+    for update in (dnssd.refresh_update(DOMAIN, records()), dnssd.remove_update(DOMAIN, records())):
+        [prereq] = update.prerequisite
+        assert prereq.ttl == 0 and prereq.rdtype == 33
+        assert [r.to_text() for r in prereq] == ["0 0 7464 pingd-9f2c41d07be35a18.example.org."]
+    removed = dnssd.remove_update(DOMAIN, records())
+    owners = {r.name.to_text() for r in removed.update}
+    assert "_services._dns-sd._udp.example.org." not in owners  # other daemons share it
+
+
+def test_updates_survive_the_wire():
+    update = dnssd.register_update(DOMAIN, records(), take_over=False)
+    again = dns.message.from_wire(update.to_wire())
+    assert again.opcode() == 5 and again.rcode() == dns.rcode.NOERROR
+
+
+KEY = 'key "pingd-key" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'
+
+
+def test_a_bind_key_file_is_read():
+    key = dnssd.parse_key("# made by tsig-keygen\n" + KEY, "f")
+    assert key.name == dns.name.from_text("pingd-key") and key.secret == b"secretsecretsecretsecret"
+    assert str(key.algorithm).startswith("hmac-sha256")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no key"),
+        ('key "k" { secret "c2VjcmV0"; };', "needs both an algorithm and a secret"),
+        (KEY.replace("hmac-sha256", "rot13"), "unknown algorithm 'rot13'"),
+        (KEY.replace("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "not base64!"), "key 'pingd-key'"),
+    ],
+)
+def test_a_bad_key_file_says_what_is_wrong(text, message):
+    with pytest.raises(DnsSettingError, match=message):
+        dnssd.parse_key(text, "DNS key file f")
+
+
+def test_key_file_errors_name_the_file(tmp_path):
+    with pytest.raises(DnsSettingError, match=f"DNS key file {tmp_path / 'none'}: No such file"):
+        dnssd.read_key(tmp_path / "none")
+    binary = tmp_path / "bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(DnsSettingError, match="not text"):
+        dnssd.read_key(binary)
