@@ -85,9 +85,9 @@ def scripted():
 def started():
     registrars: list[DnsRegistrar] = []
 
-    def start(port: int, timeout: float = 1.0) -> DnsRegistrar:
+    def start(port: int, timeout: float = 1.0, refresh: float = 60) -> DnsRegistrar:
         records = dnssd.records_for(Announcement("box", 7464, ("192.0.2.10",), "n1"), DOMAIN, ["192.0.2.10"])
-        r = DnsRegistrar(records, ("127.0.0.1", port), None, refresh=60, timeout=timeout)
+        r = DnsRegistrar(records, ("127.0.0.1", port), None, refresh=refresh, timeout=timeout)
         registrars.append(r)
         r.start()
         return r
@@ -158,3 +158,15 @@ def test_no_server_is_a_line_and_a_status_not_a_stop(started, caplog):
         until(lambda: "not registered" in r.describe(), "the failure")
     assert f"no answer from 127.0.0.1:{port} within 0.2 s" in r.describe()
     assert len(dns_lines(caplog)) == 1
+
+
+def test_records_gone_from_the_zone_are_put_back_at_the_next_refresh(scripted, started, caplog):
+    caplog.set_level(logging.INFO, "pingd")
+    server = scripted(["NOERROR", "NOERROR", "NXRRSET"])  # register, a quiet refresh, then gone
+    r = started(server.port, refresh=0.05)
+    until(lambda: len(server.updates) >= 5, "the registration, two refreshes and a new registration")
+    kinds = ["refresh" if u.prerequisite and len(u.prerequisite[0]) else "register" for u in server.updates]
+    assert kinds[:4] == ["register", "refresh", "refresh", "register"]
+    lines = dns_lines(caplog)
+    assert lines[1] == "DNS: 'box' was no longer in example.org; registering it again"
+    assert lines[2].startswith("DNS: registered 'box' in example.org") and r.registered
