@@ -196,11 +196,12 @@ def _first_registered(candidates, name, timeout: float, quiet: bool, server_key,
         )
     if not quiet:
         for answer in silent:
-            print(
-                f"pingctl: skipped '{shown(answer.found.name)}': registered in {answer.found.domain} "
-                f"but no answer within {timeout:g} s (its records outlive it?)",
-                file=sys.stderr,
-            )
+            where = f"'{shown(answer.found.name)}': registered in {answer.found.domain}"
+            if isinstance(answer.error, NoAnswer) or answer.error is None:
+                why = f"{where} but no answer within {timeout:g} s (its records outlive it?)"
+            else:
+                why = f"{where}, but {explain(answer.error)}"
+            print(f"pingctl: skipped {why}", file=sys.stderr)
         others = [a.found.name for a in answers if a is not chosen and a.client is not None]
         if others:
             names = ", ".join(f"'{shown(n)}'" for n in others)

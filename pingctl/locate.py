@@ -1,8 +1,10 @@
 """Where pingctl looks for daemons: mDNS on the link, DNS domains beyond it.
 
 ``--domain D`` browses that DNS domain alone (as ``avahi-browse -d``). Without it, pingctl
-browses mDNS and, at the same time, the domains the network suggests (RFC 6763 §11) under
-the resolver's search domains; the first to find a daemon wins. A host with no search
+browses the domains the network suggests (RFC 6763 §11) under the resolver's search domains
+and, unless they answer within ``DNS_HEAD_START``, mDNS as well; the first to find a daemon
+wins. (The head start spares a managed network loading zeroconf next to dnspython, which
+would slow both: the two compete for one interpreter.) A host with no search
 domains (``LOCALDOMAIN`` or /etc/resolv.conf) takes the plain mDNS path and loads no DNS code.
 
 Daemons found in DNS may be dead: records outlive a daemon that was killed. ``find`` returns

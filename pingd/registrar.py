@@ -29,6 +29,7 @@ import dns.resolver
 import dns.tsig
 
 from pingd import dnssd
+from pingd.announce import Announcement
 from pingd.config import DNS_PORT
 from pingd.dnssd import ServiceRecords
 
@@ -252,13 +253,14 @@ class DnsRegistrar:
 
     def _explain(self, rcode: str) -> str:
         where = _endpoint(self._server)
+        zone = self._zone.to_text(omit_final_dot=True) if self._zone is not None else self._domain
         if rcode == "REFUSED":
             signed = "updates signed with this key" if self._key is not None else "unsigned updates (give --dns-key)"
-            return f"{where} refused the update (REFUSED): the zone {self._zone} does not accept {signed}"
+            return f"{where} refused the update (REFUSED): the zone {zone} does not accept {signed}"
         if rcode == "NOTAUTH":
-            return f"{where} is not authoritative for {self._zone} (NOTAUTH): check --dns-server"
+            return f"{where} is not authoritative for {zone} (NOTAUTH): check --dns-server"
         if rcode == "NOTZONE":
-            return f"{where} says the records are outside zone {self._zone} (NOTZONE)"
+            return f"{where} says the records are outside zone {zone} (NOTZONE)"
         return f"{where} answered {rcode}"
 
 
@@ -277,7 +279,11 @@ def _endpoint(server: tuple[str, int] | None) -> str:
 
 
 def registrar_for(
-    announcement, listening: tuple[str, ...], domain: str, server: tuple[str, int] | None, key_file: Path | None
+    announcement: Announcement,
+    listening: tuple[str, ...],
+    domain: str,
+    server: tuple[str, int] | None,
+    key_file: Path | None,
 ) -> DnsRegistrar:
     """A registrar from pingd's settings (validated by the config layer; the key file is read
     here, and a DnsSettingError says what is wrong with it)."""

@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -126,14 +127,25 @@ class DnsWorld:
             "r = dns.query.udp(dns.message.make_query(sys.argv[1], sys.argv[2]), sys.argv[3], timeout=2)\n"
             "print('\\n'.join(x.to_text() for s in r.answer for x in s))\n"
         )
-        import sys
-
         run = self.client.run(sys.executable, "-c", code, name, kind, DNS_ADDRESS)
         assert run.returncode == 0, run.stderr
         return [line for line in run.stdout.splitlines() if line]
 
-    def wait_until_gone(self, name: str, kind: str, timeout: float = 10.0) -> None:
-        wait_for(lambda: not self.lookup(name, kind), timeout, f"{name} {kind} to be removed", interval=0.1)
+    def forget(self, name: str) -> None:
+        """Delete instance ``name``'s records (as an operator would after a SIGKILL)."""
+        code = (
+            "import sys, dns.query, dns.update\n"
+            "from pingd import dnssd\n"
+            "from pathlib import Path\n"
+            "u = dns.update.UpdateMessage(sys.argv[2])\n"
+            "instance = f'{sys.argv[1]}._pingd._tcp.{sys.argv[2]}.'\n"
+            "u.delete(instance)\n"
+            "u.delete(f'_pingd._tcp.{sys.argv[2]}.', 'PTR', instance)\n"
+            "u.use_tsig(dnssd.read_key(Path(sys.argv[3])))\n"
+            "dns.query.udp(u, sys.argv[4], timeout=2)\n"
+        )
+        run = self.client.run(sys.executable, "-c", code, name, ZONE, str(self.key_file), DNS_ADDRESS)
+        assert run.returncode == 0, run.stderr
 
     def close(self) -> None:
         if self._named is not None and self._named.poll() is None:
