@@ -10,18 +10,19 @@ waited for beyond the answers: a domain answers in a few round trips.
 resolver's search domains.
 
 Questions go to the system's name servers (``pingctl.resolvconf``) in order, as the C
-library's resolver asks them; dnspython builds and reads every message.
+library's resolver asks them; dnspython builds and reads every message (``exchange``).
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdatatype
 
@@ -47,9 +48,10 @@ class DnsBrowseError(PingctlError):
 class Resolver:
     """Asks the system's name servers, in order, until the monotonic ``deadline``."""
 
-    def __init__(self, deadline: float, nameservers: tuple[str, ...] | None = None) -> None:
+    def __init__(self, deadline: float, nameservers: tuple[str, ...] | None = None, port: int = 53) -> None:
         self.deadline = deadline
         self.nameservers = nameservers if nameservers is not None else resolvconf.read().nameservers
+        self.port = port
 
     def ask(self, name: dns.name.Name, kind: str) -> dns.message.Message:
         """The first answer (NOERROR or NXDOMAIN) a name server gives; DnsBrowseError if none
@@ -62,8 +64,8 @@ class Resolver:
                 break
             query = dns.message.make_query(name, kind)
             try:
-                response, _ = dns.query.udp_with_fallback(query, server, timeout=min(PER_SERVER, remaining))
-            except dns.exception.Timeout:
+                response = exchange(query, server, min(PER_SERVER, remaining), self.port)
+            except TimeoutError:
                 why = f"{server} did not answer in time"
                 continue
             except (OSError, dns.exception.DNSException) as exc:
@@ -79,6 +81,36 @@ class Resolver:
         response = self.ask(name, kind)
         rdtype = dns.rdatatype.from_text(kind)
         return [rdata for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset], response
+
+
+def exchange(query: dns.message.Message, server: str, timeout: float, port: int = 53) -> dns.message.Message:
+    """Send ``query`` to ``server`` over UDP and return its answer (over TCP if it was
+    truncated). The socket is connected: only that server's datagrams reach it, and a
+    server with nothing on port 53 is known at once (ECONNREFUSED), not after the timeout.
+    A datagram that is not the answer (garbage, another id) is ignored, as a resolver does.
+    (dnspython's ``dns.query`` does the same, but loading it, and ssl with it, costs 15 ms
+    of every pingctl start; it is loaded only for a truncated answer.)"""
+    deadline = time.monotonic() + timeout
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.connect((server, port))
+        sock.send(query.to_wire())
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+            try:
+                response = dns.message.from_wire(sock.recv(65535), ignore_trailing=True)
+            except dns.exception.DNSException:
+                continue
+            if query.is_response(response):
+                break
+    if response.flags & dns.flags.TC:
+        import dns.query as dns_query
+
+        response = dns_query.tcp(query, server, timeout=max(0.001, deadline - time.monotonic()), port=port)
+    return response
 
 
 def suggested_domains(search: list[str], deadline: float) -> list[str]:
@@ -105,9 +137,9 @@ def suggested_domains(search: list[str], deadline: float) -> list[str]:
     return list(dict.fromkeys(d.to_text(omit_final_dot=True) for names in answers for d in names))
 
 
-def browse(domain: str, deadline: float) -> list[Found]:
+def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> list[Found]:
     """Every daemon registered in ``domain`` whose records resolve, by name."""
-    r = Resolver(deadline)
+    r = resolver or Resolver(deadline)
     try:
         base = dns.name.from_text(domain.strip().rstrip(".") + ".")
     except dns.exception.DNSException as exc:

@@ -1,0 +1,130 @@
+"""Browsing a DNS domain against a scripted name server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import dns.flags
+import dns.message
+import dns.rrset
+import pytest
+
+from pingctl import dnsbrowse
+
+ZONE = {
+    ("_pingd._tcp.example.org.", "PTR"): ["box._pingd._tcp.example.org.", "half._pingd._tcp.example.org."],
+    ("box._pingd._tcp.example.org.", "SRV"): ["0 0 7464 pingd-n1.example.org."],
+    ("box._pingd._tcp.example.org.", "TXT"): ['"txtvers=1" "pv=1" "ver=0.1.0" "id=n1"'],
+    ("pingd-n1.example.org.", "A"): ["192.0.2.10"],
+    ("half._pingd._tcp.example.org.", "TXT"): ['"id=n2"'],  # an SRV never added: left out
+}
+
+
+class ScriptedServer:
+    """Answers from ZONE; before each answer it sends ``noise`` datagrams (garbage, then an
+    answer with another id), which the client must ignore."""
+
+    def __init__(self, noise: bool = False) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.noise = noise
+        self.asked: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            question = query.question[0]
+            kind = dns.rdatatype.to_text(question.rdtype)
+            self.asked.append(f"{question.name} {kind}")
+            response = dns.message.make_response(query)
+            records = ZONE.get((question.name.to_text(), kind))
+            if records:
+                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", kind, records))
+            elif not any(name == question.name.to_text() for name, _ in ZONE):
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            if self.noise:
+                self.sock.sendto(b"\x00\x01garbage", peer)
+                other = dns.message.make_response(query)
+                other.id = (query.id + 1) % 65536
+                self.sock.sendto(other.to_wire(), peer)
+            self.sock.sendto(response.to_wire(), peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def server():
+    s = ScriptedServer(noise=True)
+    yield s
+    s.close()
+
+
+def test_a_domain_lists_the_daemons_whose_records_resolve(server):
+    deadline = time.monotonic() + 3
+    r = dnsbrowse.Resolver(deadline, ("127.0.0.1",), server.port)
+    [found] = dnsbrowse.browse("example.org", deadline, r)
+    assert (found.name, found.host, found.addresses, found.port) == (
+        "box",
+        "pingd-n1.example.org",
+        ("192.0.2.10",),
+        7464,
+    )
+    assert (found.node_id, found.version, found.protocol, found.domain) == ("n1", "0.1.0", "1", "example.org")
+
+
+def test_noise_is_ignored_and_only_the_answer_counts(server):
+    query = dns.message.make_query("pingd-n1.example.org.", "A")
+    response = dnsbrowse.exchange(query, "127.0.0.1", 2.0, server.port)
+    assert [r.to_text() for r in response.answer[0]] == ["192.0.2.10"]
+
+
+def test_no_server_on_the_port_is_known_at_once():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):
+        dnsbrowse.exchange(dns.message.make_query("example.org.", "SOA"), "127.0.0.1", 2.0, port)
+    assert time.monotonic() - start < 1.0  # refused, not timed out
+
+
+def test_a_resolver_that_fails_everywhere_says_so(server):
+    r = dnsbrowse.Resolver(time.monotonic() + 0.3, ("127.0.0.1",), server.port + 1 if server.port < 65535 else 1)
+    with pytest.raises(dnsbrowse.DnsBrowseError, match="cannot look up example.org"):
+        r.ask(dns.name.from_text("example.org."), "SOA")
+
+
+def test_a_truncated_answer_is_asked_again_over_tcp(monkeypatch, server):
+    asked_tcp = []
+
+    def tcp(query, where, timeout, port):
+        asked_tcp.append((where, port))
+        return dns.message.make_response(query)
+
+    import dns.query
+
+    monkeypatch.setattr(dns.query, "tcp", tcp)
+    original = dns.message.from_wire
+
+    def truncated(wire, **kwargs):
+        message = original(wire, **kwargs)
+        message.flags |= dns.flags.TC
+        return message
+
+    monkeypatch.setattr(dns.message, "from_wire", truncated)
+    dnsbrowse.exchange(dns.message.make_query("example.org.", "SOA"), "127.0.0.1", 2.0, server.port)
+    assert asked_tcp == [("127.0.0.1", server.port)]
