@@ -601,18 +601,31 @@ def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool, 
     return EXIT_OK if all(r.status is not None for r in results) else EXIT_NO_REPLY
 
 
-def _watch_daemons(interfaces: tuple[str, ...], json_output: bool) -> None:
+def _watch_daemons(interfaces: tuple[str, ...], json_output: bool, domain: str | None = None) -> None:
     """discover --watch: a live list on a terminal; piped, an event line per change
-    (`+ name address:port node version` / `- name`); with --json, one object per event."""
-    from pingctl import discovery, output, render
+    (`+ name address:port node version` / `- name`); with --json, one object per event.
+    Over mDNS it hears announcements and goodbyes; in a DNS domain it asks again every 5 s."""
+    from pingctl import output, render
+    from pingctl.found import Found
+
+    if domain is not None:
+        from pingctl import dnsbrowse
+
+        events = dnsbrowse.watch(domain)
+        listening = f"asking {domain} every {dnsbrowse.WATCH_EVERY:g} s"
+    else:
+        from pingctl import discovery
+
+        events = discovery.watch(interfaces)
+        listening = "listening"
 
     out = output.choose(json_output=json_output, terminal=sys.stdout.isatty(), color=True, transient=False)
-    present: dict[str, discovery.Found] = {}
+    present: dict[str, Found] = {}
     header: tuple[str, ...] = ("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID")
     with out:
-        out.panel([("(listening for pingd daemons; Ctrl-C to stop)", "")])
-        for what in discovery.watch(interfaces):
-            if isinstance(what, discovery.Found):
+        out.panel([(f"({listening} for pingd daemons; Ctrl-C to stop)", "")])
+        for what in events:
+            if isinstance(what, Found):
                 present[what.name] = what
                 where = ",".join(t.display for t in what.targets())
                 line = f"+ {what.name} {where} {what.node_id or '?'} {what.version or '?'}"
@@ -641,7 +654,11 @@ def discover(
     watch: Annotated[
         bool,
         typer.Option(
-            "--watch", help="Keep listening: show daemons as they come and go, until interrupted (as avahi-browse)."
+            "--watch",
+            help=(
+                "Keep listening: show daemons as they come and go, until interrupted (as avahi-browse). "
+                "With --domain, the domain is asked again every 5 s."
+            ),
         ),
     ] = False,
     domain: Domain = None,
@@ -651,10 +668,8 @@ def discover(
     from pingctl import locate
 
     if watch:
-        if domain is not None:
-            raise PingctlError("--watch follows mDNS announcements; a DNS domain is listed once: drop --watch")
         try:
-            _watch_daemons(tuple(mdns_interface or ()), json_output)
+            _watch_daemons(tuple(mdns_interface or ()), json_output, domain)
         except KeyboardInterrupt:
             pass
         return

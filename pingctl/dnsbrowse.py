@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import dns.exception
@@ -150,6 +151,31 @@ def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> li
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(instances))) as pool:
         found = pool.map(lambda i: _resolve(r, i, base), instances)
         return sorted((f for f in found if f is not None), key=lambda f: f.name.lower())
+
+
+#: How often ``watch`` asks the domain again. Unicast DNS has no announcements to hear;
+#: a caching resolver between pingctl and the zone adds up to the records' TTL (60 s).
+WATCH_EVERY = 5.0
+
+
+def watch(domain: str, every: float = WATCH_EVERY, stop: Callable[[], bool] = lambda: False) -> Iterator[Found | str]:
+    """Daemons in ``domain`` as they come (a Found, again when its record changes) and go (the
+    name), asking every ``every`` seconds until ``stop()`` or Ctrl-C. A round the resolver does
+    not answer changes nothing: a daemon leaves when its records do, not when DNS hiccups."""
+    present: dict[str, Found] = {}
+    while not stop():
+        try:
+            now = {f.name: f for f in browse(domain, time.monotonic() + min(every, 3.0))}
+        except DnsBrowseError:
+            now = present
+        for name in [n for n in present if n not in now]:
+            del present[name]
+            yield name
+        for name, found in now.items():
+            if present.get(name) != found:
+                present[name] = found
+                yield found
+        time.sleep(every)
 
 
 def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Found | None:

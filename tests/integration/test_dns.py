@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import require
 from tests.support import dnsworld
 from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld
-from tests.support.processes import Daemon, base_env, pingctl
+from tests.support.processes import Daemon, Watcher, base_env, pingctl
 
 pytestmark = pytest.mark.root
 
@@ -189,3 +189,16 @@ def test_every_registered_daemon_at_once(world, registered):
     status = on_client(world, "status", "--all", "--domain", ZONE, "--json")
     assert status.code == 0, status.stderr
     assert sorted(d["name"] for d in status.json()) == ["rack-a", "rack-b"]
+
+
+def test_discover_watch_follows_a_domain(world, registered):
+    watcher = Watcher("--domain", ZONE, prefix=world.client.prefix)
+    try:
+        daemon = registered("watched", "--port", "7473")
+        daemon.wait_for_line("DNS: registered 'watched'")
+        watcher.first(lambda line: line.startswith("+ watched 10.240.1.2:7473 "), 15, "the daemon to be listed")
+        assert daemon.stop() == 0
+        watcher.first(lambda line: line == "- watched", 15, "the daemon to leave the list")
+        assert watcher.stop() == 0
+    finally:
+        watcher.kill()

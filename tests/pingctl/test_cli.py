@@ -108,7 +108,6 @@ def test_watch_takes_an_optional_value_for_status_only():
     [
         (["ping", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among discovered daemons"),
         (["status", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among"),
-        (["discover", "--watch", "--domain", "example.org"], "--watch follows mDNS announcements"),
     ],
 )
 def test_domain_conflicts_are_usage_errors(args, message):

@@ -128,3 +128,22 @@ def test_a_truncated_answer_is_asked_again_over_tcp(monkeypatch, server):
     monkeypatch.setattr(dns.message, "from_wire", truncated)
     dnsbrowse.exchange(dns.message.make_query("example.org.", "SOA"), "127.0.0.1", 2.0, server.port)
     assert asked_tcp == [("127.0.0.1", server.port)]
+
+
+def test_watch_reports_what_comes_changes_and_goes_and_rides_out_a_failed_round(monkeypatch):
+    from pingctl.found import Found
+
+    box = Found("box", "pingd-n1.example.org", ("192.0.2.10",), 7464, "n1", "0.1.0", "1", domain="example.org")
+    moved = Found("box", "pingd-n1.example.org", ("192.0.2.11",), 7464, "n1", "0.1.0", "1", domain="example.org")
+    rounds = iter([[box], [box], dnsbrowse.DnsBrowseError("down"), [moved], []])
+
+    def browse(domain, deadline):
+        answer = next(rounds)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(dnsbrowse, "browse", browse)
+    asked = iter(range(5))
+    events = list(dnsbrowse.watch("example.org", every=0, stop=lambda: next(asked, None) is None))
+    assert events == [box, moved, "box"]
