@@ -141,6 +141,10 @@ class SystemdBox:
             for d in run tmp dev/shm etc/systemd/system; do mount -t tmpfs -o mode=755 tmpfs $R/$d; done
             chmod 1777 $R/tmp $R/dev/shm; cp -a {b}/units/. $R/etc/systemd/system/; echo {self.tag} > $R/etc/hostname
             cd $R; mkdir .old; pivot_root . .old; umount -l /.old; rmdir /.old
+            # Shared, as on a host (systemd leaves this to the container manager when
+            # $container is set): without it a unit's LoadCredential= files never appear.
+            # The box's namespace was made private, so nothing propagates to the host.
+            mount --make-rshared /
             exec env -i container={self.tag} SYSTEMD_UNIT_PATH={self.unit_path} \\
               SYSTEMD_GENERATOR_PATH=/run/none SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/none \\
               /lib/systemd/systemd --unit=box.target --show-status=no

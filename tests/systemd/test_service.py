@@ -168,3 +168,53 @@ def test_socket_activation_under_systemd(box, wheelhouse):
     assert _show(box, "pingd", "ActiveState")["ActiveState"] == "active"
     assert "(socket passed by systemd)" in box.journal("pingd")
     box.run("systemctl", "stop", "pingd.socket", "pingd")
+
+
+@pytest.mark.root
+def test_dns_registration_under_the_hardened_unit(box, wheelhouse):
+    """The README's set-up, as an operator makes it: settings in pingd.toml, the root-only key
+    handed over as a credential. Under every hardening option, pingd registers in a real BIND
+    (on the box's loopback), says so in STATUS=, and removes the records on `systemctl stop`."""
+    require(None if shutil.which("named") and shutil.which("tsig-keygen") else "needs bind9 and bind9-utils")
+    _install(box, wheelhouse)
+    key = subprocess.run(["tsig-keygen", "pingd-key"], check=True, capture_output=True, text=True).stdout
+    etc = box.root / "etc/pingd"
+    etc.mkdir(exist_ok=True)
+    (etc / "dns.key").write_text(key)
+    (etc / "dns.key").chmod(0o600)
+    (etc / "pingd.toml").write_text('dns_domain = "example.test"\ndns_server = "127.0.0.1:5300"\n')
+    dropin = box.root / "etc/systemd/system/pingd.service.d"
+    dropin.mkdir(parents=True)
+    (dropin / "dns.conf").write_text(
+        "[Service]\nLoadCredential=dns.key:/etc/pingd/dns.key\nEnvironment=PINGD_DNS_KEY=%d/dns.key\n"
+    )
+    named = box.root / "var/tmp/named"
+    named.mkdir(parents=True)
+    (named / "db").write_text("$TTL 60\n@ SOA ns admin 1 60 60 600 60\n@ NS ns\nns A 127.0.0.1\n")
+    (named / "named.conf").write_text(
+        'include "/etc/pingd/dns.key";\n'
+        'options { directory "/var/tmp/named"; listen-on port 5300 { 127.0.0.1; }; listen-on-v6 { none; };\n'
+        '  recursion no; pid-file "/var/tmp/named/pid"; };\n'
+        'zone "example.test" { type primary; file "/var/tmp/named/db";\n'
+        "  update-policy { grant pingd-key subdomain example.test. PTR SRV TXT A AAAA; }; };\n"
+    )
+    box.run("named", "-c", "/var/tmp/named/named.conf")  # forks; the box's end stops it
+    box.run("systemctl", "daemon-reload")
+    started = box.run("systemctl", "start", "pingd", check=False)
+    assert started.returncode == 0, box.journal("pingd")
+    wait_for(lambda: "DNS: registered" in box.journal("pingd"), 20, "pingd to register in DNS")
+    registered = re.compile(r"DNS: registered as '[^']+' in example\.test")
+    wait_for(lambda: registered.search(_show(box, "pingd", "StatusText")["StatusText"]), 10, "STATUS= to say so")
+    announced = _pingctl(box, "status", "--server-ip", "127.0.0.1")["announced"]
+    assert "DNS: registered as" in announced
+
+    python = "/opt/pingd/venv/bin/python"
+    ask = (
+        "import dns.message as m, dns.query as q\n"
+        "r = q.udp(m.make_query('_pingd._tcp.example.test', 'PTR'), '127.0.0.1', port=5300, timeout=2)\n"
+        "print(r.answer)"
+    )
+    assert "_pingd._tcp.example.test" in box.run(python, "-c", ask).stdout
+    box.run("systemctl", "stop", "pingd")
+    assert "DNS: removed" in box.journal("pingd")
+    assert box.run(python, "-c", ask).stdout.strip() == "[]"
