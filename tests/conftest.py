@@ -43,6 +43,22 @@ def require(why_not: str | None) -> None:
         pytest.skip(why_not)
 
 
+@pytest.fixture(autouse=True)
+def fresh_zmq_instance(monkeypatch):
+    """Each test gets its own ``zmq.Context.instance()`` (pingctl's clients default to it), made
+    on first use and destroyed after the test, as each pingctl process has its own. A context
+    shared by the whole session carried state from one test into the next: twice in full CI
+    runs, every client on it stopped connecting from one test on, while clients on their own
+    contexts in the same tests worked."""
+    import zmq
+
+    monkeypatch.setattr(zmq.Context, "_instance", None)
+    yield
+    made = zmq.Context._instance
+    if made is not None and not made.closed:
+        made.destroy(linger=0)
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     d = tmp_path / "state"
