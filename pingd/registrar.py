@@ -152,7 +152,6 @@ class DnsRegistrar:
         raise RegistrationError(f"'{self._wanted}' and {MAX_RENAMES} names after it are taken; choose --name")
 
     def _registered_as(self, label: str) -> None:
-        self._registered = True
         self._failure = None
         addresses = ", ".join(self._records.addresses)
         assert self._server is not None
@@ -166,6 +165,7 @@ class DnsRegistrar:
             log.info("DNS: registered '%s' in %s (%s, port %d, via %s)", label, self._domain, addresses,
                      self._records.port, where)  # fmt: skip
         self._state = f"DNS: registered as '{label}' in {self._domain}"
+        self._registered = True  # last: whoever sees it set sees the state above too
 
     def _failed(self, reason: str) -> None:
         if reason != self._failure:
