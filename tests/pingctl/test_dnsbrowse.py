@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import dns.flags
@@ -12,6 +11,7 @@ import dns.rrset
 import pytest
 
 from pingctl import dnsbrowse
+from tests.support.scripted_dns import ScriptedDns
 
 ZONE = {
     ("_pingd._tcp.example.org.", "PTR"): ["box._pingd._tcp.example.org.", "half._pingd._tcp.example.org."],
@@ -22,53 +22,25 @@ ZONE = {
 }
 
 
-class ScriptedServer:
-    """Answers from ZONE; before each answer it sends ``noise`` datagrams (garbage, then an
-    answer with another id), which the client must ignore."""
-
-    def __init__(self, noise: bool = False) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.noise = noise
-        self.asked: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(data)
-            question = query.question[0]
-            kind = dns.rdatatype.to_text(question.rdtype)
-            self.asked.append(f"{question.name} {kind}")
-            response = dns.message.make_response(query)
-            records = ZONE.get((question.name.to_text(), kind))
-            if records:
-                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", kind, records))
-            elif not any(name == question.name.to_text() for name, _ in ZONE):
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            if self.noise:
-                self.sock.sendto(b"\x00\x01garbage", peer)
-                other = dns.message.make_response(query)
-                other.id = (query.id + 1) % 65536
-                self.sock.sendto(other.to_wire(), peer)
-            self.sock.sendto(response.to_wire(), peer)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+def answer_from_zone(query: dns.message.Message) -> list[bytes]:
+    """ZONE's answer, after two datagrams the client must ignore: garbage, then an answer with
+    another id."""
+    question = query.question[0]
+    kind = dns.rdatatype.to_text(question.rdtype)
+    response = dns.message.make_response(query)
+    records = ZONE.get((question.name.to_text(), kind))
+    if records:
+        response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", kind, records))
+    elif not any(name == question.name.to_text() for name, _ in ZONE):
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    other = dns.message.make_response(query)
+    other.id = (query.id + 1) % 65536
+    return [b"\x00\x01garbage", other.to_wire(), response.to_wire()]
 
 
 @pytest.fixture
 def server():
-    s = ScriptedServer(noise=True)
+    s = ScriptedDns(answer_from_zone)
     yield s
     s.close()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Callable
 
 import dns.message
@@ -21,59 +20,47 @@ from pingd import dnssd, registrar
 from pingd.announce import Announcement
 from pingd.registrar import DnsRegistrar
 from tests.support.processes import wait_for
+from tests.support.scripted_dns import ScriptedDns
 
 DOMAIN = dnssd.domain_name("example.org")
 OURS = "pingd-n1.example.org."
 
 
-class ScriptedDns:
-    """A UDP DNS server on 127.0.0.1: SOA questions get example.org's SOA, SRV questions
+class ScriptedRegistry:
+    """Scripted answers for the registrar: SOA questions get example.org's SOA, SRV questions
     ``srv_target``'s SRV if set, and updates the next rcode of ``rcodes`` (then NOERROR)."""
 
     def __init__(self, rcodes: list[str], srv_target: str | None = None) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.rcodes, self.srv_target = rcodes, srv_target
         self.updates: list[dns.message.Message] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self.server = ScriptedDns(self.answer)
+        self.port = self.server.port
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            message = dns.message.from_wire(data)
-            response = dns.message.make_response(message)
-            if message.opcode() == 5:
-                self.updates.append(message)
-                response.set_rcode(dns.rcode.from_text(self.rcodes.pop(0) if self.rcodes else "NOERROR"))
-            else:
-                question = message.question[0]
-                if question.rdtype == dns.rdatatype.SOA:
-                    text = "ns.example.org. admin.example.org. 1 60 60 600 60"
-                    response.answer.append(dns.rrset.from_text("example.org.", 60, "IN", "SOA", text))
-                elif question.rdtype == dns.rdatatype.SRV and self.srv_target:
-                    text = f"0 0 7464 {self.srv_target}"
-                    response.answer.append(dns.rrset.from_text(question.name, 60, "IN", "SRV", text))
-            self.sock.sendto(response.to_wire(), peer)
+    def answer(self, message: dns.message.Message) -> list[bytes]:
+        response = dns.message.make_response(message)
+        if message.opcode() == 5:
+            self.updates.append(message)
+            response.set_rcode(dns.rcode.from_text(self.rcodes.pop(0) if self.rcodes else "NOERROR"))
+        else:
+            question = message.question[0]
+            if question.rdtype == dns.rdatatype.SOA:
+                text = "ns.example.org. admin.example.org. 1 60 60 600 60"
+                response.answer.append(dns.rrset.from_text("example.org.", 60, "IN", "SOA", text))
+            elif question.rdtype == dns.rdatatype.SRV and self.srv_target:
+                text = f"0 0 7464 {self.srv_target}"
+                response.answer.append(dns.rrset.from_text(question.name, 60, "IN", "SRV", text))
+        return [response.to_wire()]
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
+        self.server.close()
 
 
 @pytest.fixture
 def scripted():
-    made: list[ScriptedDns] = []
+    made: list[ScriptedRegistry] = []
 
-    def make(rcodes: list[str], srv_target: str | None = None) -> ScriptedDns:
-        made.append(ScriptedDns(rcodes, srv_target))
+    def make(rcodes: list[str], srv_target: str | None = None) -> ScriptedRegistry:
+        made.append(ScriptedRegistry(rcodes, srv_target))
         return made[-1]
 
     yield make
