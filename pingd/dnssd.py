@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dns.name
@@ -101,8 +101,6 @@ class ServiceRecords:
         ]
 
     def renamed(self, label: str) -> ServiceRecords:
-        from dataclasses import replace
-
         return replace(self, instance=instance_name(label, self.domain))
 
 

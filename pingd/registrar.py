@@ -25,7 +25,6 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
 import dns.tsig
 
 from pingd import dnssd
@@ -183,6 +182,8 @@ class DnsRegistrar:
         if self._server_given is not None:
             host, port = self._server_given
             return _address_of(host), port
+        import dns.resolver  # only here: the stub resolver is not needed with --dns-server
+
         try:
             zone = dns.resolver.zone_for_name(self._records.domain, lifetime=self._timeout)
             soa = dns.resolver.resolve(zone, "SOA", lifetime=self._timeout)
