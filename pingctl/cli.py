@@ -11,31 +11,17 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
 
-from pingctl.errors import (
-    EXIT_ERROR,
-    EXIT_NO_REPLY,
-    EXIT_OK,
-    ClientError,
-    HandshakeFailed,
-    KeyRefused,
-    NoAnswer,
-    NotPingd,
-    PingctlError,
-    Refused,
-    Unreachable,
-    Unresolvable,
-    WrongVersion,
-)
+from pingctl.errors import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, ClientError, PingctlError, explain
 from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
+from pingctl.limits import check_seconds as _check_seconds
 from pingctl.text import shown
 from pingd import __version__
 from pingd.protocol import DEFAULT_PORT
-from pingd.protocol import VERSION as PROTOCOL_VERSION
 
 app = typer.Typer(
     add_completion=True,
@@ -106,170 +92,18 @@ def _main(
     _state["debug"] = debug
 
 
-def _check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = False) -> None:
-    """A duration from the command line: finite, in range (nan fails every comparison)."""
-    if value is None:
-        return
-    if not ((value >= 0 if zero_ok else value > 0) and value <= most):
-        low = "0 or more" if zero_ok else "above 0"
-        raise PingctlError(f"{flag} takes a number of seconds, {low} and at most {most:g}")
+def _wanted(server_ip, port, name, discovery_timeout, mdns_interface, server_key, domain):
+    from pingctl import connect
 
-
-def _connect(
-    server_ip,
-    port,
-    name,
-    discovery_timeout,
-    mdns_interface,
-    timeout,
-    quiet: bool,
-    server_key=None,
-    context=None,
-    domain: str | None = None,
-):
-    """A client connected to a daemon that answered a status request, and that status."""
-    from pingctl.client import first_to_answer, resolve_target
-
-    if server_key is not None:
-        from pingd.keys import is_key
-
-        if not is_key(server_key):
-            raise PingctlError("--server-key takes a 40-character Z85 CURVE public key (as pingd logs it)")
-    if server_ip is not None:
-        if name is not None or domain is not None:
-            flag = "--name" if name is not None else "--domain"
-            raise PingctlError(f"{flag} chooses among discovered daemons; drop it when giving --server-ip")
-        port = DEFAULT_PORT if port is None else port
-        if not 1 <= port <= 65535:
-            raise PingctlError(f"port {port} is out of range (1-65535); check --port")
-        targets = [replace(t, server_key=server_key) for t in resolve_target(server_ip, port)]
-    else:
-        if port is not None:
-            raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
-        _check_seconds("--discovery-timeout", discovery_timeout, MAX_DISCOVERY)
-        from pingctl import locate
-
-        candidates, how = locate.find(name, discovery_timeout, tuple(mdns_interface or ()), domain)
-        if how == "DNS":
-            return _first_registered(candidates, name, timeout, quiet, server_key, context)
-        found, others = candidates[0], candidates[1:]
-        if others and not quiet:
-            names = ", ".join(f"'{shown(o.name)}'" for o in others)
-            print(
-                f"pingctl: found several daemons; using '{shown(found.name)}' (first to answer). "
-                f"Others: {names}. Choose one with --name NAME.",
-                file=sys.stderr,
-            )
-        _check_announced_key(found, server_key, name)
-        targets = found.targets(server_key)
-    keys = None
-    if any(t.server_key for t in targets):
-        from pingctl import trust
-
-        keys = trust.client_keys()
-    return first_to_answer(targets, timeout, keys, context)
-
-
-def _first_registered(candidates, name, timeout: float, quiet: bool, server_key, context):
-    """The first daemon found in DNS that answers. Records outlive a daemon that was killed,
-    so every candidate is asked at once, and one that does not answer within ``timeout`` is
-    skipped with a note: never a hang, never a session with a dead daemon."""
-    from pingctl import fleet, trust
-
-    for found in candidates:
-        _check_announced_key(found, server_key, name)
-    keys = trust.client_keys() if server_key or any(f.curve_key for f in candidates) else None
-    if server_key is not None:
-        candidates = [replace(f, curve_key=server_key) for f in candidates]
-    answers = fleet.connect(candidates, timeout, keys, context)
-    chosen = next((a for a in answers if a.client is not None and a.status is not None), None)
-    silent = [a for a in answers if a.client is None]
-    for answer in answers:
-        if answer is not chosen and answer.client is not None:
-            answer.client.close()
-    if chosen is None:
-        first = silent[0]
-        why = explain(first.error) if first.error else "it announced no address"
-        raise PingctlError(
-            f"pingd '{first.found.name}' is registered in {first.found.domain} but did not answer: {why}"
-            + (f" ({len(silent) - 1} more registered, none answered)" if len(silent) > 1 else "")
-        )
-    if not quiet:
-        for answer in silent:
-            where = f"'{shown(answer.found.name)}': registered in {answer.found.domain}"
-            if isinstance(answer.error, NoAnswer) or answer.error is None:
-                why = f"{where} but no answer within {timeout:g} s (its records outlive it?)"
-            else:
-                why = f"{where}, but {explain(answer.error)}"
-            print(f"pingctl: skipped {why}", file=sys.stderr)
-        others = [a.found.name for a in answers if a is not chosen and a.client is not None]
-        if others:
-            names = ", ".join(f"'{shown(n)}'" for n in others)
-            print(
-                f"pingctl: found several daemons in {chosen.found.domain}; using '{shown(chosen.found.name)}'. "
-                f"Others: {names}. Choose one with --name NAME.",
-                file=sys.stderr,
-            )
-    assert chosen.client is not None and chosen.status is not None
-    return chosen.client, chosen.status
-
-
-def explain(error: ClientError) -> str:
-    """One line for a failure to talk to a daemon: what happened, and the flag that helps."""
-    where = error.where
-    if isinstance(error, Unresolvable):
-        return f"cannot resolve '{where}': {error.reason}; check --server-ip"
-    if isinstance(error, Unreachable):
-        return f"cannot reach pingd at {where}: {error.reason}; is pingd running there (systemctl status pingd)?"
-    if isinstance(error, KeyRefused):
-        return (
-            f"the pingd at {where} refused this client's key: ask its operator to add it to the "
-            "daemon's --allow-clients (pingctl keys show)"
-        )
-    if isinstance(error, HandshakeFailed):
-        if error.encrypted:
-            return (
-                f"the encrypted handshake with {where} failed: its key is not the --server-key given, "
-                "or it is not an encrypted pingd"
-            )
-        return (
-            f"the ZeroMQ handshake with {where} failed: it does not speak ZeroMQ (is that port really a "
-            "pingd?), or it is a pingd that requires encryption (give --server-key)"
-        )
-    if isinstance(error, NotPingd):
-        return f"{where} answered, but not as a pingd; is that port really a pingd?"
-    if isinstance(error, WrongVersion):
-        return (
-            f"the daemon at {where} speaks pingd protocol {error.version}, this pingctl speaks "
-            f"{PROTOCOL_VERSION}; install matching versions"
-        )
-    if isinstance(error, Refused):
-        return f"{where} refused the request: {error.text}"
-    if isinstance(error, NoAnswer):
-        what = "connected, but got no pingd reply" if error.connected else "no connection"
-        return (
-            f"no answer from pingd at {where} within {error.timeout:g} s ({what}); "
-            "check the address and port, or raise --timeout"
-        )
-    return f"talking to pingd at {where} failed"
-
-
-def _check_announced_key(found, server_key: str | None, asked: str | None) -> None:
-    """A pinned key must be the announced one; an unpinned one is trusted on first use."""
-    if found.curve_key is None:
-        return
-    if server_key is not None:
-        if server_key != found.curve_key:
-            raise PingctlError(
-                f"pingd '{found.name}' announces key {found.curve_key}, not the --server-key given: "
-                "refusing to connect (someone may be impersonating it)"
-            )
-        return
-    from pingctl import trust
-
-    note = trust.check_server_key(asked or found.name, found.node_id, found.curve_key)
-    if note:
-        print(f"pingctl: {shown(note)}", file=sys.stderr)
+    return connect.Wanted(
+        server_ip=server_ip,
+        port=port,
+        name=name,
+        domain=domain,
+        interfaces=tuple(mdns_interface or ()),
+        discovery_timeout=discovery_timeout,
+        server_key=server_key,
+    )
 
 
 @app.command()
@@ -342,6 +176,7 @@ def ping(
 
     from pingctl import output, render
     from pingctl import session as sessions
+    from pingctl.connect import connect as reach
     from pingctl.stats import Running
     from pingctl.stats import histogram as make_histogram
 
@@ -354,10 +189,9 @@ def ping(
     previous = signal.signal(signal.SIGQUIT, interim)
     context = zmq.Context()
     try:
-        client, status = _connect(
-            server_ip, port, names[0] if names else None, discovery_timeout, mdns_interface, timeout, json_output,
-            server_key, context, domain,
-        )  # fmt: skip
+        wanted = _wanted(server_ip, port, names[0] if names else None, discovery_timeout, mdns_interface,
+                         server_key, domain)  # fmt: skip
+        client, status = reach(wanted, timeout, quiet=json_output, context=context)
     except BaseException:
         signal.signal(signal.SIGQUIT, previous)
         raise
@@ -434,12 +268,11 @@ def _ping_all(
 ) -> int:
     """ping --all (or several --name): 0 when every daemon answered, 1 when one answered
     nothing, 2 when none was found."""
-    import zmq
-
-    from pingctl import board, fleet, locate, output, render, trust
+    from pingctl import board, fleet, output, render
     from pingctl import session as sessions
+    from pingctl.connect import reach_all
 
-    found = locate.browse(DISCOVER_WINDOW, interfaces, domain)
+    found = _browse(DISCOVER_WINDOW, interfaces, domain).found
     where = _searched(domain)
     missing: list[str] = []
     if names:
@@ -453,11 +286,8 @@ def _ping_all(
             )
     if not found:
         raise PingctlError(f"no pingd {where}; give an address with --server-ip")
-    for f in found:
-        _check_announced_key(f, None, None)
-    keys = trust.client_keys() if any(f.curve_key for f in found) else None
-    context = zmq.Context()
-    answers = fleet.connect(found, schedule.timeout, keys, context)
+    context = fleet.context_for(len(found))
+    answers = reach_all(found, schedule.timeout, context)
     lanes = [_lane(answer, schedule) for answer in answers]
     lanes += [board.Lane(n, "?", error=f"not {where}") for n in missing]
     running = [lane.session for lane in lanes if lane.session is not None]
@@ -491,6 +321,17 @@ def _ping_all(
     elif not out.shows_panels:
         print("\n".join(board.summary_lines(lanes)))
     return EXIT_OK if all(lane.answered for lane in lanes) else EXIT_NO_REPLY
+
+
+def _browse(timeout: float, interfaces: tuple[str, ...], domain: str | None, notes: bool = True):
+    """What discovery finds (a ``Browsed``); what it left out is said on stderr, a line each."""
+    from pingctl import locate
+
+    seen = locate.browse(timeout, interfaces, domain)
+    window = f"the {timeout:g} s window" if domain is None else f"the {timeout:g} s deadline"
+    for note in seen.notes(window) if notes else ():
+        print(f"pingctl: {shown(note)}", file=sys.stderr)
+    return seen
 
 
 def _searched(domain: str | None) -> str:
@@ -547,9 +388,10 @@ def status(
                 "--all asks every daemon discovery finds: drop --server-ip, --name, --watch, --server-key"
             )
         raise typer.Exit(_status_all(timeout, tuple(mdns_interface or ()), json_output, domain))
-    client, info = _connect(
-        server_ip, port, name, discovery_timeout, mdns_interface, timeout, json_output, server_key, None, domain
-    )
+    wanted = _wanted(server_ip, port, name, discovery_timeout, mdns_interface, server_key, domain)
+    from pingctl.connect import connect as reach
+
+    client, info = reach(wanted, timeout, quiet=json_output)
     if watch is None:
         client.close()
         if json_output:
@@ -575,15 +417,17 @@ def status(
 
 def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool, domain: str | None = None) -> int:
     """status --all: 0 when every daemon answered, 1 when some did not, 2 when none was found."""
-    from pingctl import fleet, locate, render, trust
+    from pingctl import fleet, render
+    from pingctl.connect import reach_all
 
-    found = locate.browse(DISCOVER_WINDOW, interfaces, domain)
+    found = _browse(DISCOVER_WINDOW, interfaces, domain).found
     if not found:
         raise PingctlError(f"no pingd {_searched(domain)}; give an address with --server-ip")
-    for f in found:
-        _check_announced_key(f, None, None)
-    keys = trust.client_keys() if any(f.curve_key for f in found) else None
-    results = fleet.statuses(found, timeout, keys)
+    context = fleet.context_for(len(found))
+    try:
+        results = fleet.closed(reach_all(found, timeout, context))
+    finally:
+        context.destroy(linger=0)
     if json_output:
         documents = [
             render.status_json(r.status, r.target)
@@ -665,7 +509,6 @@ def discover(
 ) -> None:
     """List every pingd announced on the LAN (mDNS/DNS-SD) or registered in a DNS domain."""
     _check_seconds("--timeout", timeout, MAX_DISCOVERY)
-    from pingctl import locate
 
     if watch:
         try:
@@ -674,13 +517,15 @@ def discover(
             pass
         return
 
-    found = locate.browse(timeout, tuple(mdns_interface or ()), domain)
+    seen = _browse(timeout, tuple(mdns_interface or ()), domain, notes=True)
+    found = seen.found
     if json_output:
         print(json.dumps([f.as_dict() for f in found], indent=2))
-        return
-    if not found:
+    elif not found and not seen.unresolved and not seen.ignored:
         print(f"no pingd {f'registered in {domain}' if domain else f'found within {timeout:g} s'}", file=sys.stderr)
-        return
+    if json_output or not found:
+        # Some were seen, but none could be listed: say so in the exit code too.
+        raise typer.Exit(EXIT_NO_REPLY if seen.unresolved and not found else EXIT_OK)
     from pingctl import render
 
     rows: list[tuple[str, ...]] = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]

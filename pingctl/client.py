@@ -154,11 +154,13 @@ class PingClient:
             return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
         return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="a status reply to a ping")
 
-    def status(self) -> protocol.Status:
-        """The daemon's status. No answer is a ClientError that says why, as precisely as the
-        connection's events allow (refused, not ZeroMQ, a refused key, or silence)."""
+    def status(self, wait: float | None = None) -> protocol.Status:
+        """The daemon's status, waiting ``wait`` seconds at most (default: the timeout). No
+        answer is a ClientError that says why, as precisely as the connection's events allow
+        (refused, not ZeroMQ, a refused key, or silence)."""
         seq = self._next_seq()
-        outcome = self.request(protocol.encode_status_request(seq), seq, watched=True)
+        wait = self.timeout if wait is None else min(wait, self.timeout)
+        outcome = self._watched(protocol.encode_status_request(seq), seq, max(1, round(wait * 1e9)))
         if outcome is None:
             raise NoAnswer(self.target.display, self.timeout, connected=self._connected)
         reply = outcome[0]
@@ -175,7 +177,7 @@ class PingClient:
         the timeout (the socket is then reset). ``watched``: follow the connection's events and
         fail at once on one that means no reply can come."""
         if watched:
-            return self._watched(frame, seq)
+            return self._watched(frame, seq, self._timeout_ns)
         try:
             sock = self._socket or self._open()
         except zmq.ContextTerminated:
@@ -248,7 +250,7 @@ class PingClient:
         self._lost()
         return None
 
-    def _watched(self, frame: bytes, seq: int) -> tuple[protocol.Reply, int] | None:
+    def _watched(self, frame: bytes, seq: int, wait_ns: int) -> tuple[protocol.Reply, int] | None:
         """The request with the connection's events in view (a first contact): a new socket is
         watched from before it connects, so no early refusal goes unseen."""
         # A fresh inproc address each time: pyzmq's default names it after the socket's fd,
@@ -268,7 +270,7 @@ class PingClient:
             poller = zmq.Poller()
             poller.register(sock, zmq.POLLIN)
             poller.register(monitor, zmq.POLLIN)
-            deadline = sent + self._timeout_ns
+            deadline = sent + wait_ns
             while (remaining_ms := (deadline - time.perf_counter_ns()) // 1_000_000) > 0:
                 ready = dict(poller.poll(int(remaining_ms)))
                 if monitor in ready:
@@ -342,16 +344,30 @@ class PingClient:
         return self._seq
 
 
+#: With a shared deadline, the least each address still gets to answer (a fleet's last
+#: contacts start a little after its first).
+MIN_WAIT = 0.2
+
+
 def first_to_answer(
-    targets: list[Target], timeout: float, client_keys: KeyPair | None = None, context: zmq.Context | None = None
+    targets: list[Target],
+    timeout: float,
+    client_keys: KeyPair | None = None,
+    context: zmq.Context | None = None,
+    deadline: float | None = None,
 ) -> tuple[PingClient, protocol.Status]:
     """A client for the first of ``targets`` (a name's addresses, or those a daemon announced)
-    that answers a status request, and that status; the last failure if none does."""
+    that answers a status request, and that status; the last failure if none does. Each
+    address waits ``timeout``, or, given a monotonic ``deadline`` (a fleet's), until then
+    (but at least ``MIN_WAIT``), so a daemon with several silent addresses costs one wait."""
     failure: ClientError | None = None
     for target in targets:
+        if failure is not None and deadline is not None and time.monotonic() >= deadline:
+            break
         client = PingClient(target, timeout, context=context, client_keys=client_keys)
+        wait = None if deadline is None else max(deadline - time.monotonic(), min(timeout, MIN_WAIT))
         try:
-            return client, client.status()
+            return client, client.status(wait)
         except ClientError as exc:
             client.close()
             failure = exc

@@ -19,6 +19,8 @@ came up meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import queue
 import threading
 import time
@@ -39,7 +41,7 @@ from zeroconf import (
 )
 
 from pingctl.errors import PingctlError
-from pingctl.found import Found
+from pingctl.found import BadRecord, Browsed, Found, found_from
 from pingd import protocol
 from pingd.protocol import SERVICE_TYPE
 
@@ -66,29 +68,27 @@ def _open(interfaces: tuple[str, ...]) -> Zeroconf:
         ) from None
 
 
-def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
-    info = zc.get_service_info(SERVICE_TYPE, full_name, timeout=max(1, int(timeout * 1000)))
-    return found_in(info, full_name) if info is not None else None
-
-
-def found_in(info: ServiceInfo, full_name: str) -> Found | None:
-    """What a resolved DNS-SD record says of a daemon; None if it gives no way to reach it."""
-    if not info.port:
-        return None
-    addresses = tuple(info.parsed_scoped_addresses(IPVersion.All))
-    if not addresses:
-        return None
-    props = {k.decode(errors="replace"): (v or b"").decode(errors="replace") for k, v in info.properties.items()}
-    return Found(
+def found_in(info: ServiceInfo, full_name: str) -> Found:
+    """What a resolved DNS-SD record says of a daemon, each value checked (BadRecord if one
+    breaks its grammar, or the record gives no way to reach the daemon)."""
+    return found_from(
         name=instance_name(full_name),
-        host=(info.server or "").rstrip("."),
-        addresses=tuple(sorted(addresses, key=lambda a: (":" in a, a))),
-        port=info.port,
-        node_id=props.get(protocol.TXT_NODE_ID),
-        version=props.get(protocol.TXT_PINGD),
-        protocol=props.get(protocol.TXT_PROTOCOL),
-        curve_key=props.get(protocol.TXT_CURVE_KEY) or None,
+        host=info.server or "",
+        addresses=info.parsed_scoped_addresses(IPVersion.All),
+        port=info.port or 0,
+        txt=protocol.txt_items(txt_strings(info.text or b"")),
     )
+
+
+def txt_strings(rdata: bytes) -> list[bytes]:
+    """The strings of TXT rdata, each a length byte and that many bytes (RFC 1035 §3.3.14)."""
+    strings: list[bytes] = []
+    offset = 0
+    while offset < len(rdata):
+        length = rdata[offset]
+        strings.append(rdata[offset + 1 : offset + 1 + length])
+        offset += 1 + length
+    return strings
 
 
 @contextmanager
@@ -144,6 +144,15 @@ class _Events:
     def until(self, deadline: float, stop: threading.Event | None = None) -> Iterator[tuple[str, ServiceStateChange]]:
         """The events as they come, until the monotonic ``deadline`` (or ``stop`` is set, looked
         at every 50 ms); asks on schedule."""
+        for event in self.ticking(deadline, stop):
+            if event is not None:
+                yield event
+
+    def ticking(
+        self, deadline: float, stop: threading.Event | None = None
+    ) -> Iterator[tuple[str, ServiceStateChange] | None]:
+        """As ``until``, and None whenever a wait passes with no event (at least every 50 ms
+        with ``stop``, else at each question), for a caller with something to try again."""
         while (now := time.monotonic()) < deadline and not (stop is not None and stop.is_set()):
             if now >= self._next_question:
                 _ask(self._zc)
@@ -153,26 +162,104 @@ class _Events:
             try:
                 yield self.queue.get(timeout=wait if stop is None else min(wait, 0.05))
             except queue.Empty:
-                continue
+                yield None
+
+
+def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
+    """One instance's records, waiting at most ``timeout``; None if they do not come.
+    Raises BadRecord for records that break the grammar."""
+    info = zc.get_service_info(SERVICE_TYPE, full_name, timeout=max(1, int(timeout * 1000)))
+    return found_in(info, full_name) if info is not None else None
+
+
+def resolve_all(zc: Zeroconf, full_names: list[str], timeout: float) -> dict[str, ServiceInfo | None]:
+    """Every instance's records: those already cached at once (answers to the PTR question
+    carry them), the rest asked for all together on zeroconf's loop, never one after
+    another, within ``timeout``. None for an instance whose records did not come."""
+    infos: dict[str, ServiceInfo | None] = {}
+    missing: list[str] = []
+    for full_name in full_names:
+        info = ServiceInfo(SERVICE_TYPE, full_name)
+        if info.load_from_cache(zc):
+            infos[full_name] = info
+        else:
+            missing.append(full_name)
+    if missing and timeout > 0 and zc.loop is not None:
+        from zeroconf.asyncio import AsyncServiceInfo
+
+        async def one(full_name: str) -> ServiceInfo | None:
+            info = AsyncServiceInfo(SERVICE_TYPE, full_name)
+            return info if await info.async_request(zc, max(1.0, timeout * 1000)) else None
+
+        async def every() -> list[ServiceInfo | None]:
+            return await asyncio.gather(*(one(n) for n in missing))
+
+        future = asyncio.run_coroutine_threadsafe(every(), zc.loop)
+        try:
+            infos.update(zip(missing, future.result(timeout + 0.5), strict=True))
+        except (TimeoutError, concurrent.futures.TimeoutError):
+            future.cancel()
+    return {n: infos.get(n) for n in full_names}
+
+
+def _usable(infos: dict[str, ServiceInfo | None]) -> Browsed:
+    """The daemons in resolved records; the refused and the unresolved counted apart."""
+    seen = Browsed([])
+    for full_name, info in infos.items():
+        if info is None:
+            seen.unresolved += 1
+            continue
+        try:
+            seen.found.append(found_in(info, full_name))
+        except BadRecord as exc:
+            seen.ignored.append(str(exc))
+    seen.found.sort(key=lambda f: f.name.lower())
+    return seen
+
+
+#: How long ``find`` waits for the records of the names heard so far, before listening again.
+FIND_RESOLVE_WAIT = 0.25
 
 
 def find(
     name: str | None, timeout: float, interfaces: tuple[str, ...] = (), stop: threading.Event | None = None
 ) -> tuple[Found, list[Found]]:
     """The first daemon to answer (or the one called ``name``), and the others seen by then.
-    ``stop`` ends the search early (another way found one first)."""
+    ``stop`` ends the search early (another way found one first). A record that breaks the
+    grammar is passed over, as if it had not been heard, and named if nothing else is found."""
     deadline = time.monotonic() + timeout
+    ignored: list[str] = []
+    pending: dict[str, None] = {}  # heard, not yet resolved: tried again with each new event
     with _browsing(interfaces) as (zc, events):
-        for full_name, change in events.until(deadline, stop):
-            if change is ServiceStateChange.Removed:
+        for event in events.ticking(deadline, stop):
+            if event is not None:
+                full_name, change = event
+                if change is ServiceStateChange.Removed:
+                    pending.pop(full_name, None)
+                    continue
+                if name is not None and instance_name(full_name).lower() != name.lower():
+                    continue
+                pending[full_name] = None
+            if not pending:
                 continue
-            if name is not None and instance_name(full_name).lower() != name.lower():
-                continue
-            found = _resolve(zc, full_name, max(0.001, deadline - time.monotonic()))
-            if found is not None:
-                others = _seen_so_far(zc, events, exclude=full_name) if name is None else []
+            # All at once, briefly: a name whose records never come (forged, or a daemon gone)
+            # must not hold up one that answers.
+            # On a tick, only what has reached the cache meanwhile.
+            wait = 0.0 if event is None else min(FIND_RESOLVE_WAIT, max(0.0, deadline - time.monotonic()))
+            for heard, info in resolve_all(zc, list(pending), wait).items():
+                if info is None:
+                    continue
+                del pending[heard]
+                try:
+                    found = found_in(info, heard)
+                except BadRecord as exc:
+                    ignored.append(str(exc))
+                    continue
+                others = _seen_so_far(zc, events, exclude=heard) if name is None else []
                 return found, others
     what = f"no pingd named '{name}'" if name else "no pingd"
+    if ignored:
+        raise PingctlError(f"{what} found by mDNS within {timeout:g} s; ignored a record: {ignored[0]}")
     raise PingctlError(
         f"{what} found by mDNS within {timeout:g} s; mDNS may be blocked on this network: "
         "give the address with --server-ip/--port, or raise --discovery-timeout"
@@ -189,23 +276,25 @@ def _seen_so_far(zc: Zeroconf, events: _Events, exclude: str) -> list[Found]:
             break
         if change is not ServiceStateChange.Removed and full_name != exclude:
             names.add(full_name)
-    found = (_resolve(zc, n, 0.05) for n in sorted(names))
-    return [f for f in found if f is not None]
+    return _usable(resolve_all(zc, sorted(names), 0.0)).found
 
 
-def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> list[Found]:
-    """Every daemon that answers within ``timeout`` seconds and has not said goodbye."""
+#: After the window, how long instances heard in it have for their records to come.
+RESOLVE_GRACE = 0.5
+
+
+def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> Browsed:
+    """Every daemon that answers within ``timeout`` seconds and has not said goodbye; those
+    whose records are still missing then get ``RESOLVE_GRACE`` more, all at once."""
     deadline = time.monotonic() + timeout
-    present: dict[str, Found | None] = {}
+    present: dict[str, None] = {}
     with _browsing(interfaces) as (zc, events):
         for full_name, change in events.until(deadline):
             if change is ServiceStateChange.Removed:
                 present.pop(full_name, None)
             else:
                 present[full_name] = None
-        for full_name in present:
-            present[full_name] = _resolve(zc, full_name, 0.5)
-    return sorted((f for f in present.values() if f is not None), key=lambda f: f.name.lower())
+        return _usable(resolve_all(zc, list(present), RESOLVE_GRACE))
 
 
 def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False) -> Iterator[Found | str]:
@@ -249,7 +338,10 @@ def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: F
                 if known.pop(full_name, None) is not None:
                     yield instance_name(full_name)
                 continue
-            found = _resolve(zc, full_name, 1.0)
+            try:
+                found = _resolve(zc, full_name, 1.0)
+            except BadRecord:
+                found = None  # a forged or broken record: as if unheard
             if found is not None and known.get(full_name) != found:
                 known[full_name] = found
                 yield found

@@ -25,25 +25,32 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 
 from pingctl import resolvconf
 from pingctl.errors import PingctlError
-from pingctl.found import Found
+from pingctl.found import BadRecord, Browsed, Found, found_from
+from pingctl.text import shown
 from pingd import protocol
 
 SERVICE = "_pingd._tcp"
 #: Browse-domain records (RFC 6763 §11): ``b`` the domains to browse, ``lb`` the one for
 #: programs that browse without asking the user (pingctl's case).
 BROWSE_LABELS = ("b", "lb")
-#: Instances resolved at the same time.
-MAX_PARALLEL = 16
+#: Instances resolved at the same time: enough that a domain of a few thousand resolves within
+#: the window from a nearby server (each instance costs two or three round trips).
+MAX_PARALLEL = 64
 #: Seconds to wait for one name server's answer before asking the next.
 PER_SERVER = 1.0
 
 
 class DnsBrowseError(PingctlError):
     """The domain could not be browsed: no name server answered."""
+
+
+class OutOfTime(DnsBrowseError):
+    """The deadline passed before a name server answered."""
 
 
 class Resolver:
@@ -61,8 +68,7 @@ class Resolver:
         for server in self.nameservers:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                why = "the name servers did not answer in time"
-                break
+                raise OutOfTime(f"cannot look up {name.to_text(omit_final_dot=True)}: out of time")
             query = dns.message.make_query(name, kind)
             try:
                 response = exchange(query, server, min(PER_SERVER, remaining), self.port)
@@ -75,13 +81,27 @@ class Resolver:
             if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 return response
             why = f"{server} answered {dns.rcode.to_text(response.rcode())}"
+        if self.deadline <= time.monotonic():
+            raise OutOfTime(f"cannot look up {name.to_text(omit_final_dot=True)}: {why}")
         raise DnsBrowseError(f"cannot look up {name.to_text(omit_final_dot=True)}: {why}")
 
     def records(self, name: dns.name.Name, kind: str) -> tuple[list, dns.message.Message]:
-        """The answer's records of type ``kind`` (after any CNAME the server followed)."""
+        """The answer's records of type ``kind`` and class IN (after any CNAME the server
+        followed). Records of another class (CH, HS, …) are not what was asked for: dnspython
+        reads them as generic rdata with none of the fields, so they are dropped here."""
         response = self.ask(name, kind)
-        rdtype = dns.rdatatype.from_text(kind)
-        return [rdata for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset], response
+        return in_class_records(response.answer, dns.rdatatype.from_text(kind)), response
+
+
+def in_class_records(section, rdtype: dns.rdatatype.RdataType, owner: dns.name.Name | None = None) -> list:
+    """The rdata of type ``rdtype`` and class IN in a message section (owned by ``owner``, if
+    given); every other class and type left out."""
+    return [
+        rdata
+        for rrset in section
+        if rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN and (owner is None or rrset.name == owner)
+        for rdata in rrset
+    ]
 
 
 def exchange(query: dns.message.Message, server: str, timeout: float, port: int = 53) -> dns.message.Message:
@@ -129,7 +149,7 @@ def suggested_domains(search: list[str], deadline: float) -> list[str]:
 
     def pointers(question: dns.name.Name) -> list[dns.name.Name]:
         try:
-            return [rdata.target for rdata in r.records(question, "PTR")[0]]
+            return [rdata.target for rdata in r.records(question, "PTR")[0] if len(rdata.target) > 1]
         except DnsBrowseError:
             return []  # browse-domain questions never hold up mDNS discovery
 
@@ -138,19 +158,36 @@ def suggested_domains(search: list[str], deadline: float) -> list[str]:
     return list(dict.fromkeys(d.to_text(omit_final_dot=True) for names in answers for d in names))
 
 
-def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> list[Found]:
-    """Every daemon registered in ``domain`` whose records resolve, by name."""
+def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> Browsed:
+    """Every daemon registered in ``domain`` whose records resolve by ``deadline``; records
+    that break the grammar, and instances still unresolved at the deadline, counted apart."""
     r = resolver or Resolver(deadline)
     try:
         base = dns.name.from_text(domain.strip().rstrip(".") + ".")
     except dns.exception.DNSException as exc:
-        raise DnsBrowseError(f"{domain!r} is not a domain name ({exc}); check --domain") from None
-    instances = [rdata.target for rdata in r.records(dns.name.from_text(SERVICE, base), "PTR")[0]]
+        raise DnsBrowseError(f"{shown(domain)!r} is not a domain name ({exc}); check --domain") from None
+    instances = list(dict.fromkeys(r.records(dns.name.from_text(SERVICE, base), "PTR")[0]))
+    seen = Browsed([])
     if not instances:
-        return []
+        return seen
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(instances))) as pool:
-        found = pool.map(lambda i: _resolve(r, i, base), instances)
-        return sorted((f for f in found if f is not None), key=lambda f: f.name.lower())
+        outcomes = list(pool.map(lambda i: _outcome(r, i, base), instances))
+    for outcome in outcomes:
+        if isinstance(outcome, Found):
+            seen.found.append(outcome)
+        elif isinstance(outcome, BadRecord):
+            seen.ignored.append(str(outcome))
+        elif isinstance(outcome, OutOfTime):
+            seen.unresolved += 1
+    seen.found.sort(key=lambda f: f.name.lower())
+    return seen
+
+
+def _outcome(r: Resolver, pointer, domain: dns.name.Name) -> Found | BadRecord | OutOfTime | None:
+    try:
+        return _resolve(r, pointer.target, domain)
+    except (BadRecord, OutOfTime) as exc:
+        return exc
 
 
 #: How often ``watch`` asks the domain again. Unicast DNS has no announcements to hear;
@@ -165,7 +202,7 @@ def watch(domain: str, every: float = WATCH_EVERY, stop: Callable[[], bool] = la
     present: dict[str, Found] = {}
     while not stop():
         try:
-            now = {f.name: f for f in browse(domain, time.monotonic() + min(every, 3.0))}
+            now = {f.name: f for f in browse(domain, time.monotonic() + min(every, 3.0)).found}
         except DnsBrowseError:
             now = present
         for name in [n for n in present if n not in now]:
@@ -180,10 +217,16 @@ def watch(domain: str, every: float = WATCH_EVERY, stop: Callable[[], bool] = la
 
 def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Found | None:
     """An instance's SRV, TXT and addresses; None if they do not resolve (a half-removed
-    registration, a record set by hand with a typo): it is left out, as a browser does."""
+    registration, a record set by hand with a typo): it is left out, as a browser does.
+    BadRecord if a value breaks its grammar; OutOfTime if the deadline passed first."""
+    if len(instance) < 2 or instance.parent() != dns.name.from_text(SERVICE, domain):
+        where = f"{SERVICE}.{domain.to_text(omit_final_dot=True)}"
+        raise BadRecord(f"{shown(instance.to_text())!r}: a pointer to a name outside {where}")
     try:
         srvs, response = r.records(instance, "SRV")
         txts, _ = r.records(instance, "TXT")
+    except OutOfTime:
+        raise
     except DnsBrowseError:
         return None
     if not srvs:
@@ -191,22 +234,16 @@ def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Fou
     record = srvs[0]
     host = record.target
     addresses = _addresses_in(response, host) or _addresses_of(r, host)
-    if not addresses or not record.port:
-        return None
-    props: dict[str, str] = {}
-    for rdata in txts:
-        for item in rdata.strings:
-            key, _, value = item.decode(errors="replace").partition("=")
-            props.setdefault(key.lower(), value)
-    return Found(
-        name=instance.labels[0].decode(errors="replace"),
+    try:
+        name = instance.labels[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRecord(f"{shown(instance.labels[0])!r}: an instance name is UTF-8 text") from None
+    return found_from(
+        name=name,
         host=host.to_text(omit_final_dot=True),
-        addresses=tuple(sorted(set(addresses), key=lambda a: (":" in a, a))),
+        addresses=addresses,
         port=record.port,
-        node_id=props.get(protocol.TXT_NODE_ID),
-        version=props.get(protocol.TXT_PINGD),
-        protocol=props.get(protocol.TXT_PROTOCOL),
-        curve_key=props.get(protocol.TXT_CURVE_KEY) or None,
+        txt=protocol.txt_items(item for rdata in txts for item in rdata.strings),
         domain=domain.to_text(omit_final_dot=True),
     )
 
@@ -215,9 +252,8 @@ def _addresses_in(response: dns.message.Message, host: dns.name.Name) -> list[st
     """The host's A/AAAA records a server added to an SRV answer (RFC 2782, RFC 6763 §12.2)."""
     return [
         rdata.address
-        for rrset in response.additional
-        if rrset.name == host and rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
-        for rdata in rrset
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        for rdata in in_class_records(response.additional, rdtype, host)
     ]
 
 
@@ -226,6 +262,8 @@ def _addresses_of(r: Resolver, host: dns.name.Name) -> list[str]:
     for kind in ("A", "AAAA"):
         try:
             out += [rdata.address for rdata in r.records(host, kind)[0]]
+        except OutOfTime:
+            raise
         except DnsBrowseError:
             continue
     return out

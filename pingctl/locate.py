@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from pingctl import resolvconf
 from pingctl.errors import PingctlError
-from pingctl.found import Found
+from pingctl.found import Browsed, Found
 
 
 def find(name: str | None, timeout: float, interfaces: tuple[str, ...], domain: str | None) -> tuple[list[Found], str]:
@@ -38,7 +38,7 @@ def find(name: str | None, timeout: float, interfaces: tuple[str, ...], domain: 
     return _race(name, timeout, interfaces, list(search), deadline)
 
 
-def browse(timeout: float, interfaces: tuple[str, ...], domain: str | None) -> list[Found]:
+def browse(timeout: float, interfaces: tuple[str, ...], domain: str | None) -> Browsed:
     """Every daemon found within ``timeout``: in ``domain`` alone (as soon as it answers), or
     over mDNS for the whole window and in the suggested domains meanwhile. A daemon found both
     ways is listed once, as mDNS found it (the nearer way)."""
@@ -52,14 +52,19 @@ def browse(timeout: float, interfaces: tuple[str, ...], domain: str | None) -> l
     search = resolvconf.read().search
     if not search:
         return discovery.browse(timeout, interfaces)
-    wide: list[list[Found]] = []
+    wide: list[Browsed] = []
     thread = threading.Thread(target=lambda: wide.append(_suggested(list(search), deadline)), daemon=True)
     thread.start()
     local = discovery.browse(timeout, interfaces)
     thread.join(max(0.0, deadline - time.monotonic()))
-    seen = {f.node_id for f in local if f.node_id}
-    merged = local + [f for f in (wide[0] if wide else []) if not f.node_id or f.node_id not in seen]
-    return sorted(merged, key=lambda f: f.name.lower())
+    far = wide[0] if wide else Browsed([])
+    seen = {f.node_id for f in local.found if f.node_id}
+    merged = local.found + [f for f in far.found if not f.node_id or f.node_id not in seen]
+    return Browsed(
+        sorted(merged, key=lambda f: f.name.lower()),
+        local.ignored + far.ignored,
+        local.unresolved + far.unresolved,
+    )
 
 
 #: How long the suggested domains have to answer on their own, before mDNS starts as well.
@@ -83,7 +88,7 @@ def _race(
         return [found, *others]
 
     def over_dns() -> list[Found]:
-        found = [f for f in _suggested(search, deadline) if _named(f, name)]
+        found = [f for f in _suggested(search, deadline).found if _named(f, name)]
         if not found:
             raise PingctlError("")
         return found
@@ -122,27 +127,40 @@ def _report(how: str, job: Callable[[], list[Found]], results: queue.Queue) -> N
         results.put((how, exc))
 
 
-def _suggested(search: list[str], deadline: float) -> list[Found]:
-    """Daemons in the browse domains the network suggests; [] when it suggests none or does
+def _suggested(search: list[str], deadline: float) -> Browsed:
+    """Daemons in the browse domains the network suggests; none when it suggests none or does
     not answer (mDNS goes on regardless)."""
     from pingctl import dnsbrowse
 
-    found: list[Found] = []
+    seen = Browsed([])
     for domain in dnsbrowse.suggested_domains(search, deadline):
         try:
-            found += dnsbrowse.browse(domain, deadline)
+            more = dnsbrowse.browse(domain, deadline)
         except PingctlError:
             continue
-    return found
+        seen.found += more.found
+        seen.ignored += more.ignored
+        seen.unresolved += more.unresolved
+    return seen
 
 
 def _in_domains(domains: list[str], name: str | None, deadline: float) -> list[Found]:
     from pingctl import dnsbrowse
 
-    found = [f for d in domains for f in dnsbrowse.browse(d, deadline) if _named(f, name)]
+    seen = [dnsbrowse.browse(d, deadline) for d in domains]
+    found = [f for b in seen for f in b.found if _named(f, name)]
     if not found:
         where = ", ".join(domains)
         what = f"no pingd named '{name}'" if name else "no pingd"
+        unresolved = sum(b.unresolved for b in seen)
+        ignored = [note for b in seen for note in b.ignored]
+        if unresolved:
+            raise PingctlError(
+                f"{what} resolved in {where} in time: {unresolved} registered, but their records did not "
+                "resolve before the deadline; raise --discovery-timeout"
+            )
+        if ignored:
+            raise PingctlError(f"{what} usable in {where}; ignored a record: {ignored[0]}")
         raise PingctlError(
             f"{what} registered in {where} (no _pingd._tcp records there); list them with pingctl discover --domain"
         )

@@ -3,17 +3,35 @@ first use and pinned from then on, as ssh does with known_hosts.
 
 Both live in the user's config directory (``~/.config/pingctl`` on Linux, or
 ``$PINGCTL_CONFIG_DIR``): ``client.key`` / ``client.key_secret`` and ``known_hosts``, one
-line per daemon: ``NODE_ID KEY NAME`` (the name last, as it may hold spaces).
+line per daemon: ``NODE_ID KEY NAME``. The name comes last, as it may hold spaces; any
+character in it that is not printable, and the backslash itself, is written escaped
+(``\\x1b``, ``\\u200b``, ``\\\\``), so no name can carry a line break into the file.
+
+Two steps, so that nothing an announcement says is written before it is proven:
+``check`` before connecting (a name or node id pinned to another key is refused), and
+``record`` only after a CURVE handshake with that key succeeded, that is, after the daemon
+showed it holds the secret half. The file is rewritten whole, under a lock on the directory,
+into a temporary file renamed over it; it is read only as a regular file of bounded size,
+and never through a link.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from pingctl.errors import PingctlError
 from pingctl.text import shown
-from pingd import keys
+from pingd import files, keys
+from pingd.protocol import is_curve_key, is_node_id
+
+#: The largest known_hosts read (about 8,000 pins).
+MAX_KNOWN_HOSTS = 1024 * 1024
+_NO_NODE = "-"  # the node id field of a daemon that announced none
+_ESCAPED = re.compile(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 
 
 def config_dir() -> Path:
@@ -36,50 +54,147 @@ def known_hosts_path() -> Path:
     return config_dir() / "known_hosts"
 
 
-def check_server_key(name: str, node_id: str | None, key: str, path: Path | None = None) -> str | None:
-    """Trust ``key`` for the daemon called ``name`` if it is the key recorded for that name,
-    or record it if the name is new.
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """One line of known_hosts: a daemon's name and node id pinned to its key."""
 
-    Pins are keyed on the name (the one the user asked for, or the one announced), as ssh keys
-    known_hosts on the host name the user typed, and on the node id as well: the node id
-    travels in an unauthenticated TXT record, so an impostor can choose it, but not the name's
-    recorded key. Returns a note to show when a key was recorded; raises PingctlError, loudly,
-    when the name or the node id is known with another key.
-    """
-    path = path or known_hosts_path()
-    name = shown(name)
+    node_id: str | None
+    key: str
+    name: str
+    line: int = 0
+
+    def to_line(self) -> str:
+        return f"{self.node_id or _NO_NODE} {self.key} {escape_name(self.name)}"
+
+
+class KeyChanged(PingctlError):
+    """A daemon offers a key other than the one pinned for its name or node id."""
+
+    def __init__(self, name: str, node_id: str | None, offered: str, pin: Pin, path: Path) -> None:
+        same_name = pin.name.casefold() == name.casefold()
+        which = f"pingd '{shown(name)}'" if same_name else f"node {node_id}"
+        super().__init__(
+            f"WARNING: THE KEY OF {which.upper()} HAS CHANGED: it now offers {offered} "
+            f"(as node {node_id or '?'}), but {path} line {pin.line} records {pin.key}. "
+            f"Someone may be impersonating it: not connecting. If the key was changed on purpose, "
+            f"delete that line and connect again, or give --server-key."
+        )
+        self.pin = pin
+        self.path = path
+
+    @property
+    def short(self) -> str:
+        """The reason in a few words, for a row of a table."""
+        return f"refused: its key differs from {self.path.name} line {self.pin.line}"
+
+
+def escape_name(name: str) -> str:
+    """``name`` with the backslash and every unprintable character escaped (spaces kept)."""
+    out = []
+    for char in name:
+        if char == "\\":
+            out.append("\\\\")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def unescape_name(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code == "\\":
+            return "\\"
+        value = int(code[1:], 16)
+        return chr(value) if value < 0x110000 else match.group()
+
+    return _ESCAPED.sub(one, text)
+
+
+def parse(text: str) -> list[Pin]:
+    """The valid pins in known_hosts text; comments, blank and malformed lines are skipped
+    (and kept in the file when it is rewritten)."""
+    pins = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split(" ", 2)
+        if len(fields) < 2 or line.startswith("#"):
+            continue
+        node_id, key = fields[0], fields[1]
+        if not is_curve_key(key) or not (node_id == _NO_NODE or is_node_id(node_id)):
+            continue
+        pins.append(
+            Pin(
+                None if node_id == _NO_NODE else node_id,
+                key,
+                unescape_name(fields[2] if len(fields) > 2 else ""),
+                number,
+            )
+        )
+    return pins
+
+
+def _read(path: Path) -> str:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return files.read_regular(path, MAX_KNOWN_HOSTS, follow=False).decode("utf-8", errors="replace")
     except FileNotFoundError:
-        lines = []
+        return ""
+    except files.UnusableFile as exc:
+        raise PingctlError(
+            f"cannot use {path}: it {exc.strerror}; move it away (it holds pinned daemon keys)"
+        ) from None
     except OSError as exc:
         raise PingctlError(f"cannot read {path}: {exc.strerror}") from None
-    name_known = False
-    for number, line in enumerate(lines, start=1):
-        fields = line.split(maxsplit=2)
-        if len(fields) < 2:
-            continue
-        recorded_id, recorded_key = fields[0], fields[1]
-        recorded_name = fields[2] if len(fields) == 3 else ""
-        same_name = recorded_name.casefold() == name.casefold()
-        same_node = node_id is not None and recorded_id == node_id
-        if not (same_name or same_node):
-            continue
-        if recorded_key != key:
-            which = f"pingd '{name}'" if same_name else f"node {node_id}"
-            raise PingctlError(
-                f"WARNING: THE KEY OF {which.upper()} HAS CHANGED: it now offers {key} "
-                f"(as node {node_id or '?'}), but {path} line {number} records {recorded_key}. "
-                f"Someone may be impersonating it: not connecting. If the key was changed on purpose, "
-                f"delete that line and connect again, or give --server-key."
-            )
-        name_known = name_known or same_name
-    if name_known:
-        return None
+
+
+def _conflict(pins: list[Pin], name: str, node_id: str | None, key: str) -> Pin | None:
+    for pin in pins:
+        same_name = pin.name.casefold() == name.casefold()
+        same_node = node_id is not None and pin.node_id == node_id
+        if (same_name or same_node) and pin.key != key:
+            return pin
+    return None
+
+
+def check(name: str, node_id: str | None, key: str, path: Path | None = None) -> bool:
+    """Before connecting: True if ``key`` is the one pinned for ``name``, False if the name is
+    new (connect, then ``record``). Raises KeyChanged when the name, or the node id, is pinned
+    to another key."""
+    path = path or known_hosts_path()
+    pins = parse(_read(path))
+    conflict = _conflict(pins, name, node_id, key)
+    if conflict is not None:
+        raise KeyChanged(name, node_id, key, conflict, path)
+    return any(pin.name.casefold() == name.casefold() for pin in pins)
+
+
+def record(name: str, node_id: str | None, key: str, path: Path | None = None) -> str | None:
+    """After a CURVE handshake with ``key`` succeeded: pin it for ``name`` (and the node id)
+    unless pinned already. Returns the note to show when a pin was added."""
+    if not is_curve_key(key) or not (node_id is None or is_node_id(node_id)) or not name.strip():
+        raise ValueError("record takes a checked name, node id and key")
+    path = path or known_hosts_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{node_id or '-'} {key} {name}\n")
+        lock = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise PingctlError(f"cannot record the key in {path}: {exc.strerror}") from None
-    return f"trusting pingd '{name}' (node {node_id}) on first use: key {key} recorded in {path}"
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another pingctl recording at the same time waits
+        text = _read(path)
+        pins = parse(text)
+        conflict = _conflict(pins, name, node_id, key)
+        if conflict is not None:  # pinned meanwhile, to another key
+            raise KeyChanged(name, node_id, key, conflict, path)
+        if any(pin.name.casefold() == name.casefold() for pin in pins):
+            return None
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += Pin(node_id, key, name).to_line() + "\n"
+        files.write_atomically(path, text.encode("utf-8"), 0o644)
+    except OSError as exc:
+        raise PingctlError(f"cannot record the key in {path}: {exc.strerror}") from None
+    finally:
+        os.close(lock)
+    return f"trusting pingd '{shown(name)}' (node {node_id}) on first use: key {key} recorded in {path}"

@@ -119,9 +119,14 @@ def _text(value: Any) -> str:
 
 
 def _name(value: Any) -> str:
+    """The grammar pingctl holds announced names to (``protocol.instance_name_problem``), so
+    that pingd never announces a name its clients refuse."""
+    from pingd.protocol import instance_name_problem
+
     text = _text(value)
-    if len(text.encode()) > 63:
-        raise ValueError("an instance name is at most 63 bytes (a DNS label)")
+    problem = instance_name_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 
@@ -283,10 +288,15 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
     return user_config_path("pingd") / CONFIG_NAME
 
 
+#: The largest settings file read (the example pingd.toml is about 3 KiB).
+MAX_CONFIG_FILE = 1024 * 1024
+
+
 def read_file(path: Path, *, required: bool) -> dict[str, Any]:
+    from pingd import files
+
     try:
-        with open(path, "rb") as f:
-            values = tomllib.load(f)
+        values = tomllib.loads(files.read_regular(path, MAX_CONFIG_FILE).decode("utf-8"))
     except FileNotFoundError:
         if required:
             raise ConfigError(f"config file {path}: not found") from None

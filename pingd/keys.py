@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pingd import files
+from pingd.protocol import is_curve_key
 
-_Z85 = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 KEY_LENGTH = 40
+#: The largest key or certificate file read (a certificate is about 200 bytes).
+MAX_KEY_FILE = 4096
 
 
 class KeyFileError(Exception):
@@ -23,7 +25,7 @@ class KeyFileError(Exception):
 
 def is_key(text: str) -> bool:
     """A CURVE key in Z85: 40 characters of the Z85 alphabet."""
-    return len(text) == KEY_LENGTH and set(text) <= _Z85
+    return is_curve_key(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ def certificate(public: str, secret: str | None) -> str:
 
 def read_certificate(path: Path) -> tuple[str | None, str | None]:
     """(public, secret) from a certificate file, or a bare key file's one key as public."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = files.read_regular(path, MAX_KEY_FILE).decode("utf-8", errors="replace")
     public = secret = None
     for line in text.splitlines():
         line = line.strip()

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -154,6 +155,9 @@ class StateStore:
         except OSError as exc:
             raise StateFileError(path, exc.strerror or str(exc), "check the path and its permissions") from None
         try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+                raise StateFileError(path, f"is {files.kind_of(mode)}, not a regular file", "give the path of a file")
             _lock(fd, path)  # also keeps out a pingd that predates the lock file
             data = os.pread(fd, MAX_SIZE + 1, 0)
             state = parse(data, path)

@@ -68,33 +68,6 @@ def test_unparseable_option_is_a_usage_error():
     assert code == 2
 
 
-def test_several_daemons_found_says_which_was_chosen_and_how_to_choose(monkeypatch, capsys):
-    from pingctl import cli, client, discovery
-
-    def found(name):
-        return discovery.Found(name, f"pingd-{name}.local", ("10.0.0.1",), 7464, f"id-{name}", "0.1.0", "1")
-
-    monkeypatch.setattr(discovery, "find", lambda name, timeout, interfaces: (found("alpha"), [found("beta")]))
-
-    class Answering:
-        def __init__(self, target, timeout, context=None, client_keys=None):
-            self.target = target
-
-        def status(self):
-            return "status"
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(client, "PingClient", Answering)
-    chosen, status = cli._connect(None, None, None, 1.0, None, 1.0, quiet=False)
-    assert chosen.target.name == "alpha" and status == "status"
-    note = capsys.readouterr().err
-    assert "found several daemons; using 'alpha'" in note and "'beta'" in note and "--name NAME" in note
-    cli._connect(None, None, None, 1.0, None, 1.0, quiet=True)
-    assert capsys.readouterr().err == ""
-
-
 def test_watch_takes_an_optional_value_for_status_only():
     from pingctl.cli import _optional_watch_value
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import socket
 
+import pytest
 from zeroconf import ServiceInfo
 
 from pingctl import discovery
+from pingctl.found import BadRecord
 from pingd import announce, protocol
 
 
@@ -40,14 +42,46 @@ def test_the_curve_key_travels_and_a_given_key_wins():
     assert found.targets("Z" * 40)[0].server_key == "Z" * 40
 
 
-def test_records_that_cannot_be_reached_are_skipped():
-    assert discovery.found_in(_info(addresses=()), f"box.{protocol.SERVICE_TYPE}") is None
-    assert discovery.found_in(_info(port=0), f"box.{protocol.SERVICE_TYPE}") is None
+def test_records_that_cannot_be_reached_are_refused():
+    with pytest.raises(BadRecord, match="no IP address"):
+        discovery.found_in(_info(addresses=()), f"box.{protocol.SERVICE_TYPE}")
+    with pytest.raises(BadRecord, match="port 0"):
+        discovery.found_in(_info(port=0), f"box.{protocol.SERVICE_TYPE}")
 
 
 def test_foreign_txt_records_do_not_break_parsing():
     found = discovery.found_in(_info(txt={"junk": "\xff", "id": ""}), f"box.{protocol.SERVICE_TYPE}")
-    assert found is not None and found.node_id == "" and found.version is None
+    assert found.node_id is None and found.version is None
+
+
+@pytest.mark.parametrize(
+    ("txt", "reason"),
+    [
+        # The pin-injection attack: a node id carrying a key and a name, then a line break.
+        ({"id": f"0000000000000000 {'K' * 40} box\n1111111111111111"}, "node id"),
+        ({"id": "a" * 65}, "node id"),
+        ({"id": "abc123", "ck": "K" * 39}, "CURVE key"),
+        ({"id": "abc123", "ck": "K" * 39 + " "}, "CURVE key"),
+        ({"id": "abc123", "ver": "1.0\x1b[2J"}, "version"),
+        ({"id": "abc123", "pv": "1 2"}, "protocol version"),
+    ],
+)
+def test_txt_values_outside_their_grammar_refuse_the_whole_record(txt, reason):
+    """Holds off pin injection through the TXT node id, and every other TXT value that could
+    carry a separator, an escape sequence or a malformed key into known_hosts or a terminal."""
+    with pytest.raises(BadRecord, match=reason):
+        discovery.found_in(_info(txt=txt), f"box.{protocol.SERVICE_TYPE}")
+
+
+@pytest.mark.parametrize("name", ["box\x1b[2J", "box\nother", "x" * 64, "\u00e9" * 32])
+def test_instance_names_outside_the_grammar_are_refused(name):
+    with pytest.raises(BadRecord, match="instance name"):
+        discovery.found_in(_info(), f"{name}.{protocol.SERVICE_TYPE}")
+
+
+def test_the_first_of_a_repeated_txt_key_wins_and_keys_are_case_blind():
+    rdata = b"".join(bytes([len(s)]) + s for s in (b"ID=first", b"id=second", b"", b"=x", b"flag"))
+    assert protocol.txt_items(discovery.txt_strings(rdata)) == {"id": "first", "flag": None}
 
 
 def test_instance_names_lose_the_service_type():

@@ -7,10 +7,12 @@ import time
 
 import dns.flags
 import dns.message
+import dns.rdata
 import dns.rrset
 import pytest
 
 from pingctl import dnsbrowse
+from pingctl.found import Browsed
 from tests.support.scripted_dns import ScriptedDns
 
 ZONE = {
@@ -48,7 +50,7 @@ def server():
 def test_a_domain_lists_the_daemons_whose_records_resolve(server):
     deadline = time.monotonic() + 3
     r = dnsbrowse.Resolver(deadline, ("127.0.0.1",), server.port)
-    [found] = dnsbrowse.browse("example.org", deadline, r)
+    [found] = dnsbrowse.browse("example.org", deadline, r).found
     assert (found.name, found.host, found.addresses, found.port) == (
         "box",
         "pingd-n1.example.org",
@@ -113,9 +115,106 @@ def test_watch_reports_what_comes_changes_and_goes_and_rides_out_a_failed_round(
         answer = next(rounds)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return Browsed(answer)
 
     monkeypatch.setattr(dnsbrowse, "browse", browse)
     asked = iter(range(5))
     events = list(dnsbrowse.watch("example.org", every=0, stop=lambda: next(asked, None) is None))
     assert events == [box, moved, "box"]
+
+
+def _zone_server(zone: dict, rdclass: str = "IN", silent_for: tuple[str, ...] = ()) -> ScriptedDns:
+    """A server answering from ``zone`` with records of ``rdclass``; no answer at all to
+    questions of the types in ``silent_for``."""
+
+    def answer(query: dns.message.Message) -> list[bytes]:
+        question = query.question[0]
+        kind = dns.rdatatype.to_text(question.rdtype)
+        if kind in silent_for:
+            return []
+        response = dns.message.make_response(query)
+        records = zone.get((question.name.to_text(), kind))
+        if records:
+            if kind == "PTR" or rdclass == "IN":
+                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", kind, records))
+            else:
+                response.answer.append(
+                    dns.rrset.from_text_list(question.name, 60, rdclass, kind, [_generic(kind, r) for r in records])
+                )
+        return [response.to_wire()]
+
+    return ScriptedDns(answer)
+
+
+def _generic(kind: str, text: str) -> str:
+    """``text`` (IN-class presentation) as generic rdata (RFC 3597), the only form a record of
+    another class can be written in: what an attacker's server sends."""
+    wire = dns.rdata.from_text("IN", kind, text).to_digestable()
+    return f"\\# {len(wire)} {wire.hex()}"
+
+
+def _browse(server: ScriptedDns, seconds: float = 3.0) -> Browsed:
+    deadline = time.monotonic() + seconds
+    return dnsbrowse.browse("example.org", deadline, dnsbrowse.Resolver(deadline, ("127.0.0.1",), server.port))
+
+
+@pytest.mark.parametrize("rdclass", ["CH", "HS", "CLASS99"])
+def test_records_of_another_class_are_ignored_not_a_crash(rdclass):
+    """Holds off the crash on a DNS record of another class: an SRV of class CH or HS was read
+    as generic rdata (no .target) and ended every --domain command with a traceback."""
+    server = _zone_server(ZONE, rdclass)
+    try:
+        started = time.monotonic()
+        seen = _browse(server)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert seen.found == [] and seen.ignored == [] and seen.unresolved == 0
+    assert took < 1.0  # answered (with records of no use), not timed out
+
+
+def test_an_address_of_another_class_in_the_additional_section_is_not_used():
+    response = dns.message.make_response(dns.message.make_query("box._pingd._tcp.example.org.", "SRV"))
+    host = dns.name.from_text("pingd-n1.example.org.")
+    response.additional.append(dns.rrset.from_text_list(host, 60, "HS", "A", [_generic("A", "192.0.2.99")]))
+    response.additional.append(dns.rrset.from_text_list(host, 60, "IN", "A", ["192.0.2.10"]))
+    assert dnsbrowse._addresses_in(response, host) == ["192.0.2.10"]
+
+
+def test_a_forged_node_id_refuses_the_record_with_a_note():
+    """Holds off pin injection through a registered TXT record, as over mDNS."""
+    zone = dict(ZONE)
+    zone[("box._pingd._tcp.example.org.", "TXT")] = [f'"id=0000000000000000 {"K" * 40} box"']
+    server = _zone_server(zone)
+    try:
+        seen = _browse(server)
+    finally:
+        server.close()
+    assert seen.found == [] and len(seen.ignored) == 1 and "node id" in seen.ignored[0]
+
+
+def test_instances_unresolved_at_the_deadline_are_counted_and_the_deadline_is_kept():
+    """Holds off the silent cut-off: records that resolved too slowly used to read as "no pingd
+    registered"; now they are counted, and the browse ends at its deadline."""
+    zone = {("_pingd._tcp.example.org.", "PTR"): [f"d{i}._pingd._tcp.example.org." for i in range(300)]}
+    server = _zone_server(zone, silent_for=("SRV", "TXT"))
+    try:
+        started = time.monotonic()
+        seen = _browse(server, seconds=0.5)
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert seen.found == [] and seen.unresolved == 300
+    assert took < 1.5
+    assert "300 more announced or registered" in seen.notes("the deadline")[0]
+
+
+def test_a_pointer_outside_the_service_is_refused():
+    zone = dict(ZONE)
+    zone[("_pingd._tcp.example.org.", "PTR")] = ["box._pingd._tcp.example.org.", "evil.example.net."]
+    server = _zone_server(zone)
+    try:
+        seen = _browse(server)
+    finally:
+        server.close()
+    assert [f.name for f in seen.found] == ["box"] and "outside" in seen.ignored[0]

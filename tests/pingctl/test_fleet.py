@@ -61,3 +61,24 @@ def test_connect_leaves_each_answering_client_open_for_its_session():
     finally:
         router.close()
     assert all(s.client is None for s in fleet.statuses([], timeout=1.0))
+
+
+def test_three_hundred_silent_daemons_cost_one_timeout_not_one_per_32():
+    """Holds off a fleet asked 32 at a time: 300 silent registrations (stale records of killed
+    daemons) made `status --all` and `ping --all` take N/32 x --timeout (12 s at 1 s)."""
+    import time
+
+    from pingctl.errors import NoAnswer
+
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(512)
+        port = silent.getsockname()[1]
+        found = [_found(f"stale-{i:03d}", port) for i in range(300)]
+        started = time.monotonic()
+        results = fleet.statuses(found, timeout=1.0)
+        took = time.monotonic() - started
+    print(f"300 silent daemons asked in {took:.2f} s")
+    assert [r.found.name for r in results] == [f.name for f in found]
+    assert all(isinstance(r.error, NoAnswer) for r in results)
+    assert took < 2.0

@@ -153,3 +153,18 @@ def test_bad_dns_settings_say_what_is_wrong(values, message):
 def test_dns_settings_from_the_environment_and_file():
     c = config.resolve({}, {"PINGD_DNS_DOMAIN": "example.org."}, {"dns_key": "/etc/pingd/dns.key"})
     assert (c.dns_domain, c.dns_key, c.dns_server_address) == ("example.org", Path("/etc/pingd/dns.key"), None)
+
+
+def test_a_settings_file_that_is_a_fifo_is_one_clear_error_not_a_hang(tmp_path):
+    import os
+
+    fifo = tmp_path / "pingd.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"pingd.toml: is a FIFO, not a regular file"):
+        config.read_file(fifo, required=True)
+
+
+@pytest.mark.parametrize("name", ["box\x1b[2J", "a\nb", "x" * 64])
+def test_an_instance_name_pingctl_would_refuse_is_refused_here(name):
+    with pytest.raises(ConfigError, match="instance name"):
+        config.load({"name": name}, environ={})

@@ -48,3 +48,39 @@ def test_publish_exclusive_never_replaces_an_existing_file(tmp_path):
     assert path.read_bytes() == b"first"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert os.listdir(tmp_path) == ["secret"]
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (_fifo, "is a FIFO, not a regular file"),
+        (lambda tmp_path: "/dev/zero", "is a character device, not a regular file"),
+        (lambda tmp_path: tmp_path, "is a directory, not a regular file"),
+    ],
+)
+def test_read_regular_refuses_what_is_not_a_regular_file_at_once(tmp_path, make, words):
+    """Holds off input files that hang (a FIFO with no writer) or never end (/dev/zero)."""
+    with pytest.raises(files.UnusableFile) as info:
+        files.read_regular(make(tmp_path), 4096)
+    assert info.value.strerror == words
+
+
+def test_read_regular_is_bounded_and_may_refuse_links(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    assert files.read_regular(path, 100) == b"x" * 100
+    with pytest.raises(files.UnusableFile, match="larger than 99 bytes"):
+        files.read_regular(path, 99)
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    assert files.read_regular(link, 100) == b"x" * 100
+    with pytest.raises(files.UnusableFile, match="symbolic link"):
+        files.read_regular(link, 100, follow=False)
+    with pytest.raises(FileNotFoundError):
+        files.read_regular(tmp_path / "missing", 100)

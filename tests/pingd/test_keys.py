@@ -48,3 +48,13 @@ def test_allow_lists_take_certificates_and_bare_keys_and_name_the_rest(tmp_path)
     assert problems == [f"{tmp_path / 'notes.txt'}: no CURVE public key in it"]
     with pytest.raises(keys.KeyFileError, match="allow-list"):
         keys.read_allowed(tmp_path / "missing")
+
+
+def test_a_secret_file_that_is_a_fifo_or_oversized_is_refused_at_once(tmp_path):
+    """Holds off a client.key_secret that is a FIFO: pingctl hung until killed."""
+    os.mkfifo(tmp_path / "client.key_secret")
+    with pytest.raises(keys.KeyFileError, match="is a FIFO, not a regular file"):
+        keys.load_or_create(tmp_path, "client")
+    (tmp_path / "big.key_secret").write_bytes(b"#" * (keys.MAX_KEY_FILE + 1))
+    with pytest.raises(keys.KeyFileError, match="larger than"):
+        keys.load_or_create(tmp_path, "big")

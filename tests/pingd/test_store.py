@@ -170,6 +170,17 @@ def test_hostile_state_files_are_refused_in_one_line_and_left_untouched(tmp_path
     assert path.read_text() == content
 
 
+def test_a_state_path_that_is_a_fifo_is_refused_at_once_and_left_alone(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "state.json"
+    os.mkfifo(path)
+    with pytest.raises(StateFileError, match="is a FIFO, not a regular file"):
+        StateStore.open(path)
+    assert stat.S_ISFIFO(path.lstat().st_mode)
+
+
 def test_numbers_too_long_to_convert_are_refused_not_raised():
     data = b'{"format": 1, "node_id": "ab", "count": ' + b"9" * 5000 + b"}"
     with pytest.raises(StateFileError, match="larger than"):
