@@ -30,6 +30,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from pingd import files
 from pingd.announce import Announcement, txt_records
 
 #: Seconds a resolver may cache the records: a daemon gone without removing them (SIGKILL)
@@ -240,11 +241,20 @@ def parse_key(text: str, origin: str) -> dns.tsig.Key:
         raise DnsSettingError(f"{origin}: key {found['name']!r}: {exc}") from None
 
 
+#: Bytes read of a key file at most: a BIND key file is under 1 KiB.
+KEY_FILE_LIMIT = 4096
+
+
 def read_key(path: Path) -> dns.tsig.Key:
+    """The key in the BIND key file at ``path``, read as pingd reads every input file: a FIFO,
+    a device (``/dev/zero``), a directory or a file over ``KEY_FILE_LIMIT`` bytes is refused at
+    once, in one line, never waited on or read without end."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = files.read_regular(path, KEY_FILE_LIMIT)
     except OSError as exc:
-        raise DnsSettingError(f"DNS key file {path}: {exc.strerror}") from None
+        raise DnsSettingError(f"DNS key file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DnsSettingError(f"DNS key file {path}: not a BIND key file (not text)") from None
     return parse_key(text, f"DNS key file {path}")

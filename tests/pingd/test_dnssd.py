@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import dns.message
 import dns.name
 import dns.rcode
@@ -10,6 +14,7 @@ import pytest
 from pingd import dnssd
 from pingd.announce import Announcement
 from pingd.dnssd import DnsSettingError
+from pingd.errors import EXIT_SETTINGS
 
 DOMAIN = dnssd.domain_name("example.org")
 ANNOUNCED = Announcement("box", 7464, ("127.0.0.1", "192.0.2.10", "fe80::1", "2001:db8::10"), "9f2c41d07be35a18")
@@ -97,3 +102,67 @@ def test_key_file_errors_name_the_file(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(DnsSettingError, match="not text"):
         dnssd.read_key(binary)
+
+
+# -- key files that are not files ------------------------------------------------------------
+
+
+def read_key_within(path: Path, seconds: float = 5.0) -> DnsSettingError:
+    """The error ``read_key`` raises for ``path``, which must come within ``seconds`` (a read
+    that blocks fails the test instead of hanging it)."""
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(dnssd.read_key, path)
+        try:
+            with pytest.raises(DnsSettingError) as raised:
+                future.result(timeout=seconds)
+        finally:
+            if path.is_fifo() and not future.done():  # unblock the reader a regression left waiting
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    return raised.value
+
+
+def test_a_fifo_as_key_file_is_refused_at_once(tmp_path):
+    """Holds off: --dns-key naming a FIFO. Opening it waited for a writer that never came:
+    pingd hung before its first log line."""
+    fifo = tmp_path / "dns.key"
+    os.mkfifo(fifo)
+    assert str(read_key_within(fifo)) == f"DNS key file {fifo}: is a FIFO, not a regular file"
+
+
+def test_a_directory_as_key_file_is_refused(tmp_path):
+    """Holds off: --dns-key naming a directory: one line that says so."""
+    assert str(read_key_within(tmp_path)) == f"DNS key file {tmp_path}: is a directory, not a regular file"
+
+
+def test_a_key_file_larger_than_any_key_is_refused_unread(tmp_path):
+    """Holds off: a key file far larger than a key (a BIND key file is under 1 KiB): refused
+    past KEY_FILE_LIMIT bytes, never read whole."""
+    big = tmp_path / "dns.key"
+    big.write_text(KEY + "#" * dnssd.KEY_FILE_LIMIT)
+    assert str(read_key_within(big)) == f"DNS key file {big}: is larger than {dnssd.KEY_FILE_LIMIT} bytes"
+    exact = tmp_path / "exact.key"
+    exact.write_text(KEY + "#" * (dnssd.KEY_FILE_LIMIT - len(KEY)))  # the limit itself is allowed
+    assert dnssd.read_key(exact).name == dns.name.from_text("pingd-key")
+
+
+@pytest.mark.parametrize(
+    "make, what",
+    [
+        (lambda tmp: (os.mkfifo(tmp / "dns.key"), tmp / "dns.key")[1], "is a FIFO, not a regular file"),
+        (lambda tmp: Path("/dev/zero"), "is a character device, not a regular file"),
+    ],
+    ids=["fifo", "dev-zero"],
+)
+def test_pingd_with_an_unusable_key_file_stops_at_once_in_one_line(spawn_daemon, tmp_path, make, what):
+    """Holds off, in the real program: a FIFO as --dns-key hung pingd before its first log
+    line; /dev/zero grew its memory at ~280 MB/s and it never served. Now it exits with the
+    settings' exit code, one line said. (An address-space limit keeps a regression from
+    eating the host's memory: it would fail with a MemoryError instead.)"""
+    key = make(tmp_path)
+    daemon = spawn_daemon(
+        "--dns-domain", "example.org", "--dns-key", str(key),
+        wait_ready=False, prefix=("prlimit", f"--as={2 << 30}", "--"),
+    )  # fmt: skip
+    assert daemon.wait(timeout=15) == EXIT_SETTINGS, daemon.output  # a hang fails here, at the deadline
+    [line] = daemon.lines
+    assert line.endswith(f"ERROR DNS key file {key}: {what}")
