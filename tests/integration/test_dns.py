@@ -8,12 +8,17 @@ anything from C. Each test stops the daemons it started.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from pingd import registrar
 from tests.conftest import require
 from tests.support import dnsworld
 from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld
@@ -202,3 +207,29 @@ def test_discover_watch_follows_a_domain(world, registered):
         assert watcher.stop() == 0
     finally:
         watcher.kill()
+
+
+@contextlib.contextmanager
+def named_silenced(world: DnsWorld):
+    """named stopped (SIGSTOP) for the block: the server is there, and answers nothing."""
+    pid = int((world.directory / "named.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_silent_dns_server_holds_up_a_stop_only_as_long_as_the_goodbye(world, registered):
+    """Holds off, in the real program: a DNS server gone silent when pingd stops. The goodbye
+    (the removal) waits its one timeout and no longer; it cannot be sent, so it says so in one
+    line. (Calling off an exchange in progress is tested in tests/pingd/test_registrar.py.)"""
+    daemon = registered("mute", "--port", "7474", "--no-mdns")
+    daemon.wait_for_line("DNS: registered 'mute'")
+    with named_silenced(world):
+        began = time.monotonic()
+        assert daemon.stop() == 0
+        took = time.monotonic() - began
+    assert took < registrar.JOIN + registrar.TIMEOUT + 1.0, f"pingd took {took:.1f} s to stop"
+    [line] = [line for line in daemon.lines if "DNS: could not remove" in line]
+    assert line.endswith(f"DNS: could not remove 'mute' from {ZONE}: no answer from {DNS_ADDRESS}:53 within 2 s")
