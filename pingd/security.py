@@ -45,6 +45,16 @@ class ClientAllowList:
         return len(allowed)
 
     def callback(self, domain: str, key: bytes) -> bool:
+        """Whether the client with ``key`` may connect. Runs on the ZAP handler's thread: an
+        exception there would end the thread and stall every encrypted handshake after it,
+        so any failure is one log line and a refusal, and the next client is decided anew."""
+        try:
+            return self._decide(key)
+        except Exception as exc:
+            log.error("allow-list: refused a client after an unexpected error: %s: %s", type(exc).__name__, exc)
+            return False
+
+    def _decide(self, key: bytes) -> bool:
         text = key.decode("ascii", "replace")
         if text in self._allowed:
             return True

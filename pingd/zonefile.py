@@ -54,7 +54,10 @@ def _node_id(state_path: Path) -> str:
 
     try:
         if state_path.exists():
-            return parse(state_path.read_bytes(), state_path).node_id
+            from pingd import files
+            from pingd.store import MAX_SIZE
+
+            return parse(files.read_regular(state_path, MAX_SIZE), state_path).node_id
         store = StateStore.open(state_path)  # as the first start would: the node id is then fixed
         store.close()
         return store.node_id
