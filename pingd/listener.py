@@ -2,7 +2,15 @@
 
 Every socket option that decides how pingd meets the network is set here, each with why:
 the per-frame size limit, queue depths, heartbeats for vanished peers, the handshake timeout
-and backlog that keep a flood of idle connections from taking every descriptor.
+and backlog that keep a flood of idle connections from taking every descriptor (peers that
+finish the handshake and then say nothing are evicted when descriptors run short: evictor).
+
+A socket passed by systemd is adopted last (``adopt``, when the daemon starts serving): the
+kernel may already hold a flood of connections on it, which libzmq accepts the moment it has
+the socket, taking every free descriptor before pingd has imported its modules, opened its
+notify socket or started mDNS. Until then they wait in the listen backlog. Its backlog is
+then set to pingd's own (``descriptors.BACKLOG``, listen(2) again): a long one (systemd's
+default is 4,096) fills with idle peers under a flood and a real client waits behind them all.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ class Listening:
     port: int
     addresses: tuple[str, ...]
     passed: bool = False  # the socket came from systemd (socket activation)
+    fd: int | None = None  # the passed socket, until ``adopt`` hands it to the ROUTER
 
     @property
     def endpoints(self) -> list[str]:
@@ -37,7 +46,8 @@ class Listening:
 def open_socket(
     context: zmq.Context, config: Config, passed_fds: list[int], curve: KeyPair | None = None
 ) -> tuple[zmq.Socket, Listening]:
-    """Create and bind the ROUTER socket (or adopt a socket passed by systemd)."""
+    """Create and bind the ROUTER socket; a socket passed by systemd is only described here,
+    and handed to the ROUTER by ``adopt`` once the daemon serves."""
     sock = context.socket(zmq.ROUTER)
     sock.linger = 0
     if curve is not None:
@@ -63,10 +73,10 @@ def open_socket(
             fd = passed_fds[0]
             family, host, port = _describe_fd(fd)
             sock.ipv6 = family == socket.AF_INET6
-            sock.setsockopt(zmq.USE_FD, fd)
-            sock.bind(netinfo.endpoint(host, port))
             wildcard = netinfo.is_wildcard(host)
+            bound = netinfo.endpoint(host, port)  # bound by systemd; the ROUTER adopts it later
         else:
+            fd = None
             host = "*" if wildcard else config.bind.strip("[]")
             try:
                 sock.bind(netinfo.endpoint(host, config.port))
@@ -75,6 +85,8 @@ def open_socket(
                     raise
                 sock.ipv6 = False  # a host without IPv6: serve IPv4 alone
                 sock.bind(netinfo.endpoint(host, config.port))
+            bound = sock.last_endpoint.decode()
+            port = int(bound.rsplit(":", 1)[1])
     except zmq.ZMQError as exc:
         sock.close(0)
         where = f"{config.bind}:{config.port}"
@@ -85,13 +97,24 @@ def open_socket(
             errno.EACCES: f"permission denied; use a port above 1023 ({port_origin})",
         }.get(exc.errno or 0, f"check {bind_origin} and {port_origin}")
         raise StartupError(f"cannot listen on {where}: {exc.strerror}; {hint}", EXIT_LISTEN) from None
-    bound = sock.last_endpoint.decode()
-    port = int(bound.rsplit(":", 1)[1])
     if wildcard:
         addresses = [a for a in netinfo.interface_addresses() if sock.ipv6 or ":" not in a]
     else:
         addresses = [bound.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")]
-    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses), passed=bool(passed_fds))
+    return sock, Listening(bound=bound, port=port, addresses=tuple(addresses), passed=fd is not None, fd=fd)
+
+
+def adopt(sock: zmq.Socket, listening: Listening) -> None:
+    """Have the ROUTER accept on the socket systemd passed (nothing to do for one it bound)."""
+    if listening.fd is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(listening.fd)) as s:
+            s.listen(descriptors.BACKLOG)
+        sock.setsockopt(zmq.USE_FD, listening.fd)
+        sock.bind(listening.bound)
+    except (OSError, zmq.ZMQError) as exc:
+        raise StartupError(f"cannot listen on the socket systemd passed: {exc.strerror}", EXIT_LISTEN) from None
 
 
 def _describe_fd(fd: int) -> tuple[int, str, int]:

@@ -29,7 +29,8 @@ from pingd import __version__, descriptors, keys, protocol, security
 from pingd.config import Config
 from pingd.counter import CounterActor, Identity
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
-from pingd.listener import Listening, open_socket
+from pingd.evictor import IdleEvictor
+from pingd.listener import Listening, adopt, open_socket
 from pingd.memory import MemoryTrimmer
 from pingd.persistence import Persistence
 from pingd.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, Reply, StatusReply
@@ -172,7 +173,10 @@ class Daemon:
         """Serve until stop() or SIGTERM; persist, say goodbye, and return the exit code."""
         sock = self._socket
         sock.rcvtimeo = TICK_MS
-        recv = sock.recv_multipart
+        # A plain recv_multipart, but while descriptors are short one that notes which peer
+        # each request came from (descriptors.DescriptorWatch.receive), set by _housekeeping.
+        self._recv: Callable[..., list[bytes]] = sock.recv_multipart
+        self._next_check = self._clock()
         watchdog = self.notifier.watchdog_interval
         next_watchdog = self._clock()
         origin = " (socket passed by systemd)" if self.listening.passed else ""
@@ -183,12 +187,13 @@ class Daemon:
         for announcer in self.announcers:
             announcer.start()
         try:
+            adopt(sock, self.listening)  # a passed socket, last: listener.py says why
             while not self._stop_requested.is_set():
                 if watchdog is not None and self._clock() >= next_watchdog:
                     self.notifier.watchdog()  # from the loop itself: a hung loop goes silent
                     next_watchdog = self._clock() + watchdog
                 try:
-                    first = recv()
+                    first = self._recv()
                 except zmq.Again:  # a quiet tick: only housekeeping to do
                     first = None
                 while not self._tasks.empty():
@@ -196,7 +201,12 @@ class Daemon:
                 if first is not None:
                     self._serve_batch(first)
                 self._housekeeping()
+        except StartupError as exc:
+            log.error("%s", exc)
+            return exc.exit_code
         finally:
+            if self.descriptor_watch.evictor is not None:
+                self.descriptor_watch.evictor.close()  # its monitor first: the context must end
             self._shutdown()
         return 0
 
@@ -208,7 +218,7 @@ class Daemon:
         """
         sock = self._socket
         actor = self.actor
-        recv, events, drain = sock.recv_multipart, sock.getsockopt, self._drain
+        recv, events, drain = self._recv, sock.getsockopt, self._drain
         is_ping, wake_id = protocol.is_ping, self._wake_id
         pongs: list[tuple[bytes, bool, bytes, int]] = []  # (peer, REQ envelope, seq bytes, count)
         others: list[tuple[bytes, bool, Reply]] = []  # (peer, REQ envelope, reply)
@@ -281,10 +291,16 @@ class Daemon:
     def _housekeeping(self) -> None:
         now = self._clock()
         self.persistence.tick(now)
+        if now < self._next_check:
+            return
+        watch = self.descriptor_watch
+        if now >= watch.due:  # once a second; while descriptors are short, more often
+            watch.check(now)
+            self._recv = watch.receive or self._socket.recv_multipart
         if now >= self._status_at + STATUS_INTERVAL:
-            self.descriptor_watch.check(now)
             self.memory.check(now)
             self._update_status(now)
+        self._next_check = min(watch.due, self._status_at + STATUS_INTERVAL)
 
     def _update_status(self, now: float) -> None:
         then, served = self._rate_mark
@@ -390,6 +406,7 @@ def create_daemon(
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
         try:
             announcers = _announcers(config, listening, store.node_id, pair)
+            evictor = IdleEvictor(sock, listening.port)
         except BaseException:
             sock.close(linger=0)
             raise
@@ -411,6 +428,7 @@ def create_daemon(
         allow_list=allow_list,
         authenticator=authenticator,
         public_key=pair.public if pair is not None else None,
+        descriptor_watch=descriptors.DescriptorWatch(evictor=evictor),
         clock=clock,
     )
 
