@@ -128,6 +128,10 @@ class Daemon:
         self.descriptor_watch = descriptor_watch or descriptors.DescriptorWatch()
         self.memory = memory or MemoryTrimmer()
         self.announcers = [make(self) for make in announcers]
+        # A plain recv_multipart, but while descriptors are short one that notes which peer
+        # each request came from (descriptors.DescriptorWatch.receive), set by _housekeeping.
+        self._recv: Callable[..., list[bytes]] = sock.recv_multipart
+        self._next_check = clock()
 
     # -- control, from signal handlers or other threads ----------------------------------------
 
@@ -173,9 +177,7 @@ class Daemon:
         """Serve until stop() or SIGTERM; persist, say goodbye, and return the exit code."""
         sock = self._socket
         sock.rcvtimeo = TICK_MS
-        # A plain recv_multipart, but while descriptors are short one that notes which peer
-        # each request came from (descriptors.DescriptorWatch.receive), set by _housekeeping.
-        self._recv: Callable[..., list[bytes]] = sock.recv_multipart
+        self._recv = sock.recv_multipart
         self._next_check = self._clock()
         watchdog = self.notifier.watchdog_interval
         next_watchdog = self._clock()
@@ -197,7 +199,7 @@ class Daemon:
                 except zmq.Again:  # a quiet tick: only housekeeping to do
                     first = None
                 while not self._tasks.empty():
-                    self._tasks.get_nowait()()
+                    self._run_task(self._tasks.get_nowait())
                 if first is not None:
                     self._serve_batch(first)
                 self._housekeeping()
@@ -209,6 +211,14 @@ class Daemon:
                 self.descriptor_watch.evictor.close()  # its monitor first: the context must end
             self._shutdown()
         return 0
+
+    def _run_task(self, task: Callable[[], None]) -> None:
+        """A task from another thread (a reload, a rename): one that fails is one log line,
+        and the daemon serves on; it must never end the loop that answers pings."""
+        try:
+            task()
+        except Exception as exc:
+            log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
 
     def _serve_batch(self, frames: list[bytes]) -> None:
         """Answer ``frames`` and whatever else is already waiting (up to MAX_BATCH).

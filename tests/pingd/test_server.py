@@ -157,3 +157,21 @@ def test_status_reply_and_identity(running):
     assert status.node_id == daemon.store.node_id
     assert status.count == 1 and status.pings_served == 1
     assert daemon.notifier.sent[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
+
+
+def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(running, caplog):
+    """No thread of pingd dies silently, the loop least of all: a task handed over with
+    call_soon (a reload, a rename) that raised used to end serve() and the daemon."""
+    caplog.set_level(logging.ERROR, logger="pingd")
+    daemon = running()
+    ran = threading.Event()
+
+    def failing() -> None:
+        raise RuntimeError("injected")
+
+    daemon.call_soon(failing)
+    daemon.call_soon(ran.set)  # the next task still runs
+    assert ran.wait(5)
+    with _client(daemon) as client:
+        assert client.ping().ok
+    assert [r.getMessage() for r in caplog.records] == ["an internal task failed, serving on: RuntimeError: injected"]
