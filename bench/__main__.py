@@ -90,7 +90,7 @@ class RunningPingd:
 
 
 def curve_key(d: RunningPingd) -> str:
-    from pingd import keys
+    from pingd.shared import keys
 
     public, _ = keys.read_certificate(Path(d.state_dir) / "pingd-curve.key")
     assert public is not None, "pingd wrote no public key"
@@ -99,7 +99,7 @@ def curve_key(d: RunningPingd) -> str:
 
 def persistence_rows() -> list[Row]:
     """What recording the count costs per ping, measured on the state file itself."""
-    from pingd.store import StateStore
+    from pingd.serve.store import StateStore
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("PINGD_BENCH_DIR")) as tmp:
         store = StateStore.open(Path(tmp) / "state.json")

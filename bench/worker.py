@@ -20,7 +20,7 @@ import time
 
 import zmq
 
-from pingd import protocol
+from pingd.shared import protocol
 
 
 def main() -> None:

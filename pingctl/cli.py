@@ -19,9 +19,9 @@ import typer
 from pingctl.errors import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, ClientError, PingctlError, explain
 from pingctl.limits import MAX_DEADLINE, MAX_DISCOVERY, MAX_INTERVAL, MAX_TIMEOUT
 from pingctl.limits import check_seconds as _check_seconds
-from pingctl.text import shown
+from pingctl.show.text import shown
 from pingd import __version__
-from pingd.protocol import DEFAULT_PORT
+from pingd.shared.protocol import DEFAULT_PORT
 
 app = typer.Typer(
     add_completion=True,
@@ -36,9 +36,7 @@ _state = {"debug": False}
 
 ServerIp = Annotated[
     Optional[str],
-    typer.Option(
-        "--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS discovery.", show_default=False
-    ),
+    typer.Option("--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS mdns.", show_default=False),
 ]
 Port = Annotated[
     Optional[int], typer.Option(help=f"Daemon port, with --server-ip. [default: {DEFAULT_PORT}]", show_default=False)
@@ -174,9 +172,9 @@ def ping(
         raise typer.Exit(_ping_all(names, schedule, tuple(mdns_interface or ()), view, domain))
     import zmq
 
-    from pingctl import output, render
     from pingctl import session as sessions
     from pingctl.connect import connect as reach
+    from pingctl.show import output, render
     from pingctl.stats import Running
     from pingctl.stats import histogram as make_histogram
 
@@ -268,9 +266,10 @@ def _ping_all(
 ) -> int:
     """ping --all (or several --name): 0 when every daemon answered, 1 when one answered
     nothing, 2 when none was found."""
-    from pingctl import board, fleet, output, render
+    from pingctl import fleet
     from pingctl import session as sessions
     from pingctl.connect import reach_all
+    from pingctl.show import board, output, render
 
     found = _browse(DISCOVER_WINDOW, interfaces, domain).found
     where = _searched(domain)
@@ -325,9 +324,9 @@ def _ping_all(
 
 def _browse(timeout: float, interfaces: tuple[str, ...], domain: str | None, notes: bool = True):
     """What discovery finds (a ``Browsed``); what it left out is said on stderr, a line each."""
-    from pingctl import locate
+    from pingctl.find import search
 
-    seen = locate.browse(timeout, interfaces, domain)
+    seen = search.browse(timeout, interfaces, domain)
     window = f"the {timeout:g} s window" if domain is None else f"the {timeout:g} s deadline"
     for note in seen.notes(window) if notes else ():
         print(f"pingctl: {shown(note)}", file=sys.stderr)
@@ -341,8 +340,8 @@ def _searched(domain: str | None) -> str:
 
 def _lane(answer, schedule: Schedule):
     """A daemon's lane in `ping --all`: a session if it answered, else why not."""
-    from pingctl import board
     from pingctl.session import Session
+    from pingctl.show import board
 
     found = answer.found
     if answer.client is None or answer.status is None or answer.target is None:
@@ -378,7 +377,7 @@ def status(
     domain: Domain = None,
 ) -> None:
     """Show a daemon's count, identity, uptime and durability (or every daemon's, with --all)."""
-    from pingctl import render
+    from pingctl.show import render
 
     _check_seconds("--watch", watch, MAX_INTERVAL)
     _check_seconds("--timeout", timeout, MAX_TIMEOUT)
@@ -399,10 +398,10 @@ def status(
         else:
             print("\n".join(render.status_lines(client.target, info)))
         return
-    from pingctl.watch import watch_status
+    from pingctl.show.status_watch import watch_status
 
     try:
-        from pingctl import output
+        from pingctl.show import output
 
         terminal = sys.stdout.isatty()
         out = output.choose(
@@ -417,8 +416,9 @@ def status(
 
 def _status_all(timeout: float, interfaces: tuple[str, ...], json_output: bool, domain: str | None = None) -> int:
     """status --all: 0 when every daemon answered, 1 when some did not, 2 when none was found."""
-    from pingctl import fleet, render
+    from pingctl import fleet
     from pingctl.connect import reach_all
+    from pingctl.show import render
 
     found = _browse(DISCOVER_WINDOW, interfaces, domain).found
     if not found:
@@ -449,18 +449,18 @@ def _watch_daemons(interfaces: tuple[str, ...], json_output: bool, domain: str |
     """discover --watch: a live list on a terminal; piped, an event line per change
     (`+ name address:port node version` / `- name`); with --json, one object per event.
     Over mDNS it hears announcements and goodbyes; in a DNS domain it asks again every 5 s."""
-    from pingctl import output, render
-    from pingctl.found import Found
+    from pingctl.find.found import Found
+    from pingctl.show import output, render
 
     if domain is not None:
-        from pingctl import dnsbrowse
+        from pingctl.find import widearea
 
-        events = dnsbrowse.watch(domain)
-        listening = f"asking {domain} every {dnsbrowse.WATCH_EVERY:g} s"
+        events = widearea.watch(domain)
+        listening = f"asking {domain} every {widearea.WATCH_EVERY:g} s"
     else:
-        from pingctl import discovery
+        from pingctl.find import mdns
 
-        events = discovery.watch(interfaces)
+        events = mdns.watch(interfaces)
         listening = "listening"
 
     out = output.choose(json_output=json_output, terminal=sys.stdout.isatty(), color=True, transient=False)
@@ -526,7 +526,7 @@ def discover(
     if json_output or not found:
         # Some were seen, but none could be listed: say so in the exit code too.
         raise typer.Exit(EXIT_NO_REPLY if seen.unresolved and not found else EXIT_OK)
-    from pingctl import render
+    from pingctl.show import render
 
     rows: list[tuple[str, ...]] = [("NAME", "ADDRESSES", "PORT", "VERSION", "NODE ID", "HOST")]
     rows += [(f.name, ",".join(f.addresses), str(f.port), f.version or "?", f.node_id or "?", f.host) for f in found]
@@ -548,7 +548,7 @@ def keys_show(
 
     pair = trust.client_keys()
     if cert:
-        from pingd.keys import certificate
+        from pingd.shared.keys import certificate
 
         print(certificate(pair.public, None), end="")
     else:
@@ -572,11 +572,11 @@ def _optional_watch_value(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run pingctl; every expected failure ends as one line on stderr and its exit code."""
-    from pingd import cliutil
+    from pingd.shared import usage
 
     args = _optional_watch_value(sys.argv[1:] if argv is None else argv)
     try:
-        code = cliutil.run(app, "pingctl", args)
+        code = usage.run(app, "pingctl", args)
     except (PingctlError, ClientError) as exc:
         if _state["debug"]:
             raise

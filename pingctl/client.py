@@ -38,9 +38,9 @@ from pingctl.errors import (
     WrongVersion,
 )
 from pingctl.limits import MAX_TIMEOUT
-from pingd import protocol
-from pingd.keys import KeyPair
-from pingd.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
+from pingd.shared import protocol
+from pingd.shared.keys import KeyPair
+from pingd.shared.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
 
 @dataclass(frozen=True, slots=True)

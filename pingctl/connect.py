@@ -20,11 +20,11 @@ import zmq
 from pingctl import trust
 from pingctl.client import PingClient, first_to_answer, resolve_target
 from pingctl.errors import NoAnswer, PingctlError, PinRefused, explain
-from pingctl.found import Found
+from pingctl.find.found import Found
 from pingctl.limits import MAX_DISCOVERY, check_seconds
-from pingctl.text import shown
-from pingd.keys import KeyPair, is_key
-from pingd.protocol import DEFAULT_PORT, Status
+from pingctl.show.text import shown
+from pingd.shared.keys import KeyPair, is_key
+from pingd.shared.protocol import DEFAULT_PORT, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,9 @@ def connect(
     if wanted.port is not None:
         raise PingctlError("--port needs --server-ip (without an address, pingctl finds the daemon by mDNS)")
     check_seconds("--discovery-timeout", wanted.discovery_timeout, MAX_DISCOVERY)
-    from pingctl import locate
+    from pingctl.find import search
 
-    candidates, how = locate.find(wanted.name, wanted.discovery_timeout, wanted.interfaces, wanted.domain)
+    candidates, how = search.find(wanted.name, wanted.discovery_timeout, wanted.interfaces, wanted.domain)
     if how == "DNS":
         return _first_registered(candidates, wanted, timeout, quiet, context)
     found, others = candidates[0], candidates[1:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from pingd.protocol import VERSION as PROTOCOL_VERSION
+from pingd.shared.protocol import VERSION as PROTOCOL_VERSION
 
 EXIT_OK: Final = 0  # at least one pong (or the command did what it was asked)
 EXIT_NO_REPLY: Final = 1  # pings went out, no pong came back

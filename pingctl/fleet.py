@@ -23,9 +23,9 @@ import zmq
 
 from pingctl.client import PingClient, Target, first_to_answer
 from pingctl.errors import ClientError, LocalLimit
-from pingctl.found import Found
-from pingd.keys import KeyPair
-from pingd.protocol import Status
+from pingctl.find.found import Found
+from pingd.shared.keys import KeyPair
+from pingd.shared.protocol import Status
 
 #: At most this many daemons are asked at the same time: beyond it, about one --timeout more
 #: for each thousand silent ones.

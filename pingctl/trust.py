@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pingctl.errors import PingctlError
-from pingctl.text import shown
-from pingd import files, keys
-from pingd.protocol import is_curve_key, is_node_id
+from pingctl.show.text import shown
+from pingd.shared import files, keys
+from pingd.shared.protocol import is_curve_key, is_node_id
 
 #: The largest known_hosts read (about 8,000 pins).
 MAX_KNOWN_HOSTS = 1024 * 1024

@@ -139,8 +139,8 @@ def run(
 
 
 def _serve(settings, state_path: Path, reload) -> int:
-    from pingd import logs
-    from pingd.server import StartupError, create_daemon
+    from pingd.daemon import StartupError, create_daemon
+    from pingd.host import logs
 
     logs.setup(settings.log_level)
     try:
@@ -171,7 +171,7 @@ def _serve(settings, state_path: Path, reload) -> int:
 
 def _print_dns_records(settings, state_path: Path) -> int:
     """The records --dns-domain registers, as zone-file lines for an operator to add by hand."""
-    from pingd import zonefile
+    from pingd.announce import zonefile
 
     try:
         lines = zonefile.lines_for(settings, state_path)
@@ -187,9 +187,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pingd import cliutil
+    from pingd.shared import usage
 
-    sys.exit(cliutil.run(app, "pingd", sys.argv[1:] if argv is None else argv))
+    sys.exit(usage.run(app, "pingd", sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
-from pingd.protocol import DEFAULT_PORT
+from pingd.shared.protocol import DEFAULT_PORT
 
 CONFIG_NAME: Final = "pingd.toml"
 STATE_NAME: Final = "state.json"
@@ -121,7 +121,7 @@ def _text(value: Any) -> str:
 def _name(value: Any) -> str:
     """The grammar pingctl holds announced names to (``protocol.instance_name_problem``), so
     that pingd never announces a name its clients refuse."""
-    from pingd.protocol import instance_name_problem
+    from pingd.shared.protocol import instance_name_problem
 
     text = _text(value)
     problem = instance_name_problem(text)
@@ -293,7 +293,7 @@ MAX_CONFIG_FILE = 1024 * 1024
 
 
 def read_file(path: Path, *, required: bool) -> dict[str, Any]:
-    from pingd import files
+    from pingd.shared import files
 
     try:
         values = tomllib.loads(files.read_regular(path, MAX_CONFIG_FILE).decode("utf-8"))

@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 from pingctl.client import PingClient, Target
-from pingd import protocol
+from pingd.shared import protocol
 from tests.support.fakes import dealer
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -112,7 +112,7 @@ def test_an_oversized_frame_drops_the_connection_and_is_never_answered(daemon_po
     sent right behind the frame is lost with the connection if it had left the client, and
     answered on the next one if it had not; either may happen, and the test takes both."""
     from pingctl.client import monitor_event
-    from pingd.protocol import Pong
+    from pingd.shared.protocol import Pong
 
     with dealer(daemon_port) as sock:
         monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)

@@ -8,7 +8,7 @@ import stat
 import pytest
 import zmq
 
-from pingd import keys, protocol
+from pingd.shared import keys, protocol
 from tests.support.processes import base_env, pingctl
 
 LO = ("--mdns-interface", "127.0.0.1")

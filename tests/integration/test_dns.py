@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pingd import registrar
+from pingd.announce import registrar
 from tests.conftest import require
 from tests.support import dnsworld
 from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld

@@ -63,7 +63,7 @@ def test_idle_connections_beyond_the_descriptor_limit_do_not_stop_service(spawn_
 def test_memory_goes_back_after_a_crowd_of_peers_leaves(spawn_daemon):
     import zmq
 
-    from pingd import protocol
+    from pingd.shared import protocol
     from tests.support.processes import rss_kib, wait_for
 
     peers = 2000

@@ -7,7 +7,7 @@ import secrets
 
 import zmq
 
-from pingd import keys, protocol
+from pingd.shared import keys, protocol
 from tests.support.announcer import forged
 from tests.support.processes import base_env, pingctl
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pingctl.client import PingClient, Target
-from pingd import protocol
+from pingd.shared import protocol
 from tests.support.fakes import TcpServer, dealer, fake_router
 from tests.support.processes import base_env, pingctl, pingctl_background, rss_kib, wait_for
 

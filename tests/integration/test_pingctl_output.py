@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pingd import protocol
+from pingd.shared import protocol
 from tests.support.fakes import fake_router
 from tests.support.processes import base_env, free_port, pingctl, pingctl_background, wait_for
 

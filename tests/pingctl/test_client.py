@@ -10,7 +10,7 @@ import zmq
 
 from pingctl.client import PingClient, Target
 from pingctl.limits import MAX_TIMEOUT
-from pingd import protocol
+from pingd.shared import protocol
 from tests.support.fakes import ScriptedRouter
 
 

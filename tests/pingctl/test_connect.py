@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pingctl import client, connect, discovery, fleet, trust
+from pingctl import client, connect, fleet, trust
 from pingctl.errors import NoAnswer, PingctlError, PinRefused
-from pingctl.found import Found
+from pingctl.find import mdns
+from pingctl.find.found import Found
 
 KEY_A, KEY_B = "A" * 40, "B" * 40
 
@@ -41,7 +42,7 @@ def config_dir(tmp_path, monkeypatch):
 
 
 def test_several_daemons_found_says_which_was_chosen_and_how_to_choose(monkeypatch, capsys):
-    monkeypatch.setattr(discovery, "find", lambda name, timeout, interfaces: (_found("alpha"), [_found("beta")]))
+    monkeypatch.setattr(mdns, "find", lambda name, timeout, interfaces: (_found("alpha"), [_found("beta")]))
     monkeypatch.setattr(client, "PingClient", Answering)
     chosen, status = connect.connect(connect.Wanted(), 1.0, quiet=False)
     assert chosen.target.name == "alpha" and status == "status"
@@ -54,7 +55,7 @@ def test_several_daemons_found_says_which_was_chosen_and_how_to_choose(monkeypat
 def test_a_key_is_pinned_only_after_the_daemon_answered_through_it(monkeypatch, config_dir, capsys):
     """Holds off pinning an unproven key: an announcement alone (here, a daemon that never
     completes the exchange) writes nothing to known_hosts."""
-    monkeypatch.setattr(discovery, "find", lambda name, timeout, interfaces: (_found("box", KEY_A), []))
+    monkeypatch.setattr(mdns, "find", lambda name, timeout, interfaces: (_found("box", KEY_A), []))
     monkeypatch.setattr(client, "PingClient", Silent)
     with pytest.raises(NoAnswer):
         connect.connect(connect.Wanted(), 1.0, quiet=False)
@@ -67,7 +68,7 @@ def test_a_key_is_pinned_only_after_the_daemon_answered_through_it(monkeypatch, 
 
 def test_a_pinned_name_offering_another_key_is_refused_before_any_contact(monkeypatch, config_dir):
     trust.record("box", "idbox", KEY_A)
-    monkeypatch.setattr(discovery, "find", lambda name, timeout, interfaces: (_found("box", KEY_B), []))
+    monkeypatch.setattr(mdns, "find", lambda name, timeout, interfaces: (_found("box", KEY_B), []))
 
     def never(*args, **kwargs):
         raise AssertionError("an impostor must not be contacted")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 
-from pingctl import fleet, render
-from pingctl.discovery import Found
+from pingctl import fleet
 from pingctl.errors import Unreachable
-from pingd import protocol
+from pingctl.find.mdns import Found
+from pingctl.show import render
+from pingd.shared import protocol
 from tests.support.fakes import ScriptedRouter
 
 STATUS = {

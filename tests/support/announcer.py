@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from zeroconf import ServiceInfo, Zeroconf
 
-from pingd import protocol
+from pingd.shared import protocol
 
 LIFETIME = 60.0
 

@@ -135,7 +135,7 @@ class DnsWorld:
         """Delete instance ``name``'s records (as an operator would after a SIGKILL)."""
         code = (
             "import sys, dns.query, dns.update\n"
-            "from pingd import dnssd\n"
+            "from pingd.announce import dnssd\n"
             "from pathlib import Path\n"
             "u = dns.update.UpdateMessage(sys.argv[2])\n"
             "instance = f'{sys.argv[1]}._pingd._tcp.{sys.argv[2]}.'\n"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import zmq
 
-from pingd import protocol
+from pingd.shared import protocol
 
 
 @contextlib.contextmanager

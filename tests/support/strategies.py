@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pingd import protocol
+from pingd.shared import protocol
 
 _VALUES = {
     int: st.integers(0, protocol.MAX_COUNT),

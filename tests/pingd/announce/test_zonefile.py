@@ -1,0 +1,44 @@
+"""`pingd --print-dns-records`: the records from the daemon's own facts, and clear refusals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import pytest
+
+from pingd.announce import zonefile
+from pingd.config import Config
+from pingd.errors import EXIT_SETTINGS, EXIT_STATE
+from pingd.serve.store import render
+
+
+def _config(**changes) -> Config:
+    settings = {"bind": "127.0.0.1", "port": 7469, "name": "printed", "dns_domain": "example.org", **changes}
+    return replace(Config(), **settings)
+
+
+def test_records_carry_the_state_files_node_id_port_and_name(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_bytes(render("abcdef0123456789", 5))
+    text = "\n".join(zonefile.lines_for(_config(), state))
+    assert "printed._pingd._tcp.example.org." in text
+    assert "7469" in text and "id=abcdef0123456789" in text
+    assert "pingd-abcdef0123456789" in text
+
+
+def test_a_missing_domain_or_port_is_a_settings_error(tmp_path):
+    with pytest.raises(zonefile.CannotPrint) as info:
+        zonefile.lines_for(_config(dns_domain=None), tmp_path / "s.json")
+    assert info.value.exit_code == EXIT_SETTINGS
+    with pytest.raises(zonefile.CannotPrint, match="fixed port"):
+        zonefile.lines_for(_config(port=0), tmp_path / "s.json")
+
+
+def test_a_state_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    """Holds off a FIFO at the state path: reading it blocked until a writer came."""
+    state = tmp_path / "state.json"
+    os.mkfifo(state)
+    with pytest.raises(zonefile.CannotPrint, match="is a FIFO, not a regular file") as info:
+        zonefile.lines_for(_config(), state)
+    assert info.value.exit_code == EXIT_STATE

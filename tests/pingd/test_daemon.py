@@ -1,0 +1,177 @@
+"""The daemon in-process: its loop, its storage-failure handling, its lifecycle."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+from pingctl.client import PingClient, Target
+from pingd.config import Config
+from pingd.daemon import Daemon, create_daemon
+from pingd.host.systemd import Notifier
+from pingd.serve import persistence
+from tests.support.processes import wait_for
+
+
+class RecordingNotifier(Notifier):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.sent: list[str] = []
+
+    def _send(self, message: str) -> None:
+        self.sent.append(message)
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A daemon serving on 127.0.0.1 in a thread; stopped and joined at teardown."""
+    daemons: list[tuple[Daemon, threading.Thread]] = []
+
+    def start(clock=time.monotonic, **settings) -> Daemon:
+        config = Config(bind="127.0.0.1", port=0, mdns=False, **settings)
+        daemon = create_daemon(config, tmp_path / "state.json", environ={}, notifier=RecordingNotifier(), clock=clock)
+        thread = threading.Thread(target=daemon.serve)
+        thread.start()
+        daemon.ready.wait(10)
+        daemons.append((daemon, thread))
+        return daemon
+
+    yield start
+    for daemon, thread in daemons:
+        daemon.stop()
+        thread.join(10)
+
+
+def _client(daemon: Daemon) -> PingClient:
+    return PingClient(Target("127.0.0.1", daemon.listening.port), 5.0)
+
+
+@pytest.mark.parametrize("sync", ["periodic", "always"])
+def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, tmp_path, sync):
+    caplog.set_level(logging.WARNING, logger="pingd")
+    daemon = running(sync=sync)
+    failing = threading.Event()
+    real_pwrite = os.pwrite
+
+    def pwrite(fd, data, offset):
+        if failing.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr("pingd.serve.store.os.pwrite", pwrite)
+    with _client(daemon) as client:
+        assert client.ping().count == 1
+        failing.set()
+        refused = [client.ping() for _ in range(3)]
+        assert all(r.count is None and "storage failed" in r.error and "No space left" in r.error for r in refused)
+        status = client.status()
+        assert status.count == 1 and "No space left on device" in status.storage
+        # Clients learn why, never where: the path is in the log only.
+        assert all(str(tmp_path) not in r.error for r in refused) and str(tmp_path) not in status.storage
+        assert any("NOT COUNTING" in m for m in daemon.notifier.sent)
+        assert any(
+            "refusing pings until it works again" in r.message and str(tmp_path) in r.message for r in caplog.records
+        )
+        failing.clear()
+        assert client.ping().count == 2  # the refused pings were never counted
+        assert client.status().storage == "ok"
+    assert any("writable again" in r.message for r in caplog.records)
+    daemon.stop()
+    wait_for(lambda: json.loads((tmp_path / "state.json").read_text())["count"] == 2, 10, "count 2 on disk")
+
+
+class ManualClock:
+    """The daemon's clock, moved by the test: timers fire when the test says, not seconds later."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_storage_recovers_without_traffic(running, monkeypatch):
+    clock = ManualClock()
+    daemon = running(clock=clock)
+    calls = {"n": 0}
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fdatasync(fd)
+
+    monkeypatch.setattr("pingd.serve.store.os.fdatasync", fdatasync)
+    with _client(daemon) as client:
+        assert client.ping().count == 1  # acknowledged: the count is with the OS already
+        clock.now += persistence.SYNC_DELAY  # the periodic sync is due: it fails
+        wait_for(lambda: "Input/output error" in client.status().storage, 10, "the failed sync to show")
+        clock.now += persistence.STORAGE_RETRY  # the first retry: fails too
+        wait_for(lambda: calls["n"] >= 2, 10, "the first retry")
+        assert client.status().storage != "ok"
+        clock.now += persistence.STORAGE_RETRY  # the second retry, with no request: succeeds
+        wait_for(lambda: client.status().storage == "ok", 10, "the retry to succeed on its own")
+        assert client.ping().count == 2
+
+
+def test_always_mode_syncs_before_replying(running, monkeypatch):
+    """The PONG waits for the fdatasync: while the sync is held, no reply leaves."""
+    daemon = running(sync="always")
+    entered, release = threading.Event(), threading.Event()
+    real_fdatasync = os.fdatasync
+
+    def held_fdatasync(fd):
+        entered.set()
+        release.wait(10)
+        return real_fdatasync(fd)
+
+    monkeypatch.setattr("pingd.serve.store.os.fdatasync", held_fdatasync)
+    from pingd.shared import protocol
+    from tests.support.fakes import dealer
+
+    try:
+        with dealer(daemon.listening.port) as sock:
+            sock.send(protocol.encode_ping(1))
+            assert entered.wait(10), "the daemon never synced"
+            assert not sock.poll(300), "a PONG left before its count was on disk"
+            release.set()
+            assert sock.poll(10_000)
+            assert protocol.decode_reply(sock.recv()) == protocol.Pong(1, 1)
+    finally:
+        release.set()
+
+
+def test_status_reply_and_identity(running):
+    daemon = running(name="unit")
+    with _client(daemon) as client:
+        client.ping()
+        status = client.status()
+    assert status.name == "unit" and status.durability == "periodic"
+    assert status.node_id == daemon.store.node_id
+    assert status.count == 1 and status.pings_served == 1
+    assert daemon.notifier.sent[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
+
+
+def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(running, caplog):
+    """No thread of pingd dies silently, the loop least of all: a task handed over with
+    call_soon (a reload, a rename) that raised used to end serve() and the daemon."""
+    caplog.set_level(logging.ERROR, logger="pingd")
+    daemon = running()
+    ran = threading.Event()
+
+    def failing() -> None:
+        raise RuntimeError("injected")
+
+    daemon.call_soon(failing)
+    daemon.call_soon(ran.set)  # the next task still runs
+    assert ran.wait(5)
+    with _client(daemon) as client:
+        assert client.ping().ok
+    assert [r.getMessage() for r in caplog.records] == ["an internal task failed, serving on: RuntimeError: injected"]
