@@ -38,7 +38,7 @@ from pingctl.errors import (
     WrongVersion,
 )
 from pingctl.limits import MAX_TIMEOUT
-from pingd.shared import protocol
+from pingd.shared import addresses, protocol
 from pingd.shared.keys import KeyPair
 from pingd.shared.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
@@ -55,11 +55,11 @@ class Target:
 
     @property
     def endpoint(self) -> str:
-        return protocol.endpoint(self.address, self.port)
+        return addresses.endpoint(self.address, self.port)
 
     @property
     def display(self) -> str:
-        return protocol.host_port(self.address, self.port)
+        return addresses.host_port(self.address, self.port)
 
 
 def resolve_target(host: str, port: int) -> list[Target]:
@@ -314,7 +314,7 @@ class PingClient:
         """A fresh DEALER, connected to the target unless asked not to yet."""
         sock = self._context.socket(zmq.DEALER)
         sock.linger = 0
-        sock.ipv6 = ":" in self.target.address
+        sock.ipv6 = addresses.is_ipv6(self.target.address)
         sock.maxmsgsize = protocol.MAX_REPLY_SIZE
         sock.reconnect_ivl = 100
         sock.reconnect_ivl_max = 1000
@@ -396,8 +396,7 @@ def _try_send(sock: zmq.Socket, frame: bytes) -> bool:
 
 def _connect_error(target: Target) -> str | None:
     """Why a plain TCP connection to the target fails right now, or None if it succeeds."""
-    family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
+    with socket.socket(addresses.family(target.address), socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         try:
             s.connect((target.address, target.port))

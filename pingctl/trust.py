@@ -26,7 +26,7 @@ from pathlib import Path
 from pingctl.errors import PingctlError
 from pingctl.show.text import shown
 from pingd.shared import files, keys
-from pingd.shared.protocol import is_curve_key, is_node_id
+from pingd.shared.service import is_curve_key, is_node_id
 
 #: The largest known_hosts read (about 8,000 pins).
 MAX_KNOWN_HOSTS = 1024 * 1024

@@ -119,9 +119,9 @@ def _text(value: Any) -> str:
 
 
 def _name(value: Any) -> str:
-    """The grammar pingctl holds announced names to (``protocol.instance_name_problem``), so
+    """The grammar pingctl holds announced names to (``service.instance_name_problem``), so
     that pingd never announces a name its clients refuse."""
-    from pingd.shared.protocol import instance_name_problem
+    from pingd.shared.service import instance_name_problem
 
     text = _text(value)
     problem = instance_name_problem(text)

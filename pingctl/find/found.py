@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 from pingctl.client import Target
 from pingctl.show.text import shown
-from pingd.shared import protocol
-from pingd.shared.protocol import BadRecord
+from pingd.shared import service
+from pingd.shared.addresses import ipv4_first
+from pingd.shared.service import BadRecord
 
 __all__ = ["BadRecord", "Browsed", "Found", "found_from"]
 
@@ -80,7 +81,7 @@ def found_from(
 ) -> Found:
     """A Found from a resolved record's parts, each checked; BadRecord if one breaks its grammar
     or the record gives no way to reach the daemon."""
-    problem = protocol.instance_name_problem(name)
+    problem = service.instance_name_problem(name)
     if problem is not None:
         raise BadRecord(f"'{shown(name[:80])}': {problem}")
     label = f"'{shown(name)}'"
@@ -89,11 +90,11 @@ def found_from(
         raise BadRecord(f"{label}: its host name {shown(host[:80])!r} is not a DNS name")
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise BadRecord(f"{label}: port {port!r} is not 1-65535")
-    usable = sorted({a for a in addresses if _is_address(a)}, key=lambda a: (":" in a, a))
+    usable = ipv4_first({a for a in addresses if _is_address(a)})
     if not usable:
         raise BadRecord(f"{label}: it gives no IP address")
     try:
-        txt_record = protocol.decode_txt(txt)
+        txt_record = service.decode_txt(txt)
     except BadRecord as exc:
         raise BadRecord(f"{label}: {exc}") from None
     return Found(

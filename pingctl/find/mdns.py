@@ -42,8 +42,8 @@ from zeroconf import (
 
 from pingctl.errors import PingctlError
 from pingctl.find.found import BadRecord, Browsed, Found, found_from
-from pingd.shared import protocol
-from pingd.shared.protocol import SERVICE_TYPE
+from pingd.shared import service
+from pingd.shared.service import SERVICE_TYPE
 
 
 def instance_name(full_name: str) -> str:
@@ -76,7 +76,7 @@ def found_in(info: ServiceInfo, full_name: str) -> Found:
         host=info.server or "",
         addresses=info.parsed_scoped_addresses(IPVersion.All),
         port=info.port or 0,
-        txt=protocol.txt_items(txt_strings(info.text or b"")),
+        txt=service.txt_items(txt_strings(info.text or b"")),
     )
 
 

@@ -32,12 +32,8 @@ from pingctl.errors import PingctlError
 from pingctl.find import resolvconf
 from pingctl.find.found import BadRecord, Browsed, Found, found_from
 from pingctl.show.text import shown
-from pingd.shared import protocol
+from pingd.shared import addresses, service
 
-SERVICE = "_pingd._tcp"
-#: Browse-domain records (RFC 6763 §11): ``b`` the domains to browse, ``lb`` the one for
-#: programs that browse without asking the user (pingctl's case).
-BROWSE_LABELS = ("b", "lb")
 #: Instances resolved at the same time: enough that a domain of a few thousand resolves within
 #: the window from a nearby server (each instance costs two or three round trips).
 MAX_PARALLEL = 64
@@ -112,8 +108,7 @@ def exchange(query: dns.message.Message, server: str, timeout: float, port: int 
     (dnspython's ``dns.query`` does the same, but loading it, and ssl with it, costs 15 ms
     of every pingctl start; it is loaded only for a truncated answer.)"""
     deadline = time.monotonic() + timeout
-    family = socket.AF_INET6 if ":" in server else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with socket.socket(addresses.family(server), socket.SOCK_DGRAM) as sock:
         sock.connect((server, port))
         sock.send(query.to_wire())
         while True:
@@ -142,8 +137,8 @@ def suggested_domains(search: list[str], deadline: float) -> list[str]:
         bases = [dns.name.from_text(d.rstrip(".") + ".") for d in search]
     except dns.exception.DNSException:
         return []
-    questions = [dns.name.Name((label.encode(), b"_dns-sd", b"_udp")).concatenate(base)
-                 for base in bases for label in BROWSE_LABELS]  # fmt: skip
+    questions = [dns.name.Name((label, *service.DNS_SD_LABELS)).concatenate(base)
+                 for base in bases for label in service.BROWSE_LABELS]  # fmt: skip
     if not questions:
         return []
 
@@ -166,7 +161,7 @@ def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> Br
         base = dns.name.from_text(domain.strip().rstrip(".") + ".")
     except dns.exception.DNSException as exc:
         raise DnsBrowseError(f"{shown(domain)!r} is not a domain name ({exc}); check --domain") from None
-    instances = list(dict.fromkeys(r.records(dns.name.from_text(SERVICE, base), "PTR")[0]))
+    instances = list(dict.fromkeys(r.records(dns.name.from_text(service.SERVICE, base), "PTR")[0]))
     seen = Browsed([])
     if not instances:
         return seen
@@ -219,8 +214,8 @@ def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Fou
     """An instance's SRV, TXT and addresses; None if they do not resolve (a half-removed
     registration, a record set by hand with a typo): it is left out, as a browser does.
     BadRecord if a value breaks its grammar; OutOfTime if the deadline passed first."""
-    if len(instance) < 2 or instance.parent() != dns.name.from_text(SERVICE, domain):
-        where = f"{SERVICE}.{domain.to_text(omit_final_dot=True)}"
+    if len(instance) < 2 or instance.parent() != dns.name.from_text(service.SERVICE, domain):
+        where = f"{service.SERVICE}.{domain.to_text(omit_final_dot=True)}"
         raise BadRecord(f"{shown(instance.to_text())!r}: a pointer to a name outside {where}")
     try:
         srvs, response = r.records(instance, "SRV")
@@ -243,7 +238,7 @@ def _resolve(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Fou
         host=host.to_text(omit_final_dot=True),
         addresses=addresses,
         port=record.port,
-        txt=protocol.txt_items(item for rdata in txts for item in rdata.strings),
+        txt=service.txt_items(item for rdata in txts for item in rdata.strings),
         domain=domain.to_text(omit_final_dot=True),
     )
 

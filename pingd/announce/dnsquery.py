@@ -22,6 +22,8 @@ import dns.exception
 import dns.flags
 import dns.message
 
+from pingd.shared.addresses import family
+
 
 class Interrupted(Exception):
     """The exchange was called off: its ``Waker`` woke (pingd is stopping)."""
@@ -63,7 +65,7 @@ def exchange(
     deadline = time.monotonic() + timeout
     address, port = server
     wire = message.to_wire()  # signs it, if it has a key: ``message.mac`` is then the request's MAC
-    with socket.socket(_family(address), socket.SOCK_DGRAM) as sock:
+    with socket.socket(family(address), socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         sock.connect((address, port))
         sock.send(wire)
@@ -91,7 +93,7 @@ def _over_tcp(
     waker: Waker | None,
 ) -> dns.message.Message:
     address, port = server
-    with socket.socket(_family(address), socket.SOCK_STREAM) as sock:
+    with socket.socket(family(address), socket.SOCK_STREAM) as sock:
         sock.setblocking(False)
         error = sock.connect_ex((address, port))
         if error not in (0, errno.EINPROGRESS):
@@ -141,7 +143,3 @@ def _wait(sock: socket.socket, events: int, deadline: float, timeout: float, wak
             raise Interrupted
         if ready:
             return
-
-
-def _family(address: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in address else socket.AF_INET

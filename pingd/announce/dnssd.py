@@ -30,14 +30,14 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from pingd.announce.mdns import Announcement, txt_records
-from pingd.shared import files
+from pingd.announce.mdns import Announcement
+from pingd.shared import addresses as addressing
+from pingd.shared import files, service
+from pingd.shared.service import ENUMERATION_LABELS, SERVICE_LABELS
 
 #: Seconds a resolver may cache the records: a daemon gone without removing them (SIGKILL)
 #: stays in caches at most this long after an operator deletes its records.
 TTL = 60
-SERVICE_LABELS = (b"_pingd", b"_tcp")
-ENUMERATION_LABELS = (b"_services", b"_dns-sd", b"_udp")
 
 
 class DnsSettingError(ValueError):
@@ -89,7 +89,7 @@ class ServiceRecords:
         return _rdata("PTR", self.instance.to_text())
 
     def address_rdatas(self) -> list[dns.rdata.Rdata]:
-        return [_rdata("AAAA" if ":" in a else "A", a) for a in self.addresses]
+        return [_rdata("AAAA" if addressing.is_ipv6(a) else "A", a) for a in self.addresses]
 
     def rrsets(self) -> list[tuple[dns.name.Name, dns.rdata.Rdata]]:
         """Every record, owner first, in the order an operator reads them."""
@@ -114,10 +114,12 @@ def records_for(announcement: Announcement, domain: dns.name.Name, addresses: li
     return ServiceRecords(
         domain=domain,
         instance=instance_name(announcement.name, domain),
-        host=dns.name.Name((f"pingd-{announcement.node_id}".encode(),) + domain.labels),
+        host=dns.name.Name((service.host_label(announcement.node_id).encode(),) + domain.labels),
         port=announcement.port,
         addresses=tuple(addresses),
-        txt=tuple(f"{k}={v}".encode() for k, v in txt_records(announcement.node_id, announcement.public_key).items()),
+        txt=tuple(
+            f"{k}={v}".encode() for k, v in service.txt_records(announcement.node_id, announcement.public_key).items()
+        ),
     )
 
 

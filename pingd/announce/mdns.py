@@ -18,30 +18,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from pingd import __version__
-from pingd.shared import protocol
-from pingd.shared.protocol import SERVICE_TYPE
+from pingd.shared import addresses as addressing
+from pingd.shared import service
+from pingd.shared.service import SERVICE_TYPE
 
 log = logging.getLogger("pingd")
-
-
-def txt_records(node_id: str, curve_key: str | None = None) -> dict[str, str]:
-    """TXT keys per RFC 6763: txtvers first, then short keys (ck: the CURVE public key)."""
-    records = {
-        protocol.TXT_VERSION: "1",
-        protocol.TXT_PROTOCOL: str(protocol.VERSION),
-        protocol.TXT_PINGD: __version__,
-        protocol.TXT_NODE_ID: node_id,
-    }
-    if curve_key:
-        records[protocol.TXT_CURVE_KEY] = curve_key
-    return records
-
-
-def host_name(node_id: str) -> str:
-    """A host name of the daemon's own: daemons on hosts that share a name (containers,
-    network namespaces) then never answer each other's address queries."""
-    return f"pingd-{node_id}.local."
 
 
 def announced_addresses(listening: tuple[str, ...], interfaces: tuple[str, ...]) -> list[str]:
@@ -135,9 +116,9 @@ class MdnsAnnouncer:
             SERVICE_TYPE,
             f"{a.name}.{SERVICE_TYPE}",
             port=a.port,
-            addresses=[socket.inet_pton(_family(address), address) for address in self._addresses],
-            properties=txt_records(a.node_id, a.public_key),
-            server=host_name(a.node_id),
+            addresses=[socket.inet_pton(addressing.family(address), address) for address in self._addresses],
+            properties=service.txt_records(a.node_id, a.public_key),
+            server=f"{service.host_label(a.node_id)}.local.",
         )
         coro = self._zeroconf.async_register_service(self._info, allow_name_change=True)
         self._future = asyncio.run_coroutine_threadsafe(coro, self._zeroconf.loop)
@@ -269,7 +250,3 @@ def quiet_library_logs() -> None:
     library = logging.getLogger("zeroconf")
     if not any(isinstance(f, QuietLibrary) for f in library.filters):
         library.addFilter(QuietLibrary())
-
-
-def _family(address: str) -> int:
-    return socket.AF_INET6 if ":" in address else socket.AF_INET

@@ -42,6 +42,7 @@ from pingd.announce import dnsquery, dnssd
 from pingd.announce.dnssd import ServiceRecords
 from pingd.announce.mdns import Announcement
 from pingd.config import DNS_PORT
+from pingd.shared.addresses import host_port
 
 log = logging.getLogger("pingd")
 
@@ -356,13 +357,6 @@ def _unexpected(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {exc}" if str(exc) else f"unexpected {type(exc).__name__}"
 
 
-def _endpoint(server: tuple[str, int] | None) -> str:
-    if server is None:
-        return "the DNS server"
-    address, port = server
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def registrar_for(
     announcement: Announcement,
     listening: tuple[str, ...],
@@ -375,3 +369,7 @@ def registrar_for(
     records = dnssd.records_for(announcement, dnssd.domain_name(domain), dnssd.routable_addresses(listening))
     key = dnssd.read_key(key_file) if key_file is not None else None
     return DnsRegistrar(records, server, key, key_file)
+
+
+def _endpoint(server: tuple[str, int] | None) -> str:
+    return "the DNS server" if server is None else host_port(*server)

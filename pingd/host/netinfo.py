@@ -7,8 +7,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from pingd.shared import protocol
-
 
 def interface_addresses() -> list[str]:
     """Every usable address of every interface (IPv4 first; link-local IPv6 left out,
@@ -35,16 +33,6 @@ def _order(address: str) -> tuple[bool, str]:
 
 def is_wildcard(host: str) -> bool:
     return host in ("*", "0.0.0.0", "::", "[::]", "")
-
-
-endpoint = protocol.endpoint  # one rule for IPv6 brackets, shared with pingctl
-
-
-def is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).version == 6
-    except ValueError:
-        return False
 
 
 _MDNS_GROUP_V4 = "224.0.0.251"

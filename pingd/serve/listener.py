@@ -26,6 +26,7 @@ from pingd.config import Config
 from pingd.errors import EXIT_LISTEN, EXIT_SETTINGS, StartupError
 from pingd.host import netinfo
 from pingd.serve import descriptors, security
+from pingd.shared import addresses as addressing
 from pingd.shared import protocol
 from pingd.shared.keys import KeyPair
 
@@ -42,7 +43,7 @@ class Listening:
 
     @property
     def endpoints(self) -> list[str]:
-        return [netinfo.endpoint(a, self.port) for a in self.addresses]
+        return [addressing.endpoint(a, self.port) for a in self.addresses]
 
 
 def open_socket(
@@ -69,24 +70,24 @@ def open_socket(
     sock.handshake_ivl = descriptors.HANDSHAKE_MS
     sock.backlog = descriptors.BACKLOG
     wildcard = netinfo.is_wildcard(config.bind)
-    sock.ipv6 = wildcard or netinfo.is_ipv6(config.bind)
+    sock.ipv6 = wildcard or addressing.is_ipv6(config.bind)
     try:
         if passed_fds:
             fd = passed_fds[0]
             family, host, port = _describe_fd(fd)
             sock.ipv6 = family == socket.AF_INET6
             wildcard = netinfo.is_wildcard(host)
-            bound = netinfo.endpoint(host, port)  # bound by systemd; the ROUTER adopts it later
+            bound = addressing.endpoint(host, port)  # bound by systemd; the ROUTER adopts it later
         else:
             fd = None
             host = "*" if wildcard else config.bind.strip("[]")
             try:
-                sock.bind(netinfo.endpoint(host, config.port))
+                sock.bind(addressing.endpoint(host, config.port))
             except zmq.ZMQError as exc:
                 if not (wildcard and exc.errno == errno.EADDRNOTAVAIL):
                     raise
                 sock.ipv6 = False  # a host without IPv6: serve IPv4 alone
-                sock.bind(netinfo.endpoint(host, config.port))
+                sock.bind(addressing.endpoint(host, config.port))
             bound = sock.last_endpoint.decode()
             port = int(bound.rsplit(":", 1)[1])
     except zmq.ZMQError as exc:

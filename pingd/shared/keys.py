@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pingd.shared import files
-from pingd.shared.protocol import is_curve_key
+from pingd.shared.service import is_curve_key
 
 KEY_LENGTH = 40
 #: The largest key or certificate file read (a certificate is about 200 bytes).

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from zeroconf import ServiceInfo, Zeroconf
 
-from pingd.shared import protocol
+from pingd.shared import protocol, service
 
 LIFETIME = 60.0
 
@@ -27,15 +27,15 @@ LIFETIME = 60.0
 def main(name: str, interface: str, ttl: int) -> None:
     zc = Zeroconf(interfaces=[interface])
     info = ServiceInfo(
-        protocol.SERVICE_TYPE,
-        f"{name}.{protocol.SERVICE_TYPE}",
+        service.SERVICE_TYPE,
+        f"{name}.{service.SERVICE_TYPE}",
         addresses=[socket.inet_aton(interface)],
         port=9,  # discard: nothing is served
         properties={
-            protocol.TXT_VERSION: "1",
-            protocol.TXT_PROTOCOL: str(protocol.VERSION),
-            protocol.TXT_PINGD: "0.0.0",
-            protocol.TXT_NODE_ID: "f" * 16,
+            service.TXT_VERSION: "1",
+            service.TXT_PROTOCOL: str(protocol.VERSION),
+            service.TXT_PINGD: "0.0.0",
+            service.TXT_NODE_ID: "f" * 16,
         },
         server=f"{name}-host.local.",
         host_ttl=ttl,
@@ -53,8 +53,8 @@ def forged(name: str, interface: str, txt: Mapping[str, str], port: int = 9) -> 
     ``txt`` verbatim, pointing at ``interface``:``port``; goodbye on exit."""
     zc = Zeroconf(interfaces=[interface])
     info = ServiceInfo(
-        protocol.SERVICE_TYPE,
-        f"{name}.{protocol.SERVICE_TYPE}",
+        service.SERVICE_TYPE,
+        f"{name}.{service.SERVICE_TYPE}",
         addresses=[socket.inet_aton(interface)],
         port=port,
         properties=dict(txt),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import zmq
 
-from pingd.shared import protocol
+from pingd.shared import addresses, protocol
 
 
 @contextlib.contextmanager
@@ -118,7 +118,7 @@ def dealer(port: int, host: str = "127.0.0.1", routing_id: bytes | None = None) 
     sock.linger = 0
     if routing_id is not None:
         sock.routing_id = routing_id
-    sock.connect(protocol.endpoint(host, port))
+    sock.connect(addresses.endpoint(host, port))
     try:
         yield sock
     finally:

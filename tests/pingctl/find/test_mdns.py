@@ -10,23 +10,22 @@ from zeroconf import ServiceInfo
 
 from pingctl.find import mdns
 from pingctl.find.found import BadRecord
-from pingd.announce import mdns as announce
-from pingd.shared import protocol
+from pingd.shared import service
 
 
 def _info(name="box", port=7464, addresses=("10.0.0.5", "fd00::5"), txt=None):
     return ServiceInfo(
-        protocol.SERVICE_TYPE,
-        f"{name}.{protocol.SERVICE_TYPE}",
+        service.SERVICE_TYPE,
+        f"{name}.{service.SERVICE_TYPE}",
         port=port,
         addresses=[socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a) for a in addresses],
-        properties=announce.txt_records("abc123") if txt is None else txt,
+        properties=service.txt_records("abc123") if txt is None else txt,
         server="pingd-abc123.local.",
     )
 
 
 def test_a_record_as_pingd_announces_it():
-    found = mdns.found_in(_info(addresses=("fd00::5", "10.0.0.5")), f"box.{protocol.SERVICE_TYPE}")
+    found = mdns.found_in(_info(addresses=("fd00::5", "10.0.0.5")), f"box.{service.SERVICE_TYPE}")
     assert found is not None
     assert (found.name, found.host, found.port) == ("box", "pingd-abc123.local", 7464)
     assert found.addresses == ("10.0.0.5", "fd00::5")  # IPv4 first
@@ -36,8 +35,8 @@ def test_a_record_as_pingd_announces_it():
 
 
 def test_the_curve_key_travels_and_a_given_key_wins():
-    txt = announce.txt_records("abc123", "K" * 40)
-    found = mdns.found_in(_info(txt=txt), f"box.{protocol.SERVICE_TYPE}")
+    txt = service.txt_records("abc123", "K" * 40)
+    found = mdns.found_in(_info(txt=txt), f"box.{service.SERVICE_TYPE}")
     assert found is not None and found.curve_key == "K" * 40
     assert found.targets()[0].server_key == "K" * 40
     assert found.targets("Z" * 40)[0].server_key == "Z" * 40
@@ -45,13 +44,13 @@ def test_the_curve_key_travels_and_a_given_key_wins():
 
 def test_records_that_cannot_be_reached_are_refused():
     with pytest.raises(BadRecord, match="no IP address"):
-        mdns.found_in(_info(addresses=()), f"box.{protocol.SERVICE_TYPE}")
+        mdns.found_in(_info(addresses=()), f"box.{service.SERVICE_TYPE}")
     with pytest.raises(BadRecord, match="port 0"):
-        mdns.found_in(_info(port=0), f"box.{protocol.SERVICE_TYPE}")
+        mdns.found_in(_info(port=0), f"box.{service.SERVICE_TYPE}")
 
 
 def test_foreign_txt_records_do_not_break_parsing():
-    found = mdns.found_in(_info(txt={"junk": "\xff", "id": ""}), f"box.{protocol.SERVICE_TYPE}")
+    found = mdns.found_in(_info(txt={"junk": "\xff", "id": ""}), f"box.{service.SERVICE_TYPE}")
     assert found.node_id is None and found.version is None
 
 
@@ -71,22 +70,22 @@ def test_txt_values_outside_their_grammar_refuse_the_whole_record(txt, reason):
     """Holds off pin injection through the TXT node id, and every other TXT value that could
     carry a separator, an escape sequence or a malformed key into known_hosts or a terminal."""
     with pytest.raises(BadRecord, match=reason):
-        mdns.found_in(_info(txt=txt), f"box.{protocol.SERVICE_TYPE}")
+        mdns.found_in(_info(txt=txt), f"box.{service.SERVICE_TYPE}")
 
 
 @pytest.mark.parametrize("name", ["box\x1b[2J", "box\nother", "x" * 64, "\u00e9" * 32])
 def test_instance_names_outside_the_grammar_are_refused(name):
     with pytest.raises(BadRecord, match="instance name"):
-        mdns.found_in(_info(), f"{name}.{protocol.SERVICE_TYPE}")
+        mdns.found_in(_info(), f"{name}.{service.SERVICE_TYPE}")
 
 
 def test_the_first_of_a_repeated_txt_key_wins_and_keys_are_case_blind():
     rdata = b"".join(bytes([len(s)]) + s for s in (b"ID=first", b"id=second", b"", b"=x", b"flag"))
-    assert protocol.txt_items(mdns.txt_strings(rdata)) == {"id": "first", "flag": None}
+    assert service.txt_items(mdns.txt_strings(rdata)) == {"id": "first", "flag": None}
 
 
 def test_instance_names_lose_the_service_type():
-    assert mdns.instance_name(f"living room.{protocol.SERVICE_TYPE}") == "living room"
+    assert mdns.instance_name(f"living room.{service.SERVICE_TYPE}") == "living room"
 
 
 def test_questions_come_often_at_first_then_every_second():

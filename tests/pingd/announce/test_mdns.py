@@ -11,14 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from pingd.announce import mdns as announce
-from pingd.shared import protocol
+from pingd.shared import service
 from tests.support.processes import wait_for
-
-
-def test_txt_records_carry_the_protocol_and_the_key_only_when_encrypted():
-    plain = announce.txt_records("abcd")
-    assert plain == {"txtvers": "1", "pv": str(protocol.VERSION), "ver": plain["ver"], "id": "abcd"}
-    assert announce.txt_records("abcd", "K" * 40)["ck"] == "K" * 40
 
 
 def test_announced_addresses_leave_loopback_out_unless_it_is_all_there_is():
@@ -96,7 +90,7 @@ class FakeZeroconf:
         if isinstance(outcome, BaseException):
             raise outcome
         if outcome is not None:
-            info.name = f"{outcome}.{protocol.SERVICE_TYPE}"
+            info.name = f"{outcome}.{service.SERVICE_TYPE}"
 
     def close(self) -> None:
         if not self.loop.is_closed():

@@ -7,12 +7,6 @@ import pytest
 from pingd.host import netinfo
 
 
-def test_endpoint_brackets_ipv6():
-    assert netinfo.endpoint("::1", 7464) == "tcp://[::1]:7464"
-    assert netinfo.endpoint("127.0.0.1", 7464) == "tcp://127.0.0.1:7464"
-    assert netinfo.endpoint("[::1]", 1) == "tcp://[::1]:1"
-
-
 @pytest.mark.parametrize("host", ["*", "0.0.0.0", "::", "[::]", ""])
 def test_wildcards(host):
     assert netinfo.is_wildcard(host)
