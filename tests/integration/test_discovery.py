@@ -132,7 +132,7 @@ def test_three_hosts_name_chooses_and_discover_lists_both(network, spawn_daemon,
     assert listed["alpha"]["node_id"] == ids["alpha"] and listed["beta"]["node_id"] == ids["beta"]
     assert listed["alpha"]["addresses"] == [a.address]
     # With no --name, the first to answer is used (the note about the others is checked in
-    # tests/pingctl/test_cli.py, where which answers first is not up to the network).
+    # tests/pingctl/test_connect.py, where which answers first is not up to the network).
     run = pingctl("ping", "-c", "1", "--json", *mdns, prefix=client.prefix)
     assert run.code == 0 and run.json()["server"]["node_id"] in (ids["alpha"], ids["beta"])
 

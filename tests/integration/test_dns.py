@@ -223,7 +223,7 @@ def named_silenced(world: DnsWorld):
 def test_a_silent_dns_server_holds_up_a_stop_only_as_long_as_the_goodbye(world, registered):
     """Holds off, in the real program: a DNS server gone silent when pingd stops. The goodbye
     (the removal) waits its one timeout and no longer; it cannot be sent, so it says so in one
-    line. (Calling off an exchange in progress is tested in tests/pingd/test_registrar.py.)"""
+    line. (Calling off an exchange in progress is tested in tests/pingd/announce/test_registrar.py.)"""
     daemon = registered("mute", "--port", "7474", "--no-mdns")
     daemon.wait_for_line("DNS: registered 'mute'")
     with named_silenced(world):
