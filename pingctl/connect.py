@@ -94,6 +94,8 @@ def vet(found: Found, server_key: str | None, asked: str | None) -> Unpinned | N
     """Whether ``found`` may be connected to: raises PingctlError (KeyChanged) if not. Returns
     the key to pin after a successful handshake, when it is not pinned yet."""
     if found.curve_key is None:
+        if server_key is None:
+            trust.check_plain(asked or found.name, found.node_id)  # a pinned daemon gone plain
         return None
     if server_key is not None:
         if server_key != found.curve_key:

@@ -50,6 +50,13 @@ def client_keys() -> keys.KeyPair:
         raise PingctlError(str(exc)) from None
 
 
+def key_text(*, cert: bool) -> str:
+    """What `pingctl keys show` prints: this client's public key (made on first use), or, with
+    ``cert``, a certificate file for a daemon's --allow-clients directory."""
+    public = client_keys().public
+    return keys.certificate(public, None) if cert else f"{public}\n"
+
+
 def known_hosts_path() -> Path:
     return config_dir() / "known_hosts"
 
@@ -88,6 +95,24 @@ class KeyChanged(PingctlError):
         return f"refused: its key differs from {self.path.name} line {self.pin.line}"
 
 
+class KeyDropped(KeyChanged):
+    """A daemon pinned to a key now announces none: connecting would be a plaintext downgrade."""
+
+    def __init__(self, name: str, node_id: str | None, pin: Pin, path: Path) -> None:
+        PingctlError.__init__(
+            self,
+            f"WARNING: PINGD '{shown(name).upper()}' NOW ANNOUNCES NO KEY, but {path} line {pin.line} pins "
+            f"{pin.key} (as node {node_id or '?'}). Someone may be offering an unencrypted impostor: not "
+            "connecting. If the daemon stopped encrypting on purpose, delete that line and connect again.",
+        )
+        self.pin = pin
+        self.path = path
+
+    @property
+    def short(self) -> str:
+        return f"refused: it announces no key, but {self.path.name} line {self.pin.line} pins one"
+
+
 def escape_name(name: str) -> str:
     """``name`` with the backslash and every unprintable character escaped (spaces kept)."""
     out = []
@@ -113,33 +138,33 @@ def unescape_name(text: str) -> str:
     return _ESCAPED.sub(one, text)
 
 
-def parse(text: str) -> list[Pin]:
-    """The valid pins in known_hosts text; comments, blank and malformed lines are skipped
-    (and kept in the file when it is rewritten)."""
+def parse(data: bytes | str) -> list[Pin]:
+    """The valid pins in known_hosts, numbered as an editor numbers its lines (split on
+    newlines only). Comments, blank lines and anything else that is no pin (junk, text that
+    is not UTF-8) are skipped here, and kept byte for byte when the file is rewritten."""
+    raw = data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
     pins = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = chunk.decode("utf-8").removesuffix("\r")
+        except UnicodeDecodeError:
+            continue
         fields = line.split(" ", 2)
         if len(fields) < 2 or line.startswith("#"):
             continue
         node_id, key = fields[0], fields[1]
         if not is_curve_key(key) or not (node_id == _NO_NODE or is_node_id(node_id)):
             continue
-        pins.append(
-            Pin(
-                None if node_id == _NO_NODE else node_id,
-                key,
-                unescape_name(fields[2] if len(fields) > 2 else ""),
-                number,
-            )
-        )
+        name = unescape_name(fields[2] if len(fields) > 2 else "")
+        pins.append(Pin(None if node_id == _NO_NODE else node_id, key, name, number))
     return pins
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> bytes:
     try:
-        return files.read_regular(path, MAX_KNOWN_HOSTS, follow=False).decode("utf-8", errors="replace")
+        return files.read_regular(path, MAX_KNOWN_HOSTS, follow=False)
     except FileNotFoundError:
-        return ""
+        return b""
     except files.UnusableFile as exc:
         raise PingctlError(
             f"cannot use {path}: it {exc.strerror}; move it away (it holds pinned daemon keys)"
@@ -169,6 +194,18 @@ def check(name: str, node_id: str | None, key: str, path: Path | None = None) ->
     return any(pin.name.casefold() == name.casefold() for pin in pins)
 
 
+def check_plain(name: str, node_id: str | None, path: Path | None = None) -> None:
+    """Before connecting without encryption to a daemon found by discovery: raises KeyDropped
+    when its name, or its node id, is pinned to a key (a downgrade, refused as loudly as a
+    changed key)."""
+    path = path or known_hosts_path()
+    if not path.exists() and not path.is_symlink():
+        return
+    for pin in parse(_read(path)):
+        if pin.name.casefold() == name.casefold() or (node_id is not None and pin.node_id == node_id):
+            raise KeyDropped(name, node_id, pin, path)
+
+
 def record(name: str, node_id: str | None, key: str, path: Path | None = None) -> str | None:
     """After a CURVE handshake with ``key`` succeeded: pin it for ``name`` (and the node id)
     unless pinned already. Returns the note to show when a pin was added."""
@@ -182,17 +219,22 @@ def record(name: str, node_id: str | None, key: str, path: Path | None = None) -
         raise PingctlError(f"cannot record the key in {path}: {exc.strerror}") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another pingctl recording at the same time waits
-        text = _read(path)
-        pins = parse(text)
+        data = _read(path)
+        pins = parse(data)
         conflict = _conflict(pins, name, node_id, key)
         if conflict is not None:  # pinned meanwhile, to another key
             raise KeyChanged(name, node_id, key, conflict, path)
         if any(pin.name.casefold() == name.casefold() for pin in pins):
             return None
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += Pin(node_id, key, name).to_line() + "\n"
-        files.write_atomically(path, text.encode("utf-8"), 0o644)
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
+        data += (Pin(node_id, key, name).to_line() + "\n").encode("utf-8")
+        if len(data) > MAX_KNOWN_HOSTS:  # a file pingctl would then refuse to read
+            return (
+                f"not pinning pingd '{shown(name)}' (key {key}): {path} would grow past "
+                f"{MAX_KNOWN_HOSTS} bytes; remove the pins you no longer need"
+            )
+        files.write_atomically(path, data, 0o644)
     except OSError as exc:
         raise PingctlError(f"cannot record the key in {path}: {exc.strerror}") from None
     finally:

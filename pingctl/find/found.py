@@ -118,7 +118,8 @@ def _is_address(text: str) -> bool:
     if zone and (":" not in address or not zone.isprintable() or " " in zone or len(zone) > 32):
         return False
     try:
-        ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return True
+    # Nothing answers from these: the unspecified address, a multicast group, the broadcast.
+    return not (ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"))

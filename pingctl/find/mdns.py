@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from zeroconf import (
 
 from pingctl.errors import PingctlError
 from pingctl.find.found import BadRecord, Browsed, Found, found_from
+from pingctl.show.text import shown
 from pingd.shared import service
 from pingd.shared.service import SERVICE_TYPE
 
@@ -51,7 +53,10 @@ def instance_name(full_name: str) -> str:
 
 
 _QUERY_FLAGS = 0  # a standard query
+_TYPE_A = 1
 _TYPE_PTR = 12
+_TYPE_TXT = 16
+_TYPE_AAAA = 28
 _TYPE_SRV = 33
 _CLASS_IN = 1
 
@@ -165,54 +170,116 @@ class _Events:
                 yield None
 
 
-def _resolve(zc: Zeroconf, full_name: str, timeout: float) -> Found | None:
-    """One instance's records, waiting at most ``timeout``; None if they do not come.
-    Raises BadRecord for records that break the grammar."""
-    info = zc.get_service_info(SERVICE_TYPE, full_name, timeout=max(1, int(timeout * 1000)))
-    return found_in(info, full_name) if info is not None else None
+def instance_of(full_name: str) -> str:
+    """The instance name in ``<instance>._pingd._tcp.local.``; BadRecord for a pointer to any
+    other name, or an instance name outside the grammar (checked before zeroconf, which
+    raises on some of them, ever sees it)."""
+    suffix = "." + SERVICE_TYPE
+    if not full_name.lower().endswith(suffix.lower()):
+        raise BadRecord(f"{shown(full_name[:80])!r}: a pointer to a name outside {SERVICE_TYPE}")
+    name = full_name[: -len(suffix)]
+    problem = service.instance_name_problem(name)
+    if problem is not None:
+        raise BadRecord(f"'{shown(name[:80])}': {problem}")
+    return name
 
 
-def resolve_all(zc: Zeroconf, full_names: list[str], timeout: float) -> dict[str, ServiceInfo | None]:
+def _live(zc: Zeroconf, name: str, rdtype: int, now: float) -> list:
+    """The cached records of ``name`` of this type and class IN that have not expired: a
+    record of another class is not what pingctl asked for, and is never used."""
+    return [r for r in zc.cache.get_all_by_details(name, rdtype, _CLASS_IN) if not r.is_expired(now)]
+
+
+def pointed_to(zc: Zeroconf, full_name: str) -> bool:
+    """Whether a class-IN PTR record of the service type points at ``full_name``."""
+    now = current_time_millis()
+    return any(r.alias.lower() == full_name.lower() for r in _live(zc, SERVICE_TYPE, _TYPE_PTR, now))
+
+
+def from_cache(zc: Zeroconf, full_name: str) -> Found | None:
+    """A daemon from the class-IN SRV, TXT and address records in zeroconf's cache; None while
+    they are not all there. Raises BadRecord for a value outside its grammar."""
+    name = instance_of(full_name)
+    now = current_time_millis()
+    srvs = _live(zc, full_name, _TYPE_SRV, now)
+    if not srvs:
+        return None
+    srv = max(srvs, key=lambda r: r.created)
+    addresses = [_address_text(r) for kind in (_TYPE_A, _TYPE_AAAA) for r in _live(zc, srv.server, kind, now)]
+    if not addresses:
+        return None
+    txts = _live(zc, full_name, _TYPE_TXT, now)
+    text = max(txts, key=lambda r: r.created).text if txts else b""
+    return found_from(
+        name=name,
+        host=srv.server,
+        addresses=[a for a in addresses if a],
+        port=srv.port,
+        txt=service.txt_items(txt_strings(text)),
+    )
+
+
+def _address_text(record) -> str:
+    """An A or AAAA record's address as text (a link-local IPv6 one with its scope)."""
+    try:
+        text = socket.inet_ntop(socket.AF_INET6 if len(record.address) == 16 else socket.AF_INET, record.address)
+    except (ValueError, OSError):
+        return ""
+    scope = getattr(record, "scope_id", None)
+    return f"{text}%{scope}" if scope and text.lower().startswith("fe80") else text
+
+
+#: What resolving one instance came to: a daemon, a refused record, or nothing (yet).
+Outcome = Found | BadRecord | None
+
+
+def resolve_all(zc: Zeroconf, full_names: list[str], timeout: float) -> dict[str, Outcome]:
     """Every instance's records: those already cached at once (answers to the PTR question
     carry them), the rest asked for all together on zeroconf's loop, never one after
-    another, within ``timeout``. None for an instance whose records did not come."""
-    infos: dict[str, ServiceInfo | None] = {}
+    another, within ``timeout``. Only class-IN records pointed to by a class-IN PTR count."""
+    outcomes: dict[str, Outcome] = {}
     missing: list[str] = []
     for full_name in full_names:
-        info = ServiceInfo(SERVICE_TYPE, full_name)
-        if info.load_from_cache(zc):
-            infos[full_name] = info
-        else:
+        outcome = _outcome(zc, full_name)
+        outcomes[full_name] = outcome
+        if outcome is None:
             missing.append(full_name)
     if missing and timeout > 0 and zc.loop is not None:
         from zeroconf.asyncio import AsyncServiceInfo
 
-        async def one(full_name: str) -> ServiceInfo | None:
-            info = AsyncServiceInfo(SERVICE_TYPE, full_name)
-            return info if await info.async_request(zc, max(1.0, timeout * 1000)) else None
+        async def one(full_name: str) -> None:
+            await AsyncServiceInfo(SERVICE_TYPE, full_name).async_request(zc, max(1.0, timeout * 1000))
 
-        async def every() -> list[ServiceInfo | None]:
-            return await asyncio.gather(*(one(n) for n in missing))
+        async def every() -> None:
+            await asyncio.gather(*(one(n) for n in missing))
 
         future = asyncio.run_coroutine_threadsafe(every(), zc.loop)
         try:
-            infos.update(zip(missing, future.result(timeout + 0.5), strict=True))
+            future.result(timeout + 0.5)
         except (TimeoutError, concurrent.futures.TimeoutError):
             future.cancel()
-    return {n: infos.get(n) for n in full_names}
+        for full_name in missing:
+            outcomes[full_name] = _outcome(zc, full_name)
+    return outcomes
 
 
-def _usable(infos: dict[str, ServiceInfo | None]) -> Browsed:
-    """The daemons in resolved records; the refused and the unresolved counted apart."""
+def _outcome(zc: Zeroconf, full_name: str) -> Outcome:
+    try:
+        return from_cache(zc, full_name)
+    except BadRecord as exc:
+        return exc
+
+
+def _usable(outcomes: dict[str, Outcome]) -> Browsed:
+    """The daemons resolved; the refused and the unresolved counted apart."""
     seen = Browsed([])
-    for full_name, info in infos.items():
-        if info is None:
+    for outcome in outcomes.values():
+        if isinstance(outcome, Found):
+            seen.found.append(outcome)
+        elif isinstance(outcome, BadRecord):
+            seen.ignored.append(str(outcome))
+        else:
             seen.unresolved += 1
-            continue
-        try:
-            seen.found.append(found_in(info, full_name))
-        except BadRecord as exc:
-            seen.ignored.append(str(exc))
     seen.found.sort(key=lambda f: f.name.lower())
     return seen
 
@@ -239,22 +306,22 @@ def find(
                     continue
                 if name is not None and instance_name(full_name).lower() != name.lower():
                     continue
-                pending[full_name] = None
+                if pointed_to(zc, full_name):  # a PTR of another class is no pingd
+                    pending[full_name] = None
             if not pending:
                 continue
             # All at once, briefly: a name whose records never come (forged, or a daemon gone)
             # must not hold up one that answers.
             # On a tick, only what has reached the cache meanwhile.
             wait = 0.0 if event is None else min(FIND_RESOLVE_WAIT, max(0.0, deadline - time.monotonic()))
-            for heard, info in resolve_all(zc, list(pending), wait).items():
-                if info is None:
+            for heard, outcome in resolve_all(zc, list(pending), wait).items():
+                if outcome is None:
                     continue
                 del pending[heard]
-                try:
-                    found = found_in(info, heard)
-                except BadRecord as exc:
-                    ignored.append(str(exc))
+                if isinstance(outcome, BadRecord):
+                    ignored.append(str(outcome))
                     continue
+                found = outcome
                 others = _seen_so_far(zc, events, exclude=heard) if name is None else []
                 return found, others
     what = f"no pingd named '{name}'" if name else "no pingd"
@@ -294,7 +361,8 @@ def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> Browsed:
                 present.pop(full_name, None)
             else:
                 present[full_name] = None
-        return _usable(resolve_all(zc, list(present), RESOLVE_GRACE))
+        heard = [n for n in present if pointed_to(zc, n)]  # a PTR of another class is no pingd
+        return _usable(resolve_all(zc, heard, RESOLVE_GRACE))
 
 
 def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False) -> Iterator[Found | str]:
@@ -338,10 +406,8 @@ def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: F
                 if known.pop(full_name, None) is not None:
                     yield instance_name(full_name)
                 continue
-            try:
-                found = _resolve(zc, full_name, 1.0)
-            except BadRecord:
-                found = None  # a forged or broken record: as if unheard
+            outcome = resolve_all(zc, [full_name], 1.0)[full_name]
+            found = outcome if isinstance(outcome, Found) else None  # a forged record: as if unheard
             if found is not None and known.get(full_name) != found:
                 known[full_name] = found
                 yield found

@@ -67,8 +67,8 @@ def instance_name_problem(text: object) -> str | None:
         return f"an instance name is at most {MAX_NAME_BYTES} bytes (a DNS label)"
     if _CONTROL.search(text):
         return "an instance name holds no control characters"
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        return "an instance name is UTF-8 text"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text) or "\ufffd" in text:
+        return "an instance name is UTF-8 text"  # U+FFFD: bytes that were not UTF-8, replaced
     return None
 
 
@@ -76,9 +76,9 @@ def instance_name_problem(text: object) -> str | None:
 class TxtRecord:
     """What a daemon's TXT record says, every value checked against its grammar."""
 
-    node_id: str | None
-    version: str | None
-    protocol: str | None
+    node_id: str
+    version: str
+    protocol: str
     curve_key: str | None
 
 
@@ -88,20 +88,23 @@ class BadRecord(ValueError):
 
 def decode_txt(items: Mapping[str, str | None]) -> TxtRecord:
     """The TXT record's keys (already lower-cased, first occurrence kept, as RFC 6763 §6.4
-    has a reader do) checked and read. Raises BadRecord for a value outside its grammar; an
-    absent key is None (older daemons announce fewer). Unknown keys are ignored."""
-    node_id = items.get(TXT_NODE_ID) or None  # "id=" (an empty value) says as little as no "id"
-    version = items.get(TXT_PINGD) or None
-    proto = items.get(TXT_PROTOCOL) or None
-    key = items.get(TXT_CURVE_KEY) or None
-    if node_id is not None and not is_node_id(node_id):
+    has a reader do) checked and read. Every pingd has published ``id``, ``pv`` and ``ver``,
+    so a record without one of them, or with one empty, is no pingd's: BadRecord, as for a
+    value outside its grammar. ``ck`` is there only for an encrypted daemon. Unknown keys
+    are ignored."""
+    for key, what in ((TXT_NODE_ID, "node id"), (TXT_PROTOCOL, "protocol version"), (TXT_PINGD, "version")):
+        if not items.get(key):
+            raise BadRecord(f"its TXT record has no {what} ({key}=)")
+    node_id, version, proto = items[TXT_NODE_ID] or "", items[TXT_PINGD] or "", items[TXT_PROTOCOL] or ""
+    key = items.get(TXT_CURVE_KEY) if TXT_CURVE_KEY in items else None
+    if not is_node_id(node_id):
         raise BadRecord(f"its node id {node_id[:80]!r} is not 1-64 letters or digits")
-    if version is not None and _VERSION_TEXT.fullmatch(version) is None:
+    if _VERSION_TEXT.fullmatch(version) is None:
         raise BadRecord(f"its version {version[:80]!r} is not a release number")
-    if proto is not None and _PROTOCOL_TEXT.fullmatch(proto) is None:
+    if _PROTOCOL_TEXT.fullmatch(proto) is None:
         raise BadRecord(f"its protocol version {proto[:80]!r} is not a number")
-    if key is not None and not is_curve_key(key):
-        raise BadRecord(f"its CURVE key {key[:80]!r} is not 40 characters of Z85")
+    if TXT_CURVE_KEY in items and not is_curve_key(key):
+        raise BadRecord(f"its CURVE key {(key or '')[:80]!r} is not 40 characters of Z85")
     return TxtRecord(node_id=node_id, version=version, protocol=proto, curve_key=key)
 
 

@@ -49,3 +49,19 @@ def test_install_refuses_a_non_empty_folder_without_the_mark(tmp_path):
     run = _install("--prefix", str(prefix), "--python", "/usr/bin/python3")
     assert run.returncode == 2 and "not empty and holds no pingd install" in run.stderr
     assert sorted(p.name for p in prefix.iterdir()) == ["data"]
+
+
+def test_uninstall_of_a_prefix_that_does_not_exist_removes_nothing(tmp_path):
+    """Holds off an uninstall of a missing prefix going on to remove the units of another
+    install (it printed "pingd removed" and deleted /etc/systemd/system/pingd.service)."""
+    run = _install("--uninstall", "--prefix", str(tmp_path / "never-installed"))
+    assert run.returncode == 2 and "nothing is installed at" in run.stderr
+
+
+def test_an_empty_hand_made_mark_does_not_make_a_prefix_pingds(tmp_path):
+    prefix = tmp_path / "opt"
+    prefix.mkdir()
+    (prefix / "data").write_text("keep me\n")
+    (prefix / ".pingd-install").write_text("")
+    run = _install("--uninstall", "--prefix", str(prefix))
+    assert run.returncode == 2 and (prefix / "data").exists()

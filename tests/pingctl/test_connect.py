@@ -99,3 +99,15 @@ def test_server_key_must_be_the_announced_one():
         connect.vet(_found("box", KEY_A), KEY_B, None)
     assert connect.vet(_found("box", KEY_A), KEY_A, None) is None
     assert connect.vet(_found("box"), None, None) is None  # plain: nothing to pin
+
+
+def test_a_pinned_name_announced_without_a_key_is_refused_and_one_row_in_a_fleet(monkeypatch, config_dir):
+    """Holds off the plaintext downgrade, alone and in a fleet."""
+    trust.record("ghost", "idghost", KEY_A)
+    with pytest.raises(trust.KeyDropped):
+        connect.vet(_found("ghost"), None, None)
+    assert connect.vet(_found("ghost"), KEY_A, None) is None  # --server-key decides by itself
+    monkeypatch.setattr(fleet, "first_to_answer", lambda targets, *a: (Answering(targets[0], 1.0), "status"))
+    results = connect.reach_all([_found("ghost"), _found("alpha")], 1.0)
+    assert isinstance(results[0].error, PinRefused) and "announces no key" in results[0].error.reason
+    assert results[1].status == "status"

@@ -132,3 +132,40 @@ def _error_of(call) -> object:
     except Exception as exc:
         return exc
     return None
+
+
+def test_a_pinned_daemon_announcing_no_key_is_refused_as_a_downgrade(tmp_path):
+    """Holds off the plaintext downgrade: a pinned name announced with no key (pointing at a
+    plain daemon) was connected to without a word."""
+    path = tmp_path / "known_hosts"
+    trust.check_plain("ghost", "n1", path)  # nothing pinned: plain is fine
+    trust.record("ghost", "n1", KEY_A, path)
+    with pytest.raises(trust.KeyDropped, match="NOW ANNOUNCES NO KEY.*line 1") as info:
+        trust.check_plain("GHOST", "nother", path)
+    assert info.value.short == "refused: it announces no key, but known_hosts line 1 pins one"
+    with pytest.raises(trust.KeyDropped):
+        trust.check_plain("new-name", "n1", path)  # the pinned node id under a new name
+    trust.check_plain("other", "n2", path)
+
+
+def test_lines_that_are_no_pins_are_kept_byte_for_byte(tmp_path):
+    """Holds off the lossy rewrite: junk that was not UTF-8 came back as U+FFFD."""
+    path = tmp_path / "known_hosts"
+    junk = b"\xff\xfe junk\x00\n# comment\r\n" + f"n0 {KEY_B} old\u2028box\n".encode()
+    path.write_bytes(junk)
+    assert [(p.name, p.line) for p in trust.parse(path.read_bytes())] == [("old\u2028box", 3)]
+    trust.record("box", "n1", KEY_A, path)
+    assert path.read_bytes() == junk + f"n1 {KEY_A} box\n".encode()
+    assert [p.line for p in trust.parse(path.read_bytes())] == [3, 4]
+
+
+def test_a_pin_that_would_outgrow_the_file_is_not_written(tmp_path, monkeypatch):
+    """Holds off the self-lockout: one pin past the size limit made the next run refuse the file."""
+    path = tmp_path / "known_hosts"
+    monkeypatch.setattr(trust, "MAX_KNOWN_HOSTS", 120)
+    trust.record("box1", "n1", KEY_A, path)
+    trust.record("box2", "n2", KEY_A, path)
+    before = path.read_bytes()
+    note = trust.record("box3", "n3", KEY_A, path)
+    assert note is not None and "would grow past 120 bytes" in note
+    assert path.read_bytes() == before and trust.check("box1", "n1", KEY_A, path) is True

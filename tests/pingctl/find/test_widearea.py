@@ -184,7 +184,9 @@ def test_an_address_of_another_class_in_the_additional_section_is_not_used():
 def test_a_forged_node_id_refuses_the_record_with_a_note():
     """Holds off pin injection through a registered TXT record, as over mDNS."""
     zone = dict(ZONE)
-    zone[("box._pingd._tcp.example.org.", "TXT")] = [f'"id=0000000000000000 {"K" * 40} box"']
+    zone[("box._pingd._tcp.example.org.", "TXT")] = [
+        f'"txtvers=1" "pv=1" "ver=0.1.0" "id=0000000000000000 {"K" * 40} box"'
+    ]
     server = _zone_server(zone)
     try:
         seen = _browse(server)
