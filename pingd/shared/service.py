@@ -92,9 +92,9 @@ def decode_txt(items: Mapping[str, str | None]) -> TxtRecord:
     so a record without one of them, or with one empty, is no pingd's: BadRecord, as for a
     value outside its grammar. ``ck`` is there only for an encrypted daemon. Unknown keys
     are ignored."""
-    for key, what in ((TXT_NODE_ID, "node id"), (TXT_PROTOCOL, "protocol version"), (TXT_PINGD, "version")):
-        if not items.get(key):
-            raise BadRecord(f"its TXT record has no {what} ({key}=)")
+    for required, what in ((TXT_NODE_ID, "node id"), (TXT_PROTOCOL, "protocol version"), (TXT_PINGD, "version")):
+        if not items.get(required):
+            raise BadRecord(f"its TXT record has no {what} ({required}=)")
     node_id, version, proto = items[TXT_NODE_ID] or "", items[TXT_PINGD] or "", items[TXT_PROTOCOL] or ""
     key = items.get(TXT_CURVE_KEY) if TXT_CURVE_KEY in items else None
     if not is_node_id(node_id):
