@@ -39,7 +39,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _options(command: Any, ctx: Any) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx)
         if record is None:
@@ -54,7 +54,11 @@ def _synopsis(name: str, command: Any, ctx: Any) -> str:
     return f".B {roff(name)}\n{roff(pieces)}"
 
 
-def page(app: Any, name: str, section: int, summary: str, extra: dict[str, list[str]]) -> str:
+#: A section's paragraphs: plain text, or a (term, text) pair for a tagged one.
+Paragraphs = list[str | tuple[str, str]]
+
+
+def page(app: Any, name: str, section: int, summary: str, extra: dict[str, Paragraphs]) -> str:
     """The man page of ``app``: its usage, help and options, and each subcommand's."""
     command = typer.main.get_command(app)
     ctx = command.context_class(command, info_name=name, **command.context_settings)
@@ -83,8 +87,11 @@ def page(app: Any, name: str, section: int, summary: str, extra: dict[str, list[
             out += _options(sub, sub_ctx)
     for heading, paragraphs in extra.items():
         out.append(f".SH {heading}")
-        for paragraph in paragraphs:
-            out += [".PP", roff(paragraph)]
+        for item in paragraphs:
+            if isinstance(item, tuple):  # a tagged paragraph: (term, text)
+                out += [".TP", f"\\fB{roff(item[0])}\\fR", roff(item[1])]
+            else:
+                out += [".PP", roff(item)]
     return "\n".join(line for line in out if line != "") + "\n"
 
 
@@ -92,7 +99,7 @@ def _subcommands(command: Any, ctx: Any) -> list[tuple[str, Any, Any]]:
     """Every leaf command under ``command`` (``pingctl keys show`` included), with its path."""
     if not hasattr(command, "list_commands"):  # a group (typer vendors click: no isinstance)
         return []
-    found = []
+    found: list[tuple[str, Any, Any]] = []
     for sub_name in command.list_commands(ctx):
         sub = command.get_command(ctx, sub_name)
         if sub is None or sub.hidden:
@@ -102,15 +109,33 @@ def _subcommands(command: Any, ctx: Any) -> list[tuple[str, Any, Any]]:
     return found
 
 
-PINGD_EXTRA = {
-    "SETTINGS": [
-        "Every option can also be set in a TOML file (--config, or pingd.toml in $CONFIGURATION_DIRECTORY, "
-        "or the user's config directory), with the option's name in snake case; options given on the command "
-        "line win. SIGHUP re-reads the file and applies what can change while running (the log level).",
-    ],
+def settings_section() -> Paragraphs:
+    """Where each setting can come from besides its flag, and what a SIGHUP does with it: from the
+    settings' own declarations (pingd.settings), like the options above."""
+    from pingd.settings import SETTINGS
+
+    live = ", ".join(s.key for s in SETTINGS if s.reloadable) or "none"
+    out: Paragraphs = [
+        "Every setting can also come from a PINGD_* environment variable or a TOML file (--config, "
+        "$PINGD_CONFIG, else pingd.toml in $CONFIGURATION_DIRECTORY or the user's config directory) under the "
+        "key below; the command line wins over the environment, which wins over the file. SIGHUP (systemctl "
+        f"reload pingd) re-reads the file and applies what can change while running ({live}); the rest needs "
+        "a restart. A list is comma-separated in the environment and a TOML array in the file.",
+    ]
+    for s in SETTINGS:
+        when = "a SIGHUP applies a change" if s.reloadable else "a change needs a restart"
+        out.append((f"{s.key}, {s.env}", f"As {s.flag}; {when}."))
+    return out
+
+
+def pingd_extra() -> dict[str, Paragraphs]:
+    return {"SETTINGS": settings_section(), **PINGD_EXTRA}
+
+
+PINGD_EXTRA: dict[str, Paragraphs] = {
     "EXIT STATUS": [
-        "0: stopped cleanly (SIGTERM or SIGINT), the count on disk. 1: an unexpected failure. 2: bad settings "
-        "or an address or port that cannot be used. 3: the state file cannot be read or written.",
+        "0: stopped cleanly (SIGTERM or SIGINT), the count on disk. 1: an unexpected failure. 2: bad flags or "
+        "settings. 3: the state file (or a key file) cannot be used. 4: the address cannot be listened on.",
     ],
     "FILES": [
         "/etc/pingd/pingd.toml: the settings (a conffile of the Debian package).",
@@ -120,7 +145,7 @@ PINGD_EXTRA = {
     "SEE ALSO": ["pingctl(1), systemctl(1), journalctl(1), systemd.exec(5)"],
 }
 
-PINGCTL_EXTRA = {
+PINGCTL_EXTRA: dict[str, Paragraphs] = {
     "EXIT STATUS": [
         "As iputils ping: 0 at least one pong arrived (with --all: every daemon answered), or the command did "
         "its job; 1 pings went out and no pong came back (with --all: some daemon answered nothing); 2 any other "
@@ -137,7 +162,7 @@ def write(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     pages = {
         "pingd.8": page(pingd_app, "pingd", 8, "count pings over ZeroMQ, announce over mDNS, never lose the count",
-                        PINGD_EXTRA),
+                        pingd_extra()),
         "pingctl.1": page(pingctl_app, "pingctl", 1, "find pingd daemons on the LAN, ping them, show their status",
                           PINGCTL_EXTRA),
     }  # fmt: skip

@@ -1,19 +1,30 @@
-"""The ``pingd`` command: flags → Config → Daemon. Thin on purpose; the work is in server.py."""
+"""The ``pingd`` command: flags → Config → Daemon. Thin on purpose; the work is in pingd.daemon.
+
+Each setting's flag is made from its one declaration in pingd.settings (name, help, the default
+--help shows); only the options that are not settings are written out here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 
 from pingd import __version__
 from pingd.errors import EXIT_SETTINGS as EXIT_CONFIG  # the exit codes live in pingd.errors
+from pingd.settings import SETTINGS, Setting
+
+if TYPE_CHECKING:
+    from pingd.config import Config
 
 log = logging.getLogger("pingd")
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 app = typer.Typer(
@@ -30,65 +41,41 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _value_type(setting: Setting) -> Any:
+    """What typer turns the flag's text into before pingd's own parser (in pingd.settings) sees it."""
+    if setting.switch:
+        return Optional[bool]
+    if setting.repeatable:
+        return Optional[list[str]]
+    if isinstance(setting.default, int):
+        return Optional[int]
+    return Optional[str]  # paths too: pingd checks them itself, with one message whatever their origin
+
+
+def _flag(setting: Setting) -> inspect.Parameter:
+    """``setting``'s flag, as a parameter typer reads. Its value is None when the flag is not given,
+    so that the environment and the settings file can still set it."""
+    decls = [f"{setting.flag}/--no-{setting.flag[2:]}" if setting.switch else setting.flag]
+    shown = setting.help_default
+    help_text = setting.help if shown is None else f"{setting.help} [default: {shown}]"
+    option = typer.Option(None, *decls, help=help_text, metavar=setting.metavar)
+    return inspect.Parameter(
+        setting.key, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=_value_type(setting)
+    )
+
+
+def _with_setting_flags(command: Command) -> Command:
+    """Give ``command`` a flag per setting, ahead of its own options; their values reach it as
+    ``**settings``. typer builds a command from its function's signature, so that is what changes."""
+    own = inspect.signature(command, eval_str=True).parameters.values()
+    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    command.__signature__ = inspect.Signature([*map(_flag, SETTINGS), *rest])  # type: ignore[attr-defined]
+    return command
+
+
 @app.command()
+@_with_setting_flags
 def run(
-    bind: Annotated[
-        Optional[str], typer.Option(help="Address to listen on; * is every interface, IPv4 and IPv6. [default: *]")
-    ] = None,
-    port: Annotated[Optional[int], typer.Option(help="TCP port; 0 picks a free one. [default: 7464]")] = None,
-    state_file: Annotated[
-        Optional[str],
-        typer.Option(
-            help="State file. [default: $PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir]"
-        ),
-    ] = None,
-    sync: Annotated[
-        Optional[str],
-        typer.Option(
-            help="periodic: on disk within 1 s; always: fsync before every PONG (group commit). [default: periodic]"
-        ),
-    ] = None,
-    name: Annotated[
-        Optional[str], typer.Option(help="Instance name announced over mDNS. [default: the host name]")
-    ] = None,
-    mdns: Annotated[
-        Optional[bool], typer.Option("--mdns/--no-mdns", help="Announce over mDNS/DNS-SD. [default: --mdns]")
-    ] = None,
-    mdns_interface: Annotated[
-        Optional[list[str]], typer.Option(help="Announce only on this interface address (repeatable). [default: all]")
-    ] = None,
-    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
-    curve: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--curve/--no-curve",
-            help=(
-                "Serve only CURVE-encrypted connections; the key pair lives beside the state file. "
-                "[default: --no-curve]"
-            ),
-        ),
-    ] = None,
-    allow_clients: Annotated[
-        Optional[str],
-        typer.Option(help="With --curve: admit only clients whose public key is in a file in this directory."),
-    ] = None,
-    dns_domain: Annotated[
-        Optional[str],
-        typer.Option(help="Also register in this DNS domain by dynamic update (RFC 2136), for DNS-SD beyond the LAN."),
-    ] = None,
-    dns_server: Annotated[
-        Optional[str],
-        typer.Option(
-            help="With --dns-domain: the DNS server to update, ADDRESS[:PORT]. [default: the zone's primary (SOA)]",
-            metavar="ADDR[:PORT]",
-        ),
-    ] = None,
-    dns_key: Annotated[
-        Optional[str],
-        typer.Option(
-            help="With --dns-domain: sign updates with the TSIG key in this file (BIND's format, tsig-keygen)."
-        ),
-    ] = None,
     print_dns_records: Annotated[
         bool,
         typer.Option("--print-dns-records", help="Print the zone-file lines --dns-domain would register, and exit."),
@@ -106,39 +93,27 @@ def run(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    **settings: Any,
 ) -> None:
     """pingd: count pings over ZeroMQ, announce over mDNS, and never lose the count."""
     from pingd import config as config_mod
 
-    flags = {
-        "bind": bind,
-        "port": port,
-        "state_file": state_file,
-        "sync": sync,
-        "name": name,
-        "mdns": mdns,
-        "mdns_interfaces": tuple(mdns_interface or ()),
-        "log_level": log_level,
-        "curve": curve,
-        "allow_clients": allow_clients,
-        "dns_domain": dns_domain,
-        "dns_server": dns_server,
-        "dns_key": dns_key,
-    }
+    flags = {key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()}
+    config_path = Path(config) if config else None
     try:
-        settings = config_mod.load(flags, Path(config) if config else None)
+        resolved = config_mod.load(flags, config_path)
     except config_mod.ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
-    state_path = config_mod.state_file_path(settings)
+    state_path = config_mod.state_file_path(resolved)
     if print_dns_records:
-        raise typer.Exit(_print_dns_records(settings, state_path))
+        raise typer.Exit(_print_dns_records(resolved, state_path))
     if check_config:
-        print(json.dumps({**settings.effective(), "state_file": str(state_path)}, indent=2))
+        print(json.dumps({**resolved.effective(), "state_file": str(state_path)}, indent=2))
         raise typer.Exit()
-    raise typer.Exit(_serve(settings, state_path, lambda: config_mod.load(flags, Path(config) if config else None)))
+    raise typer.Exit(_serve(resolved, state_path, lambda: config_mod.load(flags, config_path)))
 
 
-def _serve(settings, state_path: Path, reload) -> int:
+def _serve(settings: Config, state_path: Path, reload: Callable[[], Config]) -> int:
     from pingd.daemon import StartupError, create_daemon
     from pingd.host import logs
 
@@ -169,7 +144,7 @@ def _serve(settings, state_path: Path, reload) -> int:
     return daemon.serve()
 
 
-def _print_dns_records(settings, state_path: Path) -> int:
+def _print_dns_records(settings: Config, state_path: Path) -> int:
     """The records --dns-domain registers, as zone-file lines for an operator to add by hand."""
     from pingd.announce import zonefile
 
@@ -181,7 +156,7 @@ def _print_dns_records(settings, state_path: Path) -> int:
     return 0
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     print(f"pingd: {message}", file=sys.stderr)
     raise typer.Exit(code)
 

@@ -1,5 +1,6 @@
 """The man pages are made from the commands themselves: every option --help shows is on the
-page, with its help text, and the roff is clean (groff finds nothing to warn about)."""
+page, with its help text, every pingd setting with its variable and file key, and the roff is
+clean (groff finds nothing to warn about)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pingd.settings import SETTINGS
 from tests.conftest import require
 from tests.support.processes import base_env
 
@@ -69,6 +71,17 @@ def test_help_text_and_defaults_come_through(pages):
     assert "Pings to send; 0 sends until interrupted. [default: 100]" in text
     assert ".SS pingctl keys show" in text and ".SH EXIT STATUS" in text
     assert _plain(pages["pingd.8"]).startswith(".TH PINGD 8 ")
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.key)
+def test_every_setting_is_on_the_page_with_its_default_variable_and_file_key(pages, setting):
+    text = _plain(pages["pingd.8"])
+    options, rest = text.split(".SH SETTINGS\n")
+    section = rest.split("\n.SH ")[0]
+    assert f"\\fB{setting.flag}" in options, f"{setting.flag} is not among the options"
+    if setting.help_default is not None:
+        assert f"[default: {setting.help_default}]" in options
+    assert f"\\fB{setting.key}, {setting.env}\\fR\nAs {setting.flag};" in section
 
 
 def test_roff_escapes_what_would_be_read_as_requests():

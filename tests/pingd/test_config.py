@@ -168,3 +168,13 @@ def test_a_settings_file_that_is_a_fifo_is_one_clear_error_not_a_hang(tmp_path):
 def test_an_instance_name_pingctl_would_refuse_is_refused_here(name):
     with pytest.raises(ConfigError, match="instance name"):
         config.load({"name": name}, environ={})
+
+
+def test_a_reload_applies_only_the_log_level_and_the_daemon_agrees():
+    """A SIGHUP changes only what the daemon can apply live (the log level); the daemon warns about
+    every other setting that changed, and its list of those is the table's."""
+    from pingd import daemon
+
+    assert [s.key for s in config.SETTINGS if s.reloadable] == ["log_level"]
+    assert set(config.RESTART_ONLY) == set(config.PARSERS) - {"log_level"}
+    assert tuple(daemon.RESTART_ONLY) == config.RESTART_ONLY
