@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # domains; tests never ask the host's resolver. An empty LOCALDOMAIN means no search domains
 # (as for the C library); the DNS tests give their client host its own resolver instead.
 os.environ["LOCALDOMAIN"] = ""
+# Nor the user's own pingctl directory: its known_hosts would carry pins from one run (or from
+# the user's real daemons) into the next. Tests that need one of their own set it themselves.
+os.environ["PINGCTL_CONFIG_DIR"] = tempfile.mkdtemp(prefix="pingctl-tests-")
 
 
 def pytest_runtest_setup(item):
