@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ os.environ["LOCALDOMAIN"] = ""
 # Nor the user's own pingctl directory: its known_hosts would carry pins from one run (or from
 # the user's real daemons) into the next. Tests that need one of their own set it themselves.
 os.environ["PINGCTL_CONFIG_DIR"] = tempfile.mkdtemp(prefix="pingctl-tests-")
+atexit.register(shutil.rmtree, os.environ["PINGCTL_CONFIG_DIR"], True)
 
 
 def pytest_runtest_setup(item):
