@@ -1,27 +1,27 @@
-"""The daemon: a ROUTER socket in front of the counter actor, and the lifecycle around it.
+"""The daemon: the lifecycle around the request loop.
 
-One thread owns the socket, the actor and the store, so the actor sees one message at a
-time without locks. Each turn of the loop takes a request (with ``--sync always``, every
-waiting request up to ``MAX_BATCH``), lets the actor count (``actor.ping()``, the one PING
-path), persists the count (``Persistence.commit``: one pwrite; with ``--sync always`` one
-fdatasync for the whole batch, group commit), and only then sends the replies.
+``create_daemon`` (the testable factory, as blackd's ``make_app``) opens the state file, binds
+the socket and builds every collaborator; ``Daemon.serve`` then runs as uvicorn's
+``Server.serve`` does: start up (say where it listens, tell systemd it is ready, start the
+announcers, adopt a passed socket), run the main loop (``serve.loop.Loop``: receive → count →
+persist → answer) until stopped, and shut down (the final sync, goodbyes, the context).
 
-Anything that must touch the actor from another thread — a stop, a reload, a rename from
-the mDNS library — is queued with ``call_soon`` and run by the loop itself.
+The Daemon keeps what is not the loop's: signals, ``call_soon`` for other threads, reload, the
+housekeeping timers the loop calls back (systemd's watchdog, file descriptors and the idle-peer
+hook, memory, the status line: ``host.systemd.StatusLine``), and shutdown.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import secrets
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 import zmq
 
@@ -29,41 +29,37 @@ from pingd import __version__
 from pingd.config import Config
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
 from pingd.host.memory import MemoryTrimmer
-from pingd.host.systemd import Notifier
+from pingd.host.systemd import Notifier, StatusLine
 from pingd.serve import descriptors, security
 from pingd.serve.counter import CounterActor, Identity
 from pingd.serve.evictor import IdleEvictor
 from pingd.serve.listener import Listening, adopt, open_socket
+from pingd.serve.loop import Loop
 from pingd.serve.persistence import Persistence
 from pingd.serve.store import StateStore
-from pingd.shared import keys, protocol
-from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, Reply, StatusReply
+from pingd.shared import keys
 
 log = logging.getLogger("pingd")
 
 __all__ = ["Daemon", "StartupError", "create_daemon"]
 
-MAX_BATCH = 256
 #: Settings a SIGHUP cannot change in a running daemon (it says so, and keeps the old value).
 RESTART_ONLY = (
     "bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces", "curve", "allow_clients",
     "dns_domain", "dns_server", "dns_key",
 )  # fmt: skip
-#: The longest the loop blocks in recv: deadlines (sync, status, watchdog) are this precise.
-TICK_MS = 100
-STATUS_INTERVAL = 1.0
-
-# Plain ints: pyzmq's enum flags cost an enum operation per call on the hot path.
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE | zmq.NOBLOCK)
-_POLLIN = int(zmq.POLLIN)
-_EVENTS = int(zmq.EVENTS)
 
 
 class Announcer(Protocol):
     def start(self) -> None: ...
     def describe(self) -> str: ...
     def close(self) -> None: ...
+
+
+class Authenticator(Protocol):
+    """The ZAP handler's thread, with --allow-clients (zmq.auth.thread.ThreadAuthenticator)."""
+
+    def stop(self) -> None: ...
 
 
 class Daemon:
@@ -81,7 +77,7 @@ class Daemon:
         announcers: Sequence[Callable[[Daemon], Announcer]] = (),
         reload_config: Callable[[], Config] | None = None,
         allow_list: security.ClientAllowList | None = None,
-        authenticator=None,  # the ZAP handler's thread, with --allow-clients
+        authenticator: Authenticator | None = None,
         public_key: str | None = None,
         descriptor_watch: descriptors.DescriptorWatch | None = None,
         memory: MemoryTrimmer | None = None,
@@ -96,50 +92,25 @@ class Daemon:
         self.authenticator = authenticator
         self._context = context
         self._socket = sock
-        self._clock = clock
-        security_level = "plain" if public_key is None else "curve+allow-list" if allow_list else "curve"
         self.actor = CounterActor(
-            count=store.loaded_count,
-            identity=Identity(
-                node_id=store.node_id,
-                name=config.instance_name,
-                version=__version__,
-                durability=config.sync,
-                security=security_level,
-                public_key=public_key,
-            ),
-            started_at=clock(),
+            count=store.loaded_count, identity=_identity(config, store, public_key, allow_list), started_at=clock()
         )
-        self.persistence = Persistence(
-            store, self.actor, always=config.sync == "always", clock=clock, on_change=self._publish_status
+        self.status_line = StatusLine(notifier, self.actor, listening.bound, self._describe_announcers)
+        persistence = Persistence(
+            store, self.actor, always=config.sync == "always", clock=clock, on_change=self.status_line.publish
         )
-        self._drain = config.sync == "always"
-        # Wake-ups arrive on the serving socket itself, over inproc, so the loop blocks in one
-        # plain recv, as a bare echo server does, rather than polling two sources.
-        self._wake_endpoint = f"inproc://pingd-wake-{id(self):x}"
-        # The wake-up peer's routing id; its messages are not requests. Random per daemon, so
-        # that no client can choose it (a client that did would have no STATUS replies).
-        self._wake_id = b"pingd-wake-" + secrets.token_hex(16).encode()
-        sock.bind(self._wake_endpoint)
-        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._stop_requested = threading.Event()
-        self._status_at = 0.0
-        self._rate_mark = (0.0, 0)
-        self._rate = 0.0
+        self.loop = Loop(sock, self.actor, persistence, announced=self._announced, clock=clock)
         self.ready = threading.Event()
         self.descriptor_watch = descriptor_watch or descriptors.DescriptorWatch()
         self.memory = memory or MemoryTrimmer()
+        # systemd's watchdog, due at once when asked for (WatchdogSec=), else never.
+        self._next_watchdog = -math.inf if notifier.watchdog_interval is not None else math.inf
         self.announcers = [make(self) for make in announcers]
-        # A plain recv_multipart, but while descriptors are short one that notes which peer
-        # each request came from (descriptors.DescriptorWatch.receive), set by _housekeeping.
-        self._recv: Callable[..., list[bytes]] = sock.recv_multipart
-        self._next_check = clock()
 
     # -- control, from signal handlers or other threads ----------------------------------------
 
     def stop(self) -> None:
-        self._stop_requested.set()
-        self._wake()
+        self.loop.stop()
 
     def request_reload(self) -> None:
         self.call_soon(self._reload)
@@ -150,193 +121,57 @@ class Daemon:
 
     def call_soon(self, task: Callable[[], None]) -> None:
         """Run ``task`` on the loop's thread, the one that owns the actor, at its next turn."""
-        self._tasks.put(task)
-        self._wake()
-
-    def _wake(self) -> None:
-        """Unblock the loop's recv with an empty message from our own wake-up peer."""
-        try:
-            waker = self._context.socket(zmq.DEALER)
-        except zmq.ZMQError:
-            return  # the daemon has already shut down
-        try:
-            waker.routing_id = self._wake_id
-            waker.connect(self._wake_endpoint)
-            waker.send(b"", zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # already awake, or closing
-        finally:
-            waker.close(linger=1000)
+        self.loop.call_soon(task)
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- start up, serve, shut down ------------------------------------------------------------
 
     def serve(self) -> int:
         """Serve until stop() or SIGTERM; persist, say goodbye, and return the exit code."""
-        sock = self._socket
-        sock.rcvtimeo = TICK_MS
-        self._recv = sock.recv_multipart
-        self._next_check = self._clock()
-        watchdog = self.notifier.watchdog_interval
-        next_watchdog = self._clock()
         origin = " (socket passed by systemd)" if self.listening.passed else ""
         for ep in self.listening.endpoints:
             log.info("listening on %s%s", ep, origin)
-        self.notifier.ready(self._status_line())
+        self.notifier.ready(self.status_line.text())
         self.ready.set()
         for announcer in self.announcers:
             announcer.start()
         try:
-            adopt(sock, self.listening)  # a passed socket, last: listener.py says why
-            while not self._stop_requested.is_set():
-                if watchdog is not None and self._clock() >= next_watchdog:
-                    self.notifier.watchdog()  # from the loop itself: a hung loop goes silent
-                    next_watchdog = self._clock() + watchdog
-                try:
-                    first = self._recv()
-                except zmq.Again:  # a quiet tick: only housekeeping to do
-                    first = None
-                while not self._tasks.empty():
-                    self._run_task(self._tasks.get_nowait())
-                if first is not None:
-                    self._serve_batch(first)
-                self._housekeeping()
+            adopt(self._socket, self.listening)  # a passed socket, last: listener.py says why
+            self.loop.run(self._tick)
         except StartupError as exc:
             log.error("%s", exc)
             return exc.exit_code
         finally:
-            if self.descriptor_watch.evictor is not None:
-                self.descriptor_watch.evictor.close()  # its monitor first: the context must end
             self._shutdown()
         return 0
 
-    def _run_task(self, task: Callable[[], None]) -> None:
-        """A task from another thread (a reload, a rename): one that fails is one log line,
-        and the daemon serves on; it must never end the loop that answers pings."""
-        try:
-            task()
-        except Exception as exc:
-            log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
-
-    def _serve_batch(self, frames: list[bytes]) -> None:
-        """Answer ``frames`` and whatever else is already waiting (up to MAX_BATCH).
-
-        Every PING is counted by ``actor.ping()``; a well-formed single-frame PING skips the
-        decoder (its PONG is built from its own sequence bytes), anything else is decoded.
-        """
-        sock = self._socket
-        actor = self.actor
-        recv, events, drain = self._recv, sock.getsockopt, self._drain
-        is_ping, wake_id = protocol.is_ping, self._wake_id
-        pongs: list[tuple[bytes, bool, bytes, int]] = []  # (peer, REQ envelope, seq bytes, count)
-        others: list[tuple[bytes, bool, Reply]] = []  # (peer, REQ envelope, reply)
-        while True:
-            if len(frames) == 2 and is_ping(frames[1]):
-                self._ping(frames[0], False, frames[1][4:12], pongs, others)
-            elif frames[0] != wake_id:
-                self._decode_and_answer(frames, pongs, others)
-            # With --sync always, drain what is already waiting so one fdatasync serves it all
-            # (group commit). Otherwise one message per turn: a pwrite (~1 µs) costs less than
-            # asking the socket whether more is waiting (a getsockopt, ~1.5 µs in pyzmq).
-            if not drain or len(pongs) + len(others) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
-                break
-            frames = recv(_NOBLOCK)
-        if actor.dirty and not self.persistence.commit():
-            text = f"not counted: {actor.storage_error}"
-            others += [
-                (peer, envelope, ErrorReply(int.from_bytes(seq, "big"), ErrorCode.STORAGE_FAILED, text))
-                for peer, envelope, seq, _ in pongs
-            ]
-            pongs = []
-        # A ROUTER with router_mandatory off never refuses a send: a reply to a vanished peer,
-        # or to one whose queue is full, is dropped by libzmq, and the batch goes on.
-        send, pong_prefix = sock.send, protocol.PONG_PREFIX
-        for peer, envelope, seq, count in pongs:
-            send(peer, _MORE)
-            if envelope:
-                send(b"", _MORE)
-            send(pong_prefix + seq + count.to_bytes(8, "big"), _NOBLOCK)
-        for peer, envelope, reply in others:
-            send(peer, _MORE)
-            if envelope:
-                send(b"", _MORE)
-            send(protocol.encode_reply(reply), _NOBLOCK)
-
-    def _ping(self, peer: bytes, envelope: bool, seq: bytes, pongs: list, others: list) -> None:
-        count = self.actor.ping()
-        if count is None:
-            others.append(
-                (
-                    peer,
-                    envelope,
-                    ErrorReply(int.from_bytes(seq, "big"), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1"),
-                )
-            )
-        else:
-            pongs.append((peer, envelope, seq, count))
-
-    def _decode_and_answer(self, frames: list[bytes], pongs: list, others: list) -> None:
-        """Anything but a plain PING. A request that came after an empty delimiter frame (as a
-        REQ socket sends it) is answered after one too."""
-        peer = frames[0]
-        envelope = len(frames) > 2 and frames[1] == b""
-        message = frames[2:] if envelope else frames[1:]
-        if len(message) != 1:
-            seq = protocol.sequence_of(message[0]) if message else 0
-            others.append((peer, envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")))
-            return
-        try:
-            request = protocol.decode_request(message[0])
-        except ProtocolError as exc:
-            others.append((peer, envelope, ErrorReply(exc.seq, exc.code, exc.text)))
-            return
-        if isinstance(request, Ping):
-            self._ping(peer, envelope, request.seq.to_bytes(8, "big"), pongs, others)
-        else:
-            status = replace(self.actor.status(self._clock()), announced=self._announced())
-            others.append((peer, envelope, StatusReply(request.seq, status)))
-
-    def _housekeeping(self) -> None:
-        now = self._clock()
-        self.persistence.tick(now)
-        if now < self._next_check:
-            return
+    def _tick(self, now: float) -> float:
+        """The loop's housekeeping, called back from the loop when due: systemd's watchdog,
+        file descriptors (and with them the idle-peer hook), memory and the status line.
+        Returns when it is next due."""
+        watchdog = self.notifier.watchdog_interval
+        if watchdog is not None and now >= self._next_watchdog:
+            self.notifier.watchdog()  # from the loop itself: a hung loop goes silent
+            self._next_watchdog = now + watchdog
         watch = self.descriptor_watch
         if now >= watch.due:  # once a second; while descriptors are short, more often
             watch.check(now)
-            self._recv = watch.receive or self._socket.recv_multipart
-        if now >= self._status_at + STATUS_INTERVAL:
+            self.loop.watch_peers(watch.receive)
+        if now >= self.status_line.due:
             self.memory.check(now)
-            self._update_status(now)
-        self._next_check = min(watch.due, self._status_at + STATUS_INTERVAL)
+            self.status_line.update(now)
+        return min(watch.due, self.status_line.due, self._next_watchdog)
 
-    def _update_status(self, now: float) -> None:
-        then, served = self._rate_mark
-        if now > then:
-            self._rate = (self.actor.served - served) / (now - then)
-        self._rate_mark = (now, self.actor.served)
-        self._status_at = now
-        self._publish_status()
-
-    def _publish_status(self) -> None:
-        self.notifier.status(self._status_line())
-
-    def _status_line(self) -> str:
-        if self.actor.storage_error:
-            return f"NOT COUNTING: {self.actor.storage_error}"
-        where = self.listening.bound
-        line = f"serving {where}, count {self.actor.committed}, {self._rate:.0f} pings/s"
-        if self.announcers:
-            line += f", {', '.join(a.describe() for a in self.announcers)}"
-        return line
+    def _describe_announcers(self) -> list[str]:
+        return [a.describe() for a in self.announcers]
 
     def _announced(self) -> str:
         """How the daemon makes itself known, as STATUS reports it: each way and its state."""
-        return "; ".join(a.describe() for a in self.announcers) or "not announced (--no-mdns, no --dns-domain)"
+        return "; ".join(self._describe_announcers()) or "not announced (--no-mdns, no --dns-domain)"
 
     def _reload(self) -> None:
         if self.allow_list is not None:
@@ -359,7 +194,7 @@ class Daemon:
         from pingd.host import logs
 
         old = self.config
-        changed = []
+        changed: list[str] = []
         if new.log_level != old.log_level:
             logs.set_level(new.log_level)
             changed.append(f"log_level {old.log_level} -> {new.log_level}")
@@ -370,6 +205,8 @@ class Daemon:
         log.info("reloaded configuration: %s", ", ".join(changed) or "nothing changed live")
 
     def _shutdown(self) -> None:
+        if self.descriptor_watch.evictor is not None:
+            self.descriptor_watch.evictor.close()  # its monitor first: the context must end
         self.notifier.stopping(f"stopping, count {self.actor.committed}")
         self._socket.close(linger=0)
         try:
@@ -388,7 +225,7 @@ def create_daemon(
     config: Config,
     state_path: str | Path,
     *,
-    environ=None,
+    environ: Mapping[str, str] | None = None,
     reload_config: Callable[[], Config] | None = None,
     notifier: Notifier | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -405,15 +242,13 @@ def create_daemon(
     except StateFileError as exc:
         raise StartupError(str(exc), EXIT_STATE) from None
     context = zmq.Context()
-    authenticator = allow_list = pair = None
+    authenticator: Authenticator | None = None
+    pair: keys.KeyPair | None = None
     try:
         if config.curve:
             pair = keys.load_or_create(Path(state_path).parent, "pingd-curve")
-        if config.allow_clients is not None:
-            try:
-                allow_list = security.ClientAllowList(config.allow_clients)
-            except keys.KeyFileError as exc:
-                raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None
+        allow_list = _allow_list(config)
+        if allow_list is not None:
             authenticator = security.start_authenticator(context, allow_list)
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
         try:
@@ -477,7 +312,33 @@ def _announcers(
     return made
 
 
-def _abandon(store: StateStore, context: zmq.Context, authenticator) -> None:
+def _allow_list(config: Config) -> security.ClientAllowList | None:
+    """The clients --allow-clients admits, if it is given; a key that cannot be read names
+    the setting it came from."""
+    if config.allow_clients is None:
+        return None
+    try:
+        return security.ClientAllowList(config.allow_clients)
+    except keys.KeyFileError as exc:
+        raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None
+
+
+def _identity(
+    config: Config, store: StateStore, public_key: str | None, allow_list: security.ClientAllowList | None
+) -> Identity:
+    """What the daemon says about itself in STATUS replies."""
+    security_level = "plain" if public_key is None else "curve+allow-list" if allow_list else "curve"
+    return Identity(
+        node_id=store.node_id,
+        name=config.instance_name,
+        version=__version__,
+        durability=config.sync,
+        security=security_level,
+        public_key=public_key,
+    )
+
+
+def _abandon(store: StateStore, context: zmq.Context, authenticator: Authenticator | None) -> None:
     if authenticator is not None:
         authenticator.stop()
     store.close()

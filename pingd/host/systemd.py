@@ -1,16 +1,23 @@
-"""Talking to systemd: readiness, status, watchdog, stopping, and passed sockets.
+"""Talking to systemd: readiness, the status line, watchdog, stopping, and passed sockets.
 
 Everything here is a no-op when pingd is not run by systemd, so the daemon calls it
 unconditionally. The messages go through sdnotify to ``$NOTIFY_SOCKET``.
+
+The status line (``StatusLine``) is what ``systemctl status pingd`` shows: where pingd serves,
+its count, its rate in pings per second and how it is announced; or, while the count cannot be
+persisted, that it is not counting and why. It is looked at every ``STATUS_INTERVAL`` seconds
+and sent only when it changes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 SD_LISTEN_FDS_START: Final = 3
+#: Seconds between looks at the status line (and the span its rate is measured over).
+STATUS_INTERVAL: Final = 1.0
 
 
 class Notifier:
@@ -21,7 +28,7 @@ class Notifier:
         self.enabled = bool(environ.get("NOTIFY_SOCKET"))
         self.watchdog_interval = watchdog_interval(environ)
         self._last_status = ""
-        self._notifier = None
+        self._notifier: Any = None  # sdnotify.SystemdNotifier, imported only when asked for
         if self.enabled:
             import sdnotify
 
@@ -55,6 +62,53 @@ class Notifier:
 
     def stopping(self, status: str = "stopping") -> None:
         self._send(f"STOPPING=1\nSTATUS={status}")
+
+
+class Counts(Protocol):
+    """What the status line reads from the counter actor (``serve.counter.CounterActor``)."""
+
+    @property
+    def committed(self) -> int: ...
+    @property
+    def served(self) -> int: ...
+    @property
+    def storage_error(self) -> str | None: ...
+
+
+class StatusLine:
+    """pingd's one-line status for systemd, and the rate it shows."""
+
+    def __init__(self, notifier: Notifier, counts: Counts, where: str, announced: Callable[[], list[str]]) -> None:
+        self._notifier = notifier
+        self._counts = counts
+        self._where = where  # the bound endpoint
+        self._announced = announced  # each way the daemon is announced, and its state
+        #: Pings per second over the last interval.
+        self.rate = 0.0
+        #: When the next look is due (``update``).
+        self.due = 0.0
+        self._mark: tuple[float, int] | None = None  # (when, pings served then)
+
+    def text(self) -> str:
+        counts = self._counts
+        if counts.storage_error:
+            return f"NOT COUNTING: {counts.storage_error}"
+        line = f"serving {self._where}, count {counts.committed}, {self.rate:.0f} pings/s"
+        announced = self._announced()
+        return f"{line}, {', '.join(announced)}" if announced else line
+
+    def update(self, now: float) -> None:
+        """Measure the rate since the last update, and send the line if it changed."""
+        served = self._counts.served
+        if self._mark is not None and now > self._mark[0]:
+            self.rate = (served - self._mark[1]) / (now - self._mark[0])
+        self._mark = (now, served)
+        self.due = now + STATUS_INTERVAL
+        self.publish()
+
+    def publish(self) -> None:
+        """Send the line now if it changed (storage failed or recovered: at once)."""
+        self._notifier.status(self.text())
 
 
 def watchdog_interval(environ: Mapping[str, str]) -> float | None:

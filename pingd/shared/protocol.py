@@ -33,6 +33,7 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -97,7 +98,9 @@ class ErrorCode(enum.IntEnum):
     NOT_A_REQUEST = 3  # the type byte names no request of this version (reply types included)
     STORAGE_FAILED = 4  # the count could not be persisted; the ping was not counted
     COUNT_EXHAUSTED = 5  # the count reached 2**64 - 1
-    UNKNOWN_TYPE = 3  # the name code 3 had before; kept for existing callers
+    # Compatibility only: code 3's old name, still spelled by tests/integration/test_hostile.py.
+    # Delete it once that test says NOT_A_REQUEST; pingd never uses it.
+    UNKNOWN_TYPE = 3
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to create
@@ -203,7 +206,8 @@ class VersionMismatch(ProtocolError):
         self.version = version
 
 
-# Prefixes precomputed for the hot path: a PING is its prefix plus 8 sequence bytes.
+# Prefixes precomputed for the hot path: a PING is its prefix plus 8 sequence bytes, and so
+# is the PONG answering it, plus the count.
 PING_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PING))
 PONG_PREFIX: Final = MAGIC + bytes((VERSION, MessageType.PONG))
 
@@ -249,10 +253,15 @@ def encode_status_request(seq: int) -> bytes:
     return _header(MessageType.STATUS, seq)
 
 
+def is_ping(frame: bytes) -> bool:
+    """A well-formed PING of this version: exactly the frames ``decode_request`` decodes to a
+    ``Ping``, told in one comparison (the daemon's hot path asks this of every request first)."""
+    return len(frame) == HEADER_SIZE and frame.startswith(PING_PREFIX)
+
+
 def decode_request(frame: bytes) -> Request:
-    """Decode one request frame, or raise ProtocolError saying what is wrong with it."""
-    if len(frame) == HEADER_SIZE and frame[:4] == PING_PREFIX:  # the common case
-        return Ping(int.from_bytes(frame[4:], "big"))
+    """Decode one request frame, checked in the order docs/protocol.md gives, or raise
+    ProtocolError saying what is wrong with it."""
     if len(frame) > MAX_REQUEST_SIZE:
         raise ProtocolError(
             ErrorCode.MALFORMED, f"request of {len(frame)} bytes is larger than {MAX_REQUEST_SIZE}", sequence_of(frame)
@@ -279,26 +288,15 @@ _REPLY_TYPES: Final = frozenset((MessageType.PONG, MessageType.STATUS_REPLY, Mes
 # Replies (daemon → client)
 
 
-def encode_pong(seq: int, count: int) -> bytes:
-    return PONG_PREFIX + seq.to_bytes(8, "big") + count.to_bytes(8, "big")
-
-
-def is_ping(frame: bytes) -> bool:
-    """A well-formed PING of this version (the daemon's hot path tests this first)."""
-    return len(frame) == HEADER_SIZE and frame.startswith(PING_PREFIX)
-
-
 def pong_for(ping: bytes, count: int) -> bytes:
-    """The PONG answering the PING frame ``ping``: its sequence bytes copied, not decoded."""
+    """The PONG answering the PING frame ``ping`` (one ``is_ping`` accepts) with the total
+    ``count``: its sequence bytes copied, never decoded and encoded again."""
     return PONG_PREFIX + ping[4:HEADER_SIZE] + count.to_bytes(8, "big")
 
 
-def encode_status_reply(seq: int, status: Status | dict[str, Any]) -> bytes:
-    """A STATUS_REPLY; a plain dict is sent as it is (for tests that play a hostile daemon)."""
-    body = json.dumps(
-        status.to_json() if isinstance(status, Status) else status, separators=(",", ":"), sort_keys=True
-    ).encode()
-    return _header(MessageType.STATUS_REPLY, seq) + body
+def encode_status_reply(seq: int, status: Mapping[str, Any]) -> bytes:
+    """A STATUS_REPLY carrying the JSON object ``status`` (``Status.to_json()`` from the daemon)."""
+    return _header(MessageType.STATUS_REPLY, seq) + json.dumps(status, separators=(",", ":"), sort_keys=True).encode()
 
 
 def encode_error(seq: int, code: ErrorCode, text: str) -> bytes:
@@ -306,11 +304,10 @@ def encode_error(seq: int, code: ErrorCode, text: str) -> bytes:
     return _header(MessageType.ERROR, seq) + _ERROR_CODE.pack(code) + body
 
 
-def encode_reply(reply: Reply) -> bytes:
-    if isinstance(reply, Pong):
-        return encode_pong(reply.seq, reply.count)
+def encode_reply(reply: StatusReply | ErrorReply) -> bytes:
+    """Any reply but a PONG (``pong_for`` builds those, from the PING itself)."""
     if isinstance(reply, StatusReply):
-        return encode_status_reply(reply.seq, reply.status)
+        return encode_status_reply(reply.seq, reply.status.to_json())
     return encode_error(reply.seq, ErrorCode(reply.code), reply.text)
 
 
@@ -364,3 +361,13 @@ def status_problem(status: dict[str, Any]) -> str | None:
         elif type(value) is not str or len(value) > MAX_STATUS_TEXT:
             return f"{key} is not a string of at most {MAX_STATUS_TEXT} characters"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Compatibility only: a name tests outside pingd's own still use (tests/pingctl/test_client.py,
+# tests/pingctl/test_fleet.py). Their replacement is tests.support.wire.pong; delete this once
+# they import it. pingd never calls it: the daemon answers with ``pong_for``.
+
+
+def encode_pong(seq: int, count: int) -> bytes:
+    return pong_for(encode_ping(seq), count)

@@ -8,6 +8,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +23,8 @@ from tests.support.processes import wait_for
 
 
 class RecordingNotifier(Notifier):
-    def __init__(self) -> None:
-        super().__init__({})
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__(environ or {})
         self.sent: list[str] = []
 
     def _send(self, message: str) -> None:
@@ -29,13 +32,14 @@ class RecordingNotifier(Notifier):
 
 
 @pytest.fixture
-def running(tmp_path):
+def running(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """A daemon serving on 127.0.0.1 in a thread; stopped and joined at teardown."""
     daemons: list[tuple[Daemon, threading.Thread]] = []
 
-    def start(clock=time.monotonic, **settings) -> Daemon:
+    def start(clock: Callable[[], float] = time.monotonic, notifier: Notifier | None = None, **settings: Any) -> Daemon:
         config = Config(bind="127.0.0.1", port=0, mdns=False, **settings)
-        daemon = create_daemon(config, tmp_path / "state.json", environ={}, notifier=RecordingNotifier(), clock=clock)
+        notifier = notifier or RecordingNotifier()
+        daemon = create_daemon(config, tmp_path / "state.json", environ={}, notifier=notifier, clock=clock)
         thread = threading.Thread(target=daemon.serve)
         thread.start()
         daemon.ready.wait(10)
@@ -48,18 +52,30 @@ def running(tmp_path):
         thread.join(10)
 
 
+def _sent(daemon: Daemon) -> list[str]:
+    """What the daemon told systemd, in order."""
+    assert isinstance(daemon.notifier, RecordingNotifier)
+    return daemon.notifier.sent
+
+
 def _client(daemon: Daemon) -> PingClient:
     return PingClient(Target("127.0.0.1", daemon.listening.port), 5.0)
 
 
 @pytest.mark.parametrize("sync", ["periodic", "always"])
-def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, tmp_path, sync):
+def test_write_failure_refuses_pings_and_recovers(
+    running: Callable[..., Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    sync: str,
+) -> None:
     caplog.set_level(logging.WARNING, logger="pingd")
     daemon = running(sync=sync)
     failing = threading.Event()
     real_pwrite = os.pwrite
 
-    def pwrite(fd, data, offset):
+    def pwrite(fd: int, data: bytes, offset: int) -> int:
         if failing.is_set():
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_pwrite(fd, data, offset)
@@ -69,12 +85,13 @@ def test_write_failure_refuses_pings_and_recovers(running, monkeypatch, caplog, 
         assert client.ping().count == 1
         failing.set()
         refused = [client.ping() for _ in range(3)]
-        assert all(r.count is None and "storage failed" in r.error and "No space left" in r.error for r in refused)
+        errors = [r.error or "" for r in refused if r.count is None]
+        assert len(errors) == 3 and all("storage failed" in e and "No space left" in e for e in errors)
         status = client.status()
         assert status.count == 1 and "No space left on device" in status.storage
         # Clients learn why, never where: the path is in the log only.
-        assert all(str(tmp_path) not in r.error for r in refused) and str(tmp_path) not in status.storage
-        assert any("NOT COUNTING" in m for m in daemon.notifier.sent)
+        assert all(str(tmp_path) not in e for e in errors) and str(tmp_path) not in status.storage
+        assert any("NOT COUNTING" in m for m in _sent(daemon))
         assert any(
             "refusing pings until it works again" in r.message and str(tmp_path) in r.message for r in caplog.records
         )
@@ -96,13 +113,50 @@ class ManualClock:
         return self.now
 
 
-def test_storage_recovers_without_traffic(running, monkeypatch):
+def _whole_turn(daemon: Daemon, client: PingClient) -> None:
+    """Return once the loop has taken a whole turn, timers included, begun after this call: a
+    STATUS is answered after that turn's tasks, and a task handed over after the answer runs in
+    a later turn."""
+    client.status()
+    done = threading.Event()
+    daemon.call_soon(done.set)
+    assert done.wait(5)
+
+
+def test_the_watchdog_is_fed_from_the_loop_when_due(running: Callable[..., Daemon]) -> None:
+    clock = ManualClock()
+    notifier = RecordingNotifier({"WATCHDOG_USEC": "2000000"})  # WatchdogSec=2: every second
+    daemon = running(clock=clock, notifier=notifier)
+    with _client(daemon) as client:
+        _whole_turn(daemon, client)
+        assert notifier.sent.count("WATCHDOG=1") == 1  # at once
+        clock.now += 0.999
+        _whole_turn(daemon, client)
+        assert notifier.sent.count("WATCHDOG=1") == 1
+        clock.now += 0.001
+        _whole_turn(daemon, client)
+        assert notifier.sent.count("WATCHDOG=1") == 2
+
+
+def test_the_status_line_shows_the_rate_each_second(running: Callable[..., Daemon]) -> None:
+    clock = ManualClock()
+    daemon = running(clock=clock)
+    with _client(daemon) as client:
+        for _ in range(3):
+            client.ping()
+        clock.now += 1.5
+        _whole_turn(daemon, client)
+    where = daemon.listening.bound
+    assert _sent(daemon)[-1] == f"STATUS=serving {where}, count 3, 2 pings/s"  # 3 pings in 1.5 s
+
+
+def test_storage_recovers_without_traffic(running: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch) -> None:
     clock = ManualClock()
     daemon = running(clock=clock)
     calls = {"n": 0}
     real_fdatasync = os.fdatasync
 
-    def fdatasync(fd):
+    def fdatasync(fd: int) -> None:
         calls["n"] += 1
         if calls["n"] <= 2:
             raise OSError(errno.EIO, "Input/output error")
@@ -121,13 +175,13 @@ def test_storage_recovers_without_traffic(running, monkeypatch):
         assert client.ping().count == 2
 
 
-def test_always_mode_syncs_before_replying(running, monkeypatch):
+def test_always_mode_syncs_before_replying(running: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch) -> None:
     """The PONG waits for the fdatasync: while the sync is held, no reply leaves."""
     daemon = running(sync="always")
     entered, release = threading.Event(), threading.Event()
     real_fdatasync = os.fdatasync
 
-    def held_fdatasync(fd):
+    def held_fdatasync(fd: int) -> None:
         entered.set()
         release.wait(10)
         return real_fdatasync(fd)
@@ -148,7 +202,7 @@ def test_always_mode_syncs_before_replying(running, monkeypatch):
         release.set()
 
 
-def test_status_reply_and_identity(running):
+def test_status_reply_and_identity(running: Callable[..., Daemon]) -> None:
     daemon = running(name="unit")
     with _client(daemon) as client:
         client.ping()
@@ -156,10 +210,13 @@ def test_status_reply_and_identity(running):
     assert status.name == "unit" and status.durability == "periodic"
     assert status.node_id == daemon.store.node_id
     assert status.count == 1 and status.pings_served == 1
-    assert daemon.notifier.sent[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
+    assert status.announced == "not announced (--no-mdns, no --dns-domain)"
+    assert _sent(daemon)[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
 
 
-def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(running, caplog):
+def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(
+    running: Callable[..., Daemon], caplog: pytest.LogCaptureFixture
+) -> None:
     """No thread of pingd dies silently, the loop least of all: a task handed over with
     call_soon (a reload, a rename) that raised used to end serve() and the daemon."""
     caplog.set_level(logging.ERROR, logger="pingd")

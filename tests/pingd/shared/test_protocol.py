@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,42 +16,74 @@ from pingd.shared.protocol import (
     StatusRequest,
     VersionMismatch,
 )
+from tests.support import wire
 from tests.support.strategies import statuses
 
 seqs = st.integers(0, protocol.MAX_SEQ)
 
 
 @given(seqs)
-def test_ping_round_trips(seq):
+def test_ping_round_trips(seq: int) -> None:
     frame = protocol.encode_ping(seq)
     assert len(frame) == protocol.HEADER_SIZE
     assert protocol.decode_request(frame) == Ping(seq)
 
 
 @given(seqs)
-def test_status_request_round_trips(seq):
+def test_status_request_round_trips(seq: int) -> None:
     assert protocol.decode_request(protocol.encode_status_request(seq)) == StatusRequest(seq)
 
 
 @given(seqs, st.integers(0, protocol.MAX_COUNT))
-def test_pong_round_trips(seq, count):
-    frame = protocol.encode_pong(seq, count)
-    assert len(frame) == 20
+def test_the_pong_for_a_ping_echoes_its_sequence_and_round_trips(seq: int, count: int) -> None:
+    frame = protocol.pong_for(protocol.encode_ping(seq), count)
+    assert frame == wire.pong(seq, count) and len(frame) == 20
     assert protocol.decode_reply(frame) == Pong(seq, count)
 
 
+near_pings = st.one_of(
+    st.binary(max_size=40),
+    st.builds(
+        bytes.__add__,
+        st.sampled_from([b"PD\x01\x01", b"PD\x01\x03", b"PD\x01\x02", b"PD\x02\x01", b"PE\x01\x01"]),
+        st.binary(max_size=10),
+    ),
+)
+
+
+@given(near_pings)
+def test_is_ping_accepts_exactly_what_decodes_to_a_ping(frame: bytes) -> None:
+    """The daemon's fast test and the full decoder agree: one notion of a PING."""
+    try:
+        decoded = protocol.decode_request(frame)
+    except ProtocolError:
+        decoded = None
+    assert protocol.is_ping(frame) == isinstance(decoded, Ping)
+
+
+@given(seqs, st.binary(min_size=8, max_size=8))
+def test_is_ping_on_near_misses(seq: int, other: bytes) -> None:
+    ping = protocol.encode_ping(seq)
+    assert protocol.is_ping(ping)
+    assert protocol.is_ping(ping[:4] + other)  # any sequence bytes
+    assert not protocol.is_ping(ping + b"\x00")  # a body
+    assert not protocol.is_ping(ping[:-1])  # short
+    assert not protocol.is_ping(protocol.encode_status_request(seq))
+    assert not protocol.is_ping(b"PD\x02\x01" + ping[4:])  # another version
+
+
 @given(seqs, statuses)
-def test_status_reply_round_trips(seq, status):
+def test_status_reply_round_trips(seq: int, status: dict[str, Any]) -> None:
     typed = protocol.Status.from_json(status)
     assert protocol.decode_reply(protocol.encode_status_reply(seq, status)) == StatusReply(seq, typed)
-    assert protocol.decode_reply(protocol.encode_status_reply(seq, typed)) == StatusReply(seq, typed)
+    assert protocol.decode_reply(protocol.encode_reply(StatusReply(seq, typed))) == StatusReply(seq, typed)
     known = (*protocol.STATUS_KEYS, *protocol.OPTIONAL_STATUS_SCHEMA)
     assert {k: v for k, v in typed.to_json().items()} == {k: status[k] for k in known if k in status} | {
         "uptime_seconds": float(status["uptime_seconds"])
     }
 
 
-def test_a_later_key_is_checked_when_present_and_never_required():
+def test_a_later_key_is_checked_when_present_and_never_required() -> None:
     status = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
     assert protocol.Status.from_json(status).announced is None
     assert protocol.Status.from_json(status | {"announced": "DNS: registered"}).announced == "DNS: registered"
@@ -72,7 +105,7 @@ def test_a_later_key_is_checked_when_present_and_never_required():
         ({"name": "x" * 2000}, "name is not a string of at most"),
     ],
 )
-def test_status_replies_that_break_the_schema_are_malformed(change, problem):
+def test_status_replies_that_break_the_schema_are_malformed(change: dict[str, Any], problem: str) -> None:
     good = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
     frame = protocol.encode_status_reply(9, {**good, **change})
     with pytest.raises(ProtocolError, match=problem) as info:
@@ -80,7 +113,7 @@ def test_status_replies_that_break_the_schema_are_malformed(change, problem):
     assert info.value.seq == 9 and info.value.code == ErrorCode.MALFORMED
 
 
-def test_a_status_reply_without_a_key_or_nested_too_deep_is_malformed():
+def test_a_status_reply_without_a_key_or_nested_too_deep_is_malformed() -> None:
     with pytest.raises(ProtocolError, match="node_id is missing"):
         protocol.decode_reply(protocol.encode_status_reply(1, {"count": 5}))
     deep = protocol.encode_status_reply(1, {})[: protocol.HEADER_SIZE] + b"[" * 30000 + b"]" * 30000
@@ -89,7 +122,7 @@ def test_a_status_reply_without_a_key_or_nested_too_deep_is_malformed():
 
 
 @given(st.binary(max_size=200))
-def test_any_reply_bytes_decode_or_raise_a_protocol_error(frame):
+def test_any_reply_bytes_decode_or_raise_a_protocol_error(frame: bytes) -> None:
     try:
         protocol.decode_reply(frame)
     except ProtocolError:
@@ -97,23 +130,36 @@ def test_any_reply_bytes_decode_or_raise_a_protocol_error(frame):
 
 
 @given(seqs, st.sampled_from(ErrorCode), st.text(max_size=100))
-def test_error_round_trips(seq, code, text):
+def test_error_round_trips(seq: int, code: ErrorCode, text: str) -> None:
     reply = protocol.decode_reply(protocol.encode_error(seq, code, text))
     assert reply == ErrorReply(seq, code, text)
+    assert protocol.encode_reply(reply) == protocol.encode_error(seq, code, text)
 
 
-def test_error_text_is_bounded_and_stays_utf8():
+def test_error_codes_are_stable() -> None:
+    assert {code.name: int(code) for code in ErrorCode} == {
+        "MALFORMED": 1,
+        "UNSUPPORTED_VERSION": 2,
+        "NOT_A_REQUEST": 3,
+        "STORAGE_FAILED": 4,
+        "COUNT_EXHAUSTED": 5,
+    }
+
+
+def test_error_text_is_bounded_and_stays_utf8() -> None:
     frame = protocol.encode_error(1, ErrorCode.MALFORMED, "é" * 1000)
     reply = protocol.decode_reply(frame)
+    assert isinstance(reply, ErrorReply)
     assert len(reply.text.encode()) <= protocol.MAX_ERROR_TEXT
     assert set(reply.text) == {"é"}
 
 
-def test_wire_layout_is_as_documented():
+def test_wire_layout_is_as_documented() -> None:
     assert protocol.encode_ping(0x0102030405060708) == b"PD\x01\x01" + bytes(range(1, 9))
-    assert protocol.encode_pong(1, 2) == b"PD\x01\x02" + (1).to_bytes(8, "big") + (2).to_bytes(8, "big")
+    ping = protocol.encode_ping(1)
+    assert protocol.pong_for(ping, 2) == b"PD\x01\x02" + (1).to_bytes(8, "big") + (2).to_bytes(8, "big")
     assert (
-        protocol.encode_error(3, ErrorCode.UNKNOWN_TYPE, "x") == b"PD\x01\xff" + (3).to_bytes(8, "big") + b"\x00\x03x"
+        protocol.encode_error(3, ErrorCode.NOT_A_REQUEST, "x") == b"PD\x01\xff" + (3).to_bytes(8, "big") + b"\x00\x03x"
     )
     body = protocol.encode_status_reply(4, {"count": 5})[protocol.HEADER_SIZE :]
     assert json.loads(body) == {"count": 5}
@@ -127,18 +173,18 @@ def test_wire_layout_is_as_documented():
         (b"XX\x01\x01" + bytes(8), ErrorCode.MALFORMED),
         (b"PD\x01\x01" + bytes(9), ErrorCode.MALFORMED),  # trailing byte after a PING
         (b"PD\x01\x03" + bytes(8) + b"x", ErrorCode.MALFORMED),
-        (b"PD\x01\x02" + bytes(16), ErrorCode.UNKNOWN_TYPE),  # a PONG is not a request
-        (b"PD\x01\x77" + bytes(8), ErrorCode.UNKNOWN_TYPE),
+        (b"PD\x01\x02" + bytes(16), ErrorCode.NOT_A_REQUEST),  # a PONG is not a request
+        (b"PD\x01\x77" + bytes(8), ErrorCode.NOT_A_REQUEST),
         (b"PD\x01\x01" + bytes(300), ErrorCode.MALFORMED),  # oversized
     ],
 )
-def test_bad_requests_are_rejected_with_a_code(frame, code):
+def test_bad_requests_are_rejected_with_a_code(frame: bytes, code: ErrorCode) -> None:
     with pytest.raises(ProtocolError) as info:
         protocol.decode_request(frame)
     assert info.value.code == code
 
 
-def test_other_version_is_named_and_keeps_the_sequence_number():
+def test_other_version_is_named_and_keeps_the_sequence_number() -> None:
     frame = b"PD\x02\x01" + (42).to_bytes(8, "big")
     with pytest.raises(VersionMismatch) as info:
         protocol.decode_request(frame)
@@ -160,13 +206,13 @@ def test_other_version_is_named_and_keeps_the_sequence_number():
         b"PD\x01\x01" + bytes(8),  # a PING is not a reply
     ],
 )
-def test_bad_replies_are_rejected(frame):
+def test_bad_replies_are_rejected(frame: bytes) -> None:
     with pytest.raises(ProtocolError):
         protocol.decode_reply(frame)
 
 
 @given(st.binary(max_size=400))
-def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(data):
+def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(data: bytes) -> None:
     for decode in (protocol.decode_request, protocol.decode_reply):
         try:
             decode(data)
@@ -174,6 +220,6 @@ def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(data):
             pass
 
 
-def test_unknown_error_codes_are_described():
+def test_unknown_error_codes_are_described() -> None:
     assert ErrorReply(1, 999, "why").describe() == "error 999: why"
     assert ErrorReply(1, ErrorCode.STORAGE_FAILED, "disk").describe() == "storage failed: disk"

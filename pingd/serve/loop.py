@@ -1,0 +1,240 @@
+"""The request loop: receive → count → persist → answer, on one thread.
+
+One thread owns the socket, the actor and the store, so the actor sees one message at a time
+without locks. Each turn takes a request (with ``--sync always``, every waiting request up to
+``MAX_BATCH``), lets the actor count (``actor.ping()``), persists the count
+(``Persistence.commit``: one pwrite; with ``--sync always`` one fdatasync for the whole batch,
+group commit), and only then sends the replies. Every byte of a request and a reply is read
+and written by ``pingd.shared.protocol``: ``is_ping`` and ``pong_for`` on the hot path,
+``decode_request`` and ``encode_reply`` for everything else.
+
+The hot path costs what a bare echo server's does, plus the counting: one plain blocking
+``recv_multipart`` (bounded by ``TICK_MS``, a socket option that costs nothing per call), no
+poll, and a PONG built from the PING's own sequence bytes. Two things can change that, both
+deliberately: ``--sync always`` asks the socket whether more is waiting (group commit), and
+while descriptors run short the daemon hands the loop a receive that notes each request's
+peer (``watch_peers``; descriptors.py and evictor.py say why).
+
+Anything another thread wants done here — a stop, a reload, a rename from the mDNS library —
+is queued with ``call_soon``; ``wake`` unblocks the receive with an empty message sent over
+inproc to the serving socket itself, so the loop never polls two sources.
+
+The main loop is ``run``, modelled on uvicorn's ``Server.main_loop``: it turns until ``stop``,
+and calls back ``on_tick(now)`` whenever the time it last returned has come (the daemon's
+watchdog, descriptor, memory and status-line timers, all at ``TICK_MS`` precision).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Final, cast
+
+import zmq
+
+from pingd.serve.counter import CounterActor
+from pingd.serve.persistence import Persistence
+from pingd.shared import protocol
+from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, StatusReply
+
+log = logging.getLogger("pingd")
+
+__all__ = ["MAX_BATCH", "TICK_MS", "Loop", "Receive"]
+
+#: The most requests one turn answers after one commit (``--sync always``).
+MAX_BATCH: Final = 256
+#: The longest the loop blocks in its receive: every deadline (sync, status, watchdog) is this precise.
+TICK_MS: Final = 100
+
+#: How the loop receives a message: ``zmq.Socket.recv_multipart``, or a stand-in that also notes
+#: where each request came from. Called with no argument (blocking, up to ``TICK_MS``) or with
+#: ``zmq.NOBLOCK``; returns the frames, routing id first.
+Receive = Callable[..., list[bytes]]
+
+# Plain ints: pyzmq's enum flags cost an enum operation per call on the hot path.
+_NOBLOCK: Final = int(zmq.NOBLOCK)
+_MORE: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
+_POLLIN: Final = int(zmq.POLLIN)
+_EVENTS: Final = int(zmq.EVENTS)
+
+#: A PING to answer: (peer, REQ envelope, the PING frame, the count after it).
+_Pong = tuple[bytes, bool, bytes, int]
+#: Any other reply: (peer, REQ envelope, reply).
+_Other = tuple[bytes, bool, StatusReply | ErrorReply]
+
+
+class Loop:
+    """Serves one ROUTER socket: ``run`` until ``stop``; ``call_soon`` from any thread."""
+
+    def __init__(
+        self,
+        sock: zmq.Socket,
+        actor: CounterActor,
+        persistence: Persistence,
+        *,
+        announced: Callable[[], str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.actor = actor
+        self.persistence = persistence
+        self._socket = sock
+        self._context = sock.context
+        self._clock = clock
+        self._announced = announced  # STATUS's "announced": how the daemon makes itself known
+        # With --sync always, drain what is waiting so one fdatasync serves it all.
+        self._drain = persistence.always
+        # The wake-up peers' routing ids start with this; their messages are not requests.
+        # Random per loop, so that no client can choose one (a client that did would have no
+        # STATUS replies). Each wake-up has an id of its own: a ROUTER ignores a peer that
+        # connects with the id of one it still has, so a wake-up right behind another, whose
+        # connection was still closing, was lost (and the loop woke at its next tick only).
+        self._wake_endpoint = f"inproc://pingd-wake-{id(self):x}"
+        self._wake_prefix = b"pingd-wake-" + secrets.token_hex(16).encode() + b"-"
+        self._wake_ids = itertools.count()
+        sock.bind(self._wake_endpoint)
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        #: The receive in use: the socket's own, or the one ``watch_peers`` handed over.
+        self.receive: Receive = sock.recv_multipart
+
+    # -- from any thread ---------------------------------------------------------------------
+
+    def call_soon(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the loop's thread, the one that owns the actor, at its next turn."""
+        self._tasks.put(task)
+        self.wake()
+
+    def stop(self) -> None:
+        """End ``run`` at its next turn (at once: the receive is woken)."""
+        self._stopping.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Unblock the loop's receive with an empty message from the loop's own wake-up peer."""
+        try:
+            waker = self._context.socket(zmq.DEALER)
+        except zmq.ZMQError:
+            return  # the context has ended: nothing left to wake
+        try:
+            waker.routing_id = self._wake_prefix + b"%d" % next(self._wake_ids)
+            waker.connect(self._wake_endpoint)
+            waker.send(b"", zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # already awake, or closing
+        finally:
+            waker.close(linger=1000)
+
+    # -- on the loop's thread ------------------------------------------------------------------
+
+    def watch_peers(self, receive: Receive | None) -> None:
+        """The idle-peer hook: receive with ``receive`` from the next turn on (it notes which
+        peer each request came from, while descriptors are short); None for the socket's own."""
+        self.receive = receive or self._socket.recv_multipart
+
+    def run(self, on_tick: Callable[[float], float]) -> None:
+        """Turn until ``stop()``: receive one message or time out, run the tasks handed over,
+        answer, then persistence's timers, and ``on_tick(now)`` once it is due (at once, and
+        then whenever the time it returned has come)."""
+        self._socket.rcvtimeo = TICK_MS
+        stopping, tasks, clock, persistence = self._stopping, self._tasks, self._clock, self.persistence
+        next_tick = on_tick(clock())
+        while not stopping.is_set():
+            try:
+                first = self.receive()
+            except zmq.Again:  # a quiet tick: only the timers to look at
+                first = None
+            while not tasks.empty():
+                self._run_task(tasks.get_nowait())
+            if first is not None:
+                self.answer(first)
+            now = clock()
+            persistence.tick(now)
+            if now >= next_tick:
+                next_tick = on_tick(now)
+
+    def answer(self, frames: list[bytes]) -> None:
+        """Answer the message ``frames`` and, when draining, whatever else is already waiting
+        (up to MAX_BATCH), after one commit for them all."""
+        recv, events, drain = self.receive, self._socket.getsockopt, self._drain
+        is_ping, wake_prefix = protocol.is_ping, self._wake_prefix
+        pongs: list[_Pong] = []
+        others: list[_Other] = []
+        while True:
+            if len(frames) == 2 and is_ping(frames[1]):  # a PING from a DEALER: the hot path
+                self._ping(frames[0], False, frames[1], pongs, others)
+            elif not frames[0].startswith(wake_prefix):
+                self._decode(frames, pongs, others)
+            # Drain only with --sync always (group commit). Otherwise one message per turn: a
+            # pwrite (~1 µs) costs less than asking the socket whether more is waiting (a
+            # getsockopt, ~1.5 µs in pyzmq).
+            if not drain or len(pongs) + len(others) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
+                break
+            frames = recv(_NOBLOCK)
+        if self.actor.dirty and not self.persistence.commit():
+            text = f"not counted: {self.actor.storage_error}"
+            sequence_of = protocol.sequence_of
+            others += [
+                (peer, envelope, ErrorReply(sequence_of(ping), ErrorCode.STORAGE_FAILED, text))
+                for peer, envelope, ping, _ in pongs
+            ]
+            pongs = []
+        self._send(pongs, others)
+
+    def _send(self, pongs: list[_Pong], others: list[_Other]) -> None:
+        """A ROUTER with router_mandatory off never refuses a send: a reply to a vanished peer,
+        or to one whose queue is full, is dropped by libzmq, and the batch goes on."""
+        send, pong_for = self._socket.send, protocol.pong_for
+        for peer, envelope, ping, count in pongs:
+            send(peer, _MORE)
+            if envelope:
+                send(b"", _MORE)
+            send(pong_for(ping, count), _NOBLOCK)
+        for peer, envelope, reply in others:
+            send(peer, _MORE)
+            if envelope:
+                send(b"", _MORE)
+            send(protocol.encode_reply(reply), _NOBLOCK)
+
+    def _ping(self, peer: bytes, envelope: bool, ping: bytes, pongs: list[_Pong], others: list[_Other]) -> None:
+        """Every PING is counted here, whichever way it came."""
+        count = self.actor.ping()
+        if count is None:
+            error = ErrorReply(protocol.sequence_of(ping), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
+            others.append((peer, envelope, error))
+        else:
+            pongs.append((peer, envelope, ping, count))
+
+    def _decode(self, frames: list[bytes], pongs: list[_Pong], others: list[_Other]) -> None:
+        """Anything but a single-frame PING. A request that came after an empty delimiter frame
+        (as a REQ socket sends it) is answered after one too."""
+        peer = frames[0]
+        envelope = len(frames) > 2 and frames[1] == b""
+        message = frames[2:] if envelope else frames[1:]
+        if len(message) != 1:
+            seq = protocol.sequence_of(message[0]) if message else 0
+            others.append((peer, envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")))
+            return
+        try:
+            request = protocol.decode_request(message[0])
+        except ProtocolError as exc:
+            others.append((peer, envelope, ErrorReply(exc.seq, exc.code, exc.text)))
+            return
+        if isinstance(request, Ping):  # from a REQ socket: the same PING path
+            self._ping(peer, envelope, message[0], pongs, others)
+        else:
+            status = replace(self.actor.status(self._clock()), announced=self._announced())
+            others.append((peer, envelope, StatusReply(request.seq, status)))
+
+    def _run_task(self, task: Callable[[], None]) -> None:
+        """A task from another thread (a reload, a rename): one that fails is one log line,
+        and the loop serves on; it must never end the loop that answers pings."""
+        try:
+            task()
+        except Exception as exc:
+            log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
