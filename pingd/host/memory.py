@@ -30,7 +30,9 @@ def resident_bytes() -> int | None:
 
 
 class MemoryTrimmer:
-    def __init__(self, resident=resident_bytes) -> None:
+    """Looks at the resident size every ``INTERVAL`` seconds; trims when it has grown ``SLACK``."""
+
+    def __init__(self, resident: Callable[[], int | None] = resident_bytes) -> None:
         self._resident = resident
         self._last_check = float("-inf")
         self._floor = resident() or 0
@@ -55,7 +57,7 @@ class MemoryTrimmer:
             )
 
 
-def _malloc_trim():
+def _malloc_trim() -> Callable[[], object]:
     try:
         import ctypes
 

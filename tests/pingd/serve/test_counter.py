@@ -8,23 +8,23 @@ from pingd.shared import protocol
 from pingd.shared.protocol import Status
 
 
-def actor(count=0, started_at=100.0):
+def actor(count: int = 0, started_at: float = 100.0) -> CounterActor:
     return CounterActor(count=count, identity=Identity("abc123", "box", "9.9", "periodic"), started_at=started_at)
 
 
-def test_ping_counts_one():
+def test_ping_counts_one() -> None:
     a = actor(41)
     assert a.ping() == 42
     assert a.count == 42 and a.served == 1
 
 
 @given(st.integers(0, 500), st.integers(0, 10**12))
-def test_each_ping_gets_the_next_count_exactly_once(pings, start):
+def test_each_ping_gets_the_next_count_exactly_once(pings: int, start: int) -> None:
     a = actor(start)
     assert [a.ping() for _ in range(pings)] == list(range(start + 1, start + 1 + pings))
 
 
-def test_status_reports_the_committed_count_only():
+def test_status_reports_the_committed_count_only() -> None:
     a = actor(10, started_at=100.0)
     a.ping()
     status = a.status(102.5)
@@ -38,7 +38,7 @@ def test_status_reports_the_committed_count_only():
     assert a.status(103.0).pings_served == 1
 
 
-def test_rollback_forgets_unpersisted_pings():
+def test_rollback_forgets_unpersisted_pings() -> None:
     a = actor(5)
     a.ping()
     a.commit()
@@ -50,13 +50,13 @@ def test_rollback_forgets_unpersisted_pings():
     assert a.ping() == 7
 
 
-def test_count_stops_at_the_top_of_the_wire_range():
+def test_count_stops_at_the_top_of_the_wire_range() -> None:
     a = actor(protocol.MAX_COUNT)
     assert a.ping() is None
     assert a.count == protocol.MAX_COUNT and a.served == 0
 
 
-def test_a_storage_error_and_the_key_show_in_status():
+def test_a_storage_error_and_the_key_show_in_status() -> None:
     a = actor()
     assert a.status(100.0).storage == "ok" and a.status(100.0).curve_public_key is None
     a.storage_error = "cannot write the state file: disk full"

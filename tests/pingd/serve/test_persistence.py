@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,11 @@ class Clock:
         return self.now
 
 
+World = tuple[Callable[..., Persistence], FakeStore, CounterActor, Clock, list[str | None]]
+
+
 @pytest.fixture
-def world():
+def world() -> World:
     store, clock = FakeStore(), Clock()
     actor = CounterActor(count=0, identity=Identity("n", "box", "1", "periodic"), started_at=0.0)
     changes: list[str | None] = []
@@ -58,7 +62,7 @@ def world():
     return make, store, actor, clock, changes
 
 
-def test_always_syncs_once_per_commit_however_many_pings(world):
+def test_always_syncs_once_per_commit_however_many_pings(world: World) -> None:
     make, store, actor, clock, _ = world
     p = make(always=True)
     for _ in range(5):
@@ -67,7 +71,7 @@ def test_always_syncs_once_per_commit_however_many_pings(world):
     assert store.recorded == [5] and store.synced == [5] and actor.committed == 5
 
 
-def test_periodic_writes_now_and_syncs_once_the_delay_has_passed(world):
+def test_periodic_writes_now_and_syncs_once_the_delay_has_passed(world: World) -> None:
     make, store, actor, clock, _ = world
     p = make()
     actor.ping()
@@ -83,7 +87,9 @@ def test_periodic_writes_now_and_syncs_once_the_delay_has_passed(world):
     assert store.synced == [1]  # nothing new: no second sync
 
 
-def test_a_failed_write_rolls_back_is_reported_once_and_retried_without_traffic(world, caplog):
+def test_a_failed_write_rolls_back_is_reported_once_and_retried_without_traffic(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     make, store, actor, clock, changes = world
     caplog.set_level(logging.ERROR, logger="pingd")
     p = make()
@@ -109,7 +115,7 @@ def test_a_failed_write_rolls_back_is_reported_once_and_retried_without_traffic(
     assert p.commit() and actor.committed == 2
 
 
-def test_a_failed_periodic_sync_is_a_storage_failure_too(world):
+def test_a_failed_periodic_sync_is_a_storage_failure_too(world: World) -> None:
     make, store, actor, clock, changes = world
     p = make()
     actor.ping()
@@ -124,7 +130,7 @@ def test_a_failed_periodic_sync_is_a_storage_failure_too(world):
     assert actor.storage_error is None and store.synced[-1] == 1
 
 
-def test_while_failing_every_commit_syncs_to_prove_storage_works_again(world):
+def test_while_failing_every_commit_syncs_to_prove_storage_works_again(world: World) -> None:
     make, store, actor, clock, _ = world
     p = make()
     store.failing = "record"
