@@ -26,7 +26,7 @@ from typing import Protocol
 import zmq
 
 from pingd import __version__
-from pingd.config import Config
+from pingd.config import RESTART_ONLY, Config
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
 from pingd.host.memory import MemoryTrimmer
 from pingd.host.systemd import Notifier, StatusLine
@@ -43,11 +43,6 @@ log = logging.getLogger("pingd")
 
 __all__ = ["Daemon", "StartupError", "create_daemon"]
 
-#: Settings a SIGHUP cannot change in a running daemon (it says so, and keeps the old value).
-RESTART_ONLY = (
-    "bind", "port", "state_file", "sync", "name", "mdns", "mdns_interfaces", "curve", "allow_clients",
-    "dns_domain", "dns_server", "dns_key",
-)  # fmt: skip
 
 
 class Announcer(Protocol):

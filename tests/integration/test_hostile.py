@@ -99,7 +99,7 @@ def test_error_replies_say_what_was_wrong(spawn_daemon):
     try:
         cases = [
             ([b"PD\x02\x01" + (7).to_bytes(8, "big")], protocol.ErrorCode.UNSUPPORTED_VERSION, 7),
-            ([b"PD\x01\x09" + (8).to_bytes(8, "big")], protocol.ErrorCode.UNKNOWN_TYPE, 8),
+            ([b"PD\x01\x09" + (8).to_bytes(8, "big")], protocol.ErrorCode.NOT_A_REQUEST, 8),
             ([b"hello"], protocol.ErrorCode.MALFORMED, 0),
             ([protocol.encode_ping(9), b"extra"], protocol.ErrorCode.MALFORMED, 9),  # seq echoed
         ]
