@@ -21,7 +21,6 @@ import itertools
 import socket
 import struct
 import time
-from dataclasses import dataclass
 
 import zmq
 
@@ -38,28 +37,13 @@ from pingctl.errors import (
     WrongVersion,
 )
 from pingctl.limits import MAX_TIMEOUT
+from pingctl.model import PingResult, Target
 from pingd.shared import addresses, protocol
 from pingd.shared.keys import KeyPair
 from pingd.shared.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a daemon is: a concrete address and port, plus what discovery said of it."""
-
-    address: str
-    port: int
-    name: str | None = None
-    node_id: str | None = None
-    server_key: str | None = None  # the daemon's CURVE public key: connect encrypted
-
-    @property
-    def endpoint(self) -> str:
-        return addresses.endpoint(self.address, self.port)
-
-    @property
-    def display(self) -> str:
-        return addresses.host_port(self.address, self.port)
+# What the client makes and returns, defined with the plain data in pingctl.model.
+__all__ = ["MIN_WAIT", "PingClient", "PingResult", "Target", "first_to_answer", "monitor_event", "resolve_target"]
 
 
 def resolve_target(host: str, port: int) -> list[Target]:
@@ -74,20 +58,6 @@ def resolve_target(host: str, port: int) -> list[Target]:
         if str(sockaddr[0]) not in seen:
             seen.append(str(sockaddr[0]))
     return [Target(address=a, port=port) for a in seen]
-
-
-@dataclass(slots=True)  # not frozen: one is made per ping, and frozen ones are slower to make
-class PingResult:
-    """One ping's fate: a pong (rtt_ms and count), an error reply, or nothing (lost)."""
-
-    seq: int
-    rtt_ms: float | None = None
-    count: int | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.rtt_ms is not None and self.error is None
 
 
 _MONITOR_EVENTS = (

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import zmq
 
 from pingctl import trust
 from pingctl.client import PingClient, first_to_answer, resolve_target
 from pingctl.errors import NoAnswer, PingctlError, PinRefused, explain
-from pingctl.find.found import Found
-from pingctl.limits import MAX_DISCOVERY, check_seconds
+from pingctl.find.found import Browsed, Found
+from pingctl.limits import DISCOVER_WINDOW, MAX_DISCOVERY, check_seconds
 from pingctl.show.text import shown
 from pingd.shared.keys import KeyPair, is_key
 from pingd.shared.protocol import DEFAULT_PORT, Status
+
+if TYPE_CHECKING:
+    from pingctl.fleet import DaemonStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,15 @@ class Wanted:
     interfaces: tuple[str, ...] = ()
     discovery_timeout: float = 3.0
     server_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WantedAll:
+    """Every daemon discovery finds (``--all``), or those of them named (several ``--name``)."""
+
+    names: tuple[str, ...] = ()
+    interfaces: tuple[str, ...] = ()
+    domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,45 @@ def _keys_for(found: list[Found], server_key: str | None = None) -> KeyPair | No
     return trust.client_keys() if server_key or any(f.curve_key for f in found) else None
 
 
-def reach_all(found: list[Found], timeout: float, context: zmq.Context | None = None, server_key: str | None = None):
+def browse(window: float, interfaces: tuple[str, ...], domain: str | None) -> Browsed:
+    """What discovery finds within ``window`` seconds; what it left out (records refused, or
+    not resolved in time) is said on stderr, a line each."""
+    from pingctl.find import search
+
+    seen = search.browse(window, interfaces, domain)
+    said = f"the {window:g} s window" if domain is None else f"the {window:g} s deadline"
+    for note in seen.notes(said):
+        _note(note)
+    return seen
+
+
+def searched(domain: str | None) -> str:
+    """How discovery looked, for messages: "found within 1 s" or "registered in example.org"."""
+    return f"registered in {domain}" if domain else f"found within {DISCOVER_WINDOW:g} s"
+
+
+def choose_all(wanted: WantedAll) -> tuple[list[Found], list[str]]:
+    """The daemons ``wanted`` means, as discovery finds them in ``DISCOVER_WINDOW``, and the
+    names it gives that were not found. None found at all is a PingctlError."""
+    found = browse(DISCOVER_WINDOW, wanted.interfaces, wanted.domain).found
+    where = searched(wanted.domain)
+    missing: list[str] = []
+    if wanted.names:
+        by_name = {f.name.lower(): f for f in found}
+        missing = [n for n in wanted.names if n.lower() not in by_name]
+        found = [by_name[n] for n in dict.fromkeys(n.lower() for n in wanted.names) if n in by_name]
+        if not found:
+            raise PingctlError(
+                f"no pingd named {', '.join(repr(n) for n in missing)} {where}; check the names with pingctl discover"
+            )
+    if not found:
+        raise PingctlError(f"no pingd {where}; give an address with --server-ip")
+    return found, missing
+
+
+def reach_all(
+    found: list[Found], timeout: float, context: zmq.Context | None = None, server_key: str | None = None
+) -> list[DaemonStatus]:
     """A first contact with every daemon in ``found``, all at once, in the same order
     (``pingctl.fleet.DaemonStatus`` each). A daemon whose key is refused is not contacted: its
     row says why. Keys not yet pinned are pinned for the daemons that answered."""
@@ -139,7 +190,7 @@ def reach_all(found: list[Found], timeout: float, context: zmq.Context | None = 
     asked = [item for item in vetted if isinstance(item, tuple)]
     keyed = [replace(f, curve_key=server_key) if server_key else f for f, _ in asked]
     answers = iter(fleet.connect(keyed, timeout, _keys_for(keyed), context))
-    results = []
+    results: list[DaemonStatus] = []
     for item in vetted:
         if not isinstance(item, tuple):
             results.append(item)

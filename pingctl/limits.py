@@ -1,4 +1,5 @@
-"""The ranges pingctl's durations are held to (shared by the CLI checks and the client)."""
+"""The ranges pingctl's durations are held to (shared by the CLI checks and the client), and the
+discovery window of the commands that ask every daemon."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ MAX_DISCOVERY: Final = 3600.0
 MAX_INTERVAL: Final = 86400.0
 #: The longest session deadline.
 MAX_DEADLINE: Final = 366 * 86400.0
+#: How long `discover` (and `status --all`, `ping --all`) listen by default: answers come
+#: within milliseconds; the rest of the second covers a loaded host and a lost first answer.
+DISCOVER_WINDOW: Final = 1.0
 
 
 def check_seconds(flag: str, value: float | None, most: float, zero_ok: bool = False) -> None:

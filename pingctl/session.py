@@ -18,6 +18,9 @@ The calling thread only waits (and redraws a live view). Ctrl-C reaches it, and 
 every session at once: it sets each one's ``stop`` (which ends its wait between pings) and
 terminates the shared ZeroMQ context, which ends any receive in progress; a ping cut off
 that way counts as transmitted and lost, as ping counts it.
+
+A session keeps no result itself: each goes to its ``observer`` (``pingctl.observer``), the
+one record that the live view, the ``--all`` board and the summary all read.
 """
 
 from __future__ import annotations
@@ -27,10 +30,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pingctl.client import PingClient, PingResult
 from pingctl.errors import Interrupted
-from pingctl.stats import Summary, summarise
+from pingctl.model import PingResult
+from pingctl.observer import Observer
+from pingctl.stats import Summary
+
+if TYPE_CHECKING:
+    from pingctl.client import PingClient
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """What a session does, and every session of `ping --all` alike: the count, the interval,
+    the reply timeout and the deadline."""
+
+    count: int  # 0: until stopped
+    interval: float
+    timeout: float
+    deadline: float | None = None
 
 
 @dataclass
@@ -40,8 +59,7 @@ class Session:
     interval: float
     deadline: float | None = None  # seconds from the start, whatever the count
     offset: float = 0.0  # seconds after the start before the first ping
-    on_result: Callable[[int, PingResult], None] = lambda index, result: None
-    results: list[PingResult] = field(default_factory=list)
+    observer: Observer = field(default_factory=Observer)
     clock: Callable[[], float] = time.monotonic
     stop: threading.Event = field(default_factory=threading.Event)
     #: How the session waits; it returns early (True) when the session is stopped.
@@ -94,10 +112,9 @@ class Session:
         except (KeyboardInterrupt, Interrupted):
             if getattr(self.client, "in_flight", False):
                 # Sent and not answered: transmitted and lost, as ping counts it.
-                self.results.append(PingResult(self.client.last_seq))
+                self.observer.cut_off(PingResult(self.client.last_seq))
             raise
-        self.results.append(result)
-        self.on_result(index, result)
+        self.observer.record(index, result)
 
     @property
     def elapsed(self) -> float:
@@ -106,19 +123,9 @@ class Session:
         end = self._ended if self._ended is not None else self.clock()
         return end - self._started
 
-    def rtts(self) -> list[float]:
-        """The round trips of the pings that got a PONG, in ms."""
-        return [r.rtt_ms for r in self.results if r.rtt_ms is not None and r.error is None]
-
     def summary(self) -> Summary:
-        return summarise(len(self.results), self.rtts(), self.elapsed)
-
-    @property
-    def last_count(self) -> int | None:
-        for result in reversed(self.results):
-            if result.count is not None:
-                return result.count
-        return None
+        """ping's statistics of the session so far (or, once it ended, of all of it)."""
+        return self.observer.summary(self.elapsed)
 
 
 def run(

@@ -116,6 +116,10 @@ def histogram(rtts_ms: Sequence[float]) -> list[Bucket]:
     return [Bucket(lows[i], highs[i], counts[i]) for i in range(used[0], used[-1] + 1)]
 
 
+#: A ``Running``'s figures as one value, in field order: ``Running(*state)`` rebuilds them.
+RunningState = tuple[int, int, float, float, float, float, float | None]
+
+
 @dataclass(slots=True)
 class Running:
     """Statistics kept up to date one sample at a time (O(1) each), for live views and
@@ -141,6 +145,10 @@ class Running:
         delta = rtt_ms - self.mean
         self.mean += delta / self.received
         self._m2 += delta * (rtt_ms - self.mean)
+
+    def state(self) -> RunningState:
+        """The figures as one immutable value, which ``Running(*state)`` makes a copy from."""
+        return (self.sent, self.received, self.min, self.max, self.mean, self._m2, self.last)
 
     @property
     def mdev(self) -> float:

@@ -4,21 +4,20 @@
 - ``summary_lines``: fping's summary, one line per daemon, for pipes and ``--quiet``;
 - ``documents``: for ``--json``, the document ``ping --json`` prints, one per daemon.
 
-A lane reads its session's results from the drawing thread while the session's own thread
-appends to them; it takes only what is new since the last redraw, so a redraw costs the
-pings since the last one, not the whole session.
+Every figure comes from the lane's session's observer, which keeps each result once: a redraw
+reads a consistent copy of its figures while the session's own thread goes on recording, and
+sorts only the round trips that came since the last redraw (for the median).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pingctl.client import Target
+from pingctl.model import Target
 from pingctl.session import Session
 from pingctl.show import render
 from pingctl.show.text import shown
-from pingctl.stats import Ordered, Running
 from pingd.shared.protocol import Status
 
 
@@ -32,30 +31,10 @@ class Lane:
     target: Target | None = None
     status: Status | None = None
     error: str | None = None
-    running: Running = field(default_factory=Running)
-    ordered: Ordered = field(default_factory=Ordered)
-    last_count: int | None = None
-    _seen: int = 0
-
-    def catch_up(self) -> None:
-        """Take in the results that came since the last call."""
-        if self.session is None:
-            return
-        new = self.session.results[self._seen :]
-        self._seen += len(new)
-        rtts = []
-        for result in new:
-            ok = result.ok
-            self.running.add(result.rtt_ms if ok else None)
-            if ok:
-                rtts.append(result.rtt_ms)
-            if result.count is not None:
-                self.last_count = result.count
-        self.ordered.extend(rtts)  # type: ignore[arg-type]  # ok means rtt_ms is a float
 
     @property
     def answered(self) -> bool:
-        return self.session is not None and any(r.ok for r in self.session.results)
+        return self.session is not None and self.session.observer.answered
 
 
 HEADER = ("NAME", "ADDRESS", "SENT", "RECV", "LOSS", "LAST", "AVG", "P50", "MAX", "COUNT", "")
@@ -65,17 +44,16 @@ def rows(lanes: list[Lane]) -> list[tuple[str, ...]]:
     """The live table: what each session has done so far (ms for the round trips)."""
     table: list[tuple[str, ...]] = [HEADER]
     for lane in lanes:
-        lane.catch_up()
         if lane.session is None:
             table.append((lane.name, lane.where, *("-" * 8), lane.error or ""))
             continue
-        r = lane.running
+        figures = lane.session.observer.figures(p50=True)
+        r = figures.running
         got = r.received > 0
-        p50 = lane.ordered.percentile(50)
         table.append((
             lane.name, lane.where, str(r.sent), str(r.received), f"{r.loss_percent:.0f}%",
-            _ms(r.last), _ms(r.mean if got else None), _ms(p50), _ms(r.max if got else None),
-            "-" if lane.last_count is None else str(lane.last_count), "",
+            _ms(r.last), _ms(r.mean if got else None), _ms(figures.p50), _ms(r.max if got else None),
+            "-" if figures.last_count is None else str(figures.last_count), "",
         ))  # fmt: skip
     return table
 
@@ -94,23 +72,20 @@ def summary_lines(lanes: list[Lane]) -> list[str]:
         if s.rtt is not None:
             rtt = s.rtt
             line += f", min/avg/max = {rtt.min:.3f}/{rtt.avg:.3f}/{rtt.max:.3f}, p50 = {rtt.p50:.3f} ms"
-        if lane.session.last_count is not None:
-            line += f", count {lane.session.last_count}"
+        last_count = lane.session.observer.last_count
+        if last_count is not None:
+            line += f", count {last_count}"
         lines.append(line)
     return lines
 
 
 def interim_lines(lanes: list[Lane]) -> list[str]:
     """What SIGQUIT prints during `ping --all`: each session so far, one line each."""
-    lines = []
-    for lane in lanes:
-        if lane.session is None:
-            continue
-        running = Running()
-        for result in list(lane.session.results):
-            running.add(result.rtt_ms if result.ok else None)
-        lines.append(f"{shown(lane.name)}: {render.interim_line(running)}")
-    return lines
+    return [
+        f"{shown(lane.name)}: {render.interim_line(lane.session.observer.figures().running)}"
+        for lane in lanes
+        if lane.session is not None
+    ]
 
 
 def documents(lanes: list[Lane], samples: bool = False) -> list[dict[str, Any]]:
@@ -121,9 +96,10 @@ def documents(lanes: list[Lane], samples: bool = False) -> list[dict[str, Any]]:
         if session is None or target is None or status is None:
             out.append({"name": lane.name, "address": lane.where, "error": lane.error})
             continue
-        document = render.session_json(session.summary(), session.last_count, target, status)
+        observer = session.observer
+        document = render.session_json(session.summary(), observer.last_count, target, status)
         if samples:
-            document["samples"] = render.samples_json(session.results)
+            document["samples"] = render.samples_json(observer.results())
         out.append(document)
     return out
 

@@ -107,7 +107,11 @@ class LiveOutput(PlainOutput):
         self.panel(segments)
 
 
-def choose(*, json_output: bool = False, quiet: bool = False, terminal: bool, color: bool, transient: bool):
+#: Any of the outputs above: each has PlainOutput's methods, and shows them its own way.
+Output = PlainOutput
+
+
+def choose(*, json_output: bool = False, quiet: bool = False, terminal: bool, color: bool, transient: bool) -> Output:
     """The output for these flags and this stdout."""
     if json_output:
         return JsonOutput()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pingctl.client import PingResult, Target
 from pingctl.errors import ClientError
+from pingctl.model import PingResult, Target
 from pingctl.show.text import shown
 from pingctl.stats import Bucket, Running, Summary
 

@@ -1,4 +1,10 @@
-"""pingctl's command line in-process (typer's CliRunner): options, errors and exit codes."""
+"""pingctl's app as assembled from its commands, and ``main``: help, version, and every failure
+as one line with its exit code (each command's options are tested in tests/pingctl/commands)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -9,80 +15,52 @@ from pingctl.errors import PingctlError
 runner = CliRunner()
 
 
-def invoke(*args):
-    result = runner.invoke(cli.app, list(args))
-    if isinstance(result.exception, PingctlError):
-        return result.exception.exit_code, str(result.exception)
-    return result.exit_code, result.output
-
-
-def test_help_lists_commands_and_shows_defaults():
-    code, out = invoke("--help")
-    assert code == 0
-    for command in ("ping", "status", "discover"):
-        assert command in out
-    code, out = invoke("ping", "--help")
-    text = " ".join(out.split())  # help wraps to the terminal's width
-    assert code == 0
+def test_help_lists_the_commands_in_order_and_each_command_shows_its_defaults():
+    result = runner.invoke(cli.app, ["--help"])
+    commands = result.output.split("Commands:")[1].split()
+    assert result.exit_code == 0
+    assert [word for word in commands if word in ("ping", "status", "discover", "keys")] == [
+        "ping", "status", "discover", "keys",
+    ]  # fmt: skip
+    result = runner.invoke(cli.app, ["ping", "--help"])
+    text = " ".join(result.output.split())  # help wraps to the terminal's width
+    assert result.exit_code == 0
     assert "[default: 100]" in text and "[default: 2.0]" in text and "--server-ip" in text
+    assert "Print the version and exit." not in text  # the app's options are not the command's
 
 
-def test_version():
-    code, out = invoke("--version")
-    assert code == 0 and out.startswith("pingctl ")
+def test_keys_is_a_group_with_show():
+    result = runner.invoke(cli.app, ["keys", "--help"])
+    assert result.exit_code == 0 and "show" in result.output.split("Commands:")[1]
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["ping", "--server-ip", "127.0.0.1", "--count", "-1"], "--count"),
-        (["ping", "--server-ip", "127.0.0.1", "--interval", "-1"], "--interval"),
-        (["ping", "--server-ip", "127.0.0.1", "--timeout", "0"], "--timeout"),
-        (["ping", "--server-ip", "127.0.0.1", "--deadline", "0"], "--deadline"),
-        (["ping", "--server-ip", "127.0.0.1", "--port", "70000"], "port 70000"),
-        (["ping", "--port", "7464"], "--port needs --server-ip"),
-        (["ping", "--server-ip", "127.0.0.1", "--name", "x"], "--name"),
-        (["status", "--discovery-timeout", "0"], "--discovery-timeout"),
-        (["discover", "--timeout", "0"], "--timeout"),
-        (["discover", "--timeout", "nan"], "--timeout"),
-        (["ping", "--server-ip", "127.0.0.1", "--timeout", "inf"], "--timeout"),
-        (["ping", "--server-ip", "127.0.0.1", "--timeout", "1e300"], "--timeout"),
-        (["ping", "--server-ip", "127.0.0.1", "--timeout", "nan"], "--timeout"),
-        (["ping", "--server-ip", "127.0.0.1", "--interval", "nan"], "--interval"),
-        (["ping", "--server-ip", "127.0.0.1", "--interval", "inf"], "--interval"),
-        (["ping", "--server-ip", "127.0.0.1", "--deadline", "nan"], "--deadline"),
-        (["ping", "--discovery-timeout", "inf"], "--discovery-timeout"),
-        (["status", "--server-ip", "127.0.0.1", "--watch", "inf"], "--watch"),
-        (["status", "--server-ip", "127.0.0.1", "--watch", "nan"], "--watch"),
-        (["status", "--server-ip", "127.0.0.1", "--timeout", "1e300"], "--timeout"),
-    ],
-)
-def test_bad_values_are_one_clear_error_with_exit_2(args, message):
-    code, out = invoke(*args)
-    assert code == 2
-    assert message in out
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--version"])
+    assert exit.value.code == 0 and capsys.readouterr().out.startswith("pingctl ")
 
 
-def test_unparseable_option_is_a_usage_error():
-    code, out = invoke("ping", "--count", "many")
-    assert code == 2
+def test_an_expected_failure_is_one_line_and_debug_shows_the_exception(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["ping", "--server-ip", "127.0.0.1", "--count", "-1"])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == "pingctl: --count must be 0 (until interrupted) or more\n"
+    with pytest.raises(PingctlError, match="--count must be 0"):
+        cli.main(["--debug", "ping", "--server-ip", "127.0.0.1", "--count", "-1"])
 
 
-def test_watch_takes_an_optional_value_for_status_only():
-    from pingctl.cli import _optional_watch_value
-
-    assert _optional_watch_value(["status", "--watch"]) == ["status", "--watch", "1"]
-    assert _optional_watch_value(["status", "--watch", "2.5"]) == ["status", "--watch", "2.5"]
-    assert _optional_watch_value(["discover", "--watch", "--json"]) == ["discover", "--watch", "--json"]
+def test_a_usage_error_names_the_commands_help(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["status", "--port", "many"])
+    assert exit.value.code == 2 and "(see 'pingctl status --help')" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["ping", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among discovered daemons"),
-        (["status", "--server-ip", "127.0.0.1", "--domain", "example.org"], "--domain chooses among"),
-    ],
-)
-def test_domain_conflicts_are_usage_errors(args, message):
-    code, out = invoke(*args)
-    assert code == 2 and message in out
+def test_no_command_shows_the_help_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([])
+    assert exit.value.code == 2 and "Commands:" in capsys.readouterr().out
+
+
+def test_python_dash_m_pingctl_runs_the_same_main():
+    run = subprocess.run([sys.executable, "-m", "pingctl", "--version"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("pingctl ")

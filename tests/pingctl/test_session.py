@@ -1,9 +1,12 @@
-"""The session's schedule and bookkeeping, with a fake client and a fake clock."""
+"""The session's schedule, and what it hands its observer, with a fake client and a fake clock."""
 
 import threading
 
-from pingctl.client import PingResult
+import pytest
+
 from pingctl.errors import Interrupted
+from pingctl.model import PingResult
+from pingctl.observer import Observer
 from pingctl.session import Session, run
 from tests.support.processes import wait_for
 
@@ -56,19 +59,19 @@ def test_a_late_ping_is_followed_at_once_when_behind_schedule():
     assert clock.sleeps == []  # after the 1 s timeout the 2nd and 3rd pings are already due
     summary = s.summary()
     assert (summary.sent, summary.received, summary.lost) == (3, 2, 1)
-    assert s.last_count == 103
+    assert s.observer.last_count == 103
 
 
 def test_flat_out_never_sleeps():
     s, clock = session(50, 0.0)
     s.run()
-    assert clock.sleeps == [] and len(s.results) == 50
+    assert clock.sleeps == [] and len(s.observer.results()) == 50
 
 
 def test_deadline_stops_the_session_whatever_the_count():
     s, clock = session(0, 1.0, deadline=3.5)
     s.run()
-    assert len(s.results) == 4  # at 0, 1, 2 and 3 s
+    assert len(s.observer.results()) == 4  # at 0, 1, 2 and 3 s
     assert clock.now <= 3.5 + 1e-9
 
 
@@ -111,7 +114,26 @@ def test_ctrl_c_with_a_ping_in_flight_counts_it_as_transmitted_and_lost():
         pass
     summary = s.summary()
     assert (summary.sent, summary.received) == (2, 1)
-    assert [r.seq for r in s.results] == [1, 2] and not s.results[1].ok
+    assert [r.seq for r in s.observer.results()] == [1, 2] and not s.observer.results()[1].ok
+
+
+def test_each_result_goes_to_the_observer_once_and_a_ping_cut_off_is_counted_not_shown():
+    clock = FakeClock()
+    told = []
+    observer = Observer(lambda index, result: told.append((index, result.seq)))
+    s = Session(InterruptedClient(clock), 5, 0.0, clock=clock, sleep=clock.sleep, observer=observer)
+    with pytest.raises(KeyboardInterrupt):
+        s.run()
+    assert told == [(1, 1)]  # the live view shows the pong, not the ping cut off
+    assert [r.seq for r in observer.results()] == [1, 2]
+    assert (observer.figures().running.sent, observer.figures().running.received) == (2, 1)
+
+
+def test_paced_results_carry_their_place_in_the_schedule():
+    told = []
+    s, clock = session(3, 1.0, lost={2}, observer=Observer(lambda index, result: told.append(index)))
+    s.run()
+    assert told == [1, 2, 3] and s.observer.last_count == 103
 
 
 def test_an_offset_delays_the_first_ping_and_shifts_the_whole_schedule():
@@ -126,12 +148,12 @@ def test_a_stopped_session_ends_at_its_next_wait_without_another_ping():
 
     def sleep(seconds):
         clock.sleep(seconds)
-        if len(s.results) == 2:
+        if len(s.observer.results()) == 2:
             s.stop.set()
 
     s.sleep = sleep
     s.run()
-    assert len(s.results) == 2
+    assert len(s.observer.results()) == 2
 
 
 # --- run: the one way sessions are run, one or many -----------------------------------------
@@ -165,8 +187,8 @@ def test_run_runs_every_session_to_its_end_and_closes_each_client_in_its_own_thr
     clients = [BlockingClient(answer_first=5) for _ in range(3)]
     sessions = [Session(c, 5, 0.0) for c in clients]
     redraws = []
-    assert run(sessions, redraw=lambda: redraws.append(sum(len(s.results) for s in sessions)))
-    assert [len(s.results) for s in sessions] == [5, 5, 5] and all(c.closed for c in clients)
+    assert run(sessions, redraw=lambda: redraws.append(sum(len(s.observer.results()) for s in sessions)))
+    assert [len(s.observer.results()) for s in sessions] == [5, 5, 5] and all(c.closed for c in clients)
     assert redraws[-1] == 15  # the last redraw shows the sessions' end
 
 
