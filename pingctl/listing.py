@@ -79,6 +79,6 @@ def _events(interfaces: tuple[str, ...], domain: str | None) -> tuple[Iterator[F
         from pingctl.find import widearea
 
         return widearea.watch(domain), f"asking {domain} every {widearea.WATCH_EVERY:g} s"
-    from pingctl.find import mdns
+    from pingctl.find import watch
 
-    return mdns.watch(interfaces), "listening"
+    return watch.watch(interfaces), "listening"

@@ -44,7 +44,6 @@ log = logging.getLogger("pingd")
 __all__ = ["Daemon", "StartupError", "create_daemon"]
 
 
-
 class Announcer(Protocol):
     def start(self) -> None: ...
     def describe(self) -> str: ...

@@ -9,10 +9,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.processes import Daemon, base_env
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests assert what holds, never how fast: hypothesis's per-example deadline (200 ms)
+# is a timing test, and on a loaded 2-core machine an example may take longer.
+settings.register_profile("pingd", deadline=None)
+settings.load_profile("pingd")
 
 # pingctl also browses the DNS domains the network suggests under the resolver's search
 # domains; tests never ask the host's resolver. An empty LOCALDOMAIN means no search domains

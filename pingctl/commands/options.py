@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 ServerIp = Annotated[
     Optional[str],
-    typer.Option("--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS mdns.", show_default=False),
+    typer.Option(
+        "--server-ip", help="Daemon address (IPv4, IPv6 or host name); skips mDNS discovery.", show_default=False
+    ),
 ]
 Port = Annotated[
     Optional[int], typer.Option(help=f"Daemon port, with --server-ip. [default: {DEFAULT_PORT}]", show_default=False)

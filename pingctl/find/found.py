@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from pingctl.client import Target
+from pingctl.model import Target
 from pingctl.show.text import shown
 from pingd.shared import service
 from pingd.shared.addresses import ipv4_first

@@ -19,46 +19,20 @@ came up meanwhile.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import queue
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-from zeroconf import (
-    DNSOutgoing,
-    DNSQuestion,
-    DNSQuestionType,
-    IPVersion,
-    ServiceBrowser,
-    ServiceInfo,
-    ServiceStateChange,
-    Zeroconf,
-    current_time_millis,
-)
+from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
 
 from pingctl.errors import PingctlError
-from pingctl.find.found import BadRecord, Browsed, Found, found_from
-from pingctl.show.text import shown
-from pingd.shared import service
+from pingctl.find.cache import _CLASS_IN, _TYPE_PTR, instance_name, pointed_to, resolve_all, usable
+from pingctl.find.found import BadRecord, Browsed, Found
 from pingd.shared.service import SERVICE_TYPE
 
-
-def instance_name(full_name: str) -> str:
-    return full_name.removesuffix("." + SERVICE_TYPE)
-
-
 _QUERY_FLAGS = 0  # a standard query
-_TYPE_A = 1
-_TYPE_PTR = 12
-_TYPE_TXT = 16
-_TYPE_AAAA = 28
-_TYPE_SRV = 33
-_CLASS_IN = 1
 
 
 def _open(interfaces: tuple[str, ...]) -> Zeroconf:
@@ -71,29 +45,6 @@ def _open(interfaces: tuple[str, ...]) -> Zeroconf:
         raise PingctlError(
             f"cannot start mDNS discovery ({exc}); give the daemon's address with --server-ip/--port"
         ) from None
-
-
-def found_in(info: ServiceInfo, full_name: str) -> Found:
-    """What a resolved DNS-SD record says of a daemon, each value checked (BadRecord if one
-    breaks its grammar, or the record gives no way to reach the daemon)."""
-    return found_from(
-        name=instance_name(full_name),
-        host=info.server or "",
-        addresses=info.parsed_scoped_addresses(IPVersion.All),
-        port=info.port or 0,
-        txt=service.txt_items(txt_strings(info.text or b"")),
-    )
-
-
-def txt_strings(rdata: bytes) -> list[bytes]:
-    """The strings of TXT rdata, each a length byte and that many bytes (RFC 1035 §3.3.14)."""
-    strings: list[bytes] = []
-    offset = 0
-    while offset < len(rdata):
-        length = rdata[offset]
-        strings.append(rdata[offset + 1 : offset + 1 + length])
-        offset += 1 + length
-    return strings
 
 
 @contextmanager
@@ -143,7 +94,7 @@ class _Events:
         self._schedule = question_times()
         self._next_question = self._started
 
-    def __call__(self, zeroconf, service_type, name, state_change) -> None:
+    def __call__(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         self.queue.put((name, state_change))
 
     def until(self, deadline: float, stop: threading.Event | None = None) -> Iterator[tuple[str, ServiceStateChange]]:
@@ -168,120 +119,6 @@ class _Events:
                 yield self.queue.get(timeout=wait if stop is None else min(wait, 0.05))
             except queue.Empty:
                 yield None
-
-
-def instance_of(full_name: str) -> str:
-    """The instance name in ``<instance>._pingd._tcp.local.``; BadRecord for a pointer to any
-    other name, or an instance name outside the grammar (checked before zeroconf, which
-    raises on some of them, ever sees it)."""
-    suffix = "." + SERVICE_TYPE
-    if not full_name.lower().endswith(suffix.lower()):
-        raise BadRecord(f"{shown(full_name[:80])!r}: a pointer to a name outside {SERVICE_TYPE}")
-    name = full_name[: -len(suffix)]
-    problem = service.instance_name_problem(name)
-    if problem is not None:
-        raise BadRecord(f"'{shown(name[:80])}': {problem}")
-    return name
-
-
-def _live(zc: Zeroconf, name: str, rdtype: int, now: float) -> list:
-    """The cached records of ``name`` of this type and class IN that have not expired: a
-    record of another class is not what pingctl asked for, and is never used."""
-    return [r for r in zc.cache.get_all_by_details(name, rdtype, _CLASS_IN) if not r.is_expired(now)]
-
-
-def pointed_to(zc: Zeroconf, full_name: str) -> bool:
-    """Whether a class-IN PTR record of the service type points at ``full_name``."""
-    now = current_time_millis()
-    return any(r.alias.lower() == full_name.lower() for r in _live(zc, SERVICE_TYPE, _TYPE_PTR, now))
-
-
-def from_cache(zc: Zeroconf, full_name: str) -> Found | None:
-    """A daemon from the class-IN SRV, TXT and address records in zeroconf's cache; None while
-    they are not all there. Raises BadRecord for a value outside its grammar."""
-    name = instance_of(full_name)
-    now = current_time_millis()
-    srvs = _live(zc, full_name, _TYPE_SRV, now)
-    if not srvs:
-        return None
-    srv = max(srvs, key=lambda r: r.created)
-    addresses = [_address_text(r) for kind in (_TYPE_A, _TYPE_AAAA) for r in _live(zc, srv.server, kind, now)]
-    if not addresses:
-        return None
-    txts = _live(zc, full_name, _TYPE_TXT, now)
-    text = max(txts, key=lambda r: r.created).text if txts else b""
-    return found_from(
-        name=name,
-        host=srv.server,
-        addresses=[a for a in addresses if a],
-        port=srv.port,
-        txt=service.txt_items(txt_strings(text)),
-    )
-
-
-def _address_text(record) -> str:
-    """An A or AAAA record's address as text (a link-local IPv6 one with its scope)."""
-    try:
-        text = socket.inet_ntop(socket.AF_INET6 if len(record.address) == 16 else socket.AF_INET, record.address)
-    except (ValueError, OSError):
-        return ""
-    scope = getattr(record, "scope_id", None)
-    return f"{text}%{scope}" if scope and text.lower().startswith("fe80") else text
-
-
-#: What resolving one instance came to: a daemon, a refused record, or nothing (yet).
-Outcome = Found | BadRecord | None
-
-
-def resolve_all(zc: Zeroconf, full_names: list[str], timeout: float) -> dict[str, Outcome]:
-    """Every instance's records: those already cached at once (answers to the PTR question
-    carry them), the rest asked for all together on zeroconf's loop, never one after
-    another, within ``timeout``. Only class-IN records pointed to by a class-IN PTR count."""
-    outcomes: dict[str, Outcome] = {}
-    missing: list[str] = []
-    for full_name in full_names:
-        outcome = _outcome(zc, full_name)
-        outcomes[full_name] = outcome
-        if outcome is None:
-            missing.append(full_name)
-    if missing and timeout > 0 and zc.loop is not None:
-        from zeroconf.asyncio import AsyncServiceInfo
-
-        async def one(full_name: str) -> None:
-            await AsyncServiceInfo(SERVICE_TYPE, full_name).async_request(zc, max(1.0, timeout * 1000))
-
-        async def every() -> None:
-            await asyncio.gather(*(one(n) for n in missing))
-
-        future = asyncio.run_coroutine_threadsafe(every(), zc.loop)
-        try:
-            future.result(timeout + 0.5)
-        except (TimeoutError, concurrent.futures.TimeoutError):
-            future.cancel()
-        for full_name in missing:
-            outcomes[full_name] = _outcome(zc, full_name)
-    return outcomes
-
-
-def _outcome(zc: Zeroconf, full_name: str) -> Outcome:
-    try:
-        return from_cache(zc, full_name)
-    except BadRecord as exc:
-        return exc
-
-
-def _usable(outcomes: dict[str, Outcome]) -> Browsed:
-    """The daemons resolved; the refused and the unresolved counted apart."""
-    seen = Browsed([])
-    for outcome in outcomes.values():
-        if isinstance(outcome, Found):
-            seen.found.append(outcome)
-        elif isinstance(outcome, BadRecord):
-            seen.ignored.append(str(outcome))
-        else:
-            seen.unresolved += 1
-    seen.found.sort(key=lambda f: f.name.lower())
-    return seen
 
 
 #: How long ``find`` waits for the records of the names heard so far, before listening again.
@@ -343,7 +180,7 @@ def _seen_so_far(zc: Zeroconf, events: _Events, exclude: str) -> list[Found]:
             break
         if change is not ServiceStateChange.Removed and full_name != exclude:
             names.add(full_name)
-    return _usable(resolve_all(zc, sorted(names), 0.0)).found
+    return usable(resolve_all(zc, sorted(names), 0.0)).found
 
 
 #: After the window, how long instances heard in it have for their records to come.
@@ -362,90 +199,4 @@ def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> Browsed:
             else:
                 present[full_name] = None
         heard = [n for n in present if pointed_to(zc, n)]  # a PTR of another class is no pingd
-        return _usable(resolve_all(zc, heard, RESOLVE_GRACE))
-
-
-def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: False) -> Iterator[Found | str]:
-    """Daemons as they come (a Found) and go (the name), until ``stop()`` or Ctrl-C.
-
-    Unlike ``find`` and ``browse``, a watcher listens on UDP 5353: it must hear announcements
-    and goodbyes, which go to the multicast group. Its questions ask for multicast answers
-    (QM), so on the daemon's own host no unicast answer can go to another socket. A daemon
-    that says goodbye (SIGTERM) is reported gone at once.
-
-    One that vanishes without a goodbye (SIGKILL, a power cut) goes when its SRV record (where
-    it serves; 120 s from pingd) expires. zeroconf's browser alone would keep it for 19
-    minutes or more: it holds PTR records at least that long (``_DNS_PTR_MIN_TTL``), and only
-    re-asks for those. So the watcher keeps each daemon's SRV record fresh itself, asking for
-    it at 80, 85, 90 and 95 % of its lifetime as RFC 6762 §5.2 has a cache do; a live daemon
-    answers and stays, a dead one's record runs out.
-    """
-    try:
-        zc = Zeroconf(interfaces=list(interfaces)) if interfaces else Zeroconf(ip_version=IPVersion.V4Only)
-    except (OSError, ValueError) as exc:
-        raise PingctlError(f"cannot start mDNS discovery ({exc})") from None
-    events: queue.Queue[tuple[str, ServiceStateChange]] = queue.Queue()
-    browser = ServiceBrowser(
-        zc,
-        SERVICE_TYPE,
-        handlers=[lambda zeroconf, service_type, name, state_change: events.put((name, state_change))],
-        question_type=DNSQuestionType.QM,
-    )
-    known: dict[str, Found] = {}
-    freshness: dict[str, _Freshness] = {}
-    try:
-        while not stop():
-            for full_name in [n for n in known if not _keep_fresh(zc, n, freshness)]:
-                del known[full_name]
-                yield instance_name(full_name)
-            try:
-                full_name, change = events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if change is ServiceStateChange.Removed:
-                if known.pop(full_name, None) is not None:
-                    yield instance_name(full_name)
-                continue
-            outcome = resolve_all(zc, [full_name], 1.0)[full_name]
-            found = outcome if isinstance(outcome, Found) else None  # a forged record: as if unheard
-            if found is not None and known.get(full_name) != found:
-                known[full_name] = found
-                yield found
-    finally:
-        browser.cancel()
-        zc.close()
-
-
-#: When a watcher asks again for a record it holds, in % of the record's lifetime (RFC 6762 §5.2).
-REFRESH_AT = (80, 85, 90, 95)
-
-
-@dataclass(slots=True)
-class _Freshness:
-    created: float  # ms, zeroconf's clock: which copy of the record the asks were for
-    asked: int = 0
-
-
-def refresh_due(elapsed_percent: float, asked: int) -> bool:
-    """Whether to ask again for a record ``elapsed_percent`` through its lifetime, having
-    asked ``asked`` times since it was last refreshed."""
-    return asked < len(REFRESH_AT) and elapsed_percent >= REFRESH_AT[asked]
-
-
-def _keep_fresh(zc: Zeroconf, full_name: str, freshness: dict[str, _Freshness]) -> bool:
-    """False once the daemon's SRV record has expired; before that, ask for it when due."""
-    now = current_time_millis()
-    records = [r for r in zc.cache.get_all_by_details(full_name, _TYPE_SRV, _CLASS_IN) if not r.is_expired(now)]
-    if not records:
-        freshness.pop(full_name, None)
-        return False
-    newest = max(records, key=lambda r: r.created)
-    state = freshness.get(full_name)
-    if state is None or state.created != newest.created:
-        state = freshness[full_name] = _Freshness(newest.created)
-    if newest.ttl and refresh_due(100 * (now - newest.created) / (newest.ttl * 1000), state.asked):
-        state.asked += 1
-        out = DNSOutgoing(_QUERY_FLAGS)
-        out.add_question(DNSQuestion(full_name, _TYPE_SRV, _CLASS_IN))
-        zc.send(out)
-    return True
+        return usable(resolve_all(zc, heard, RESOLVE_GRACE))

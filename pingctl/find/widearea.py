@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import dns.exception
@@ -25,8 +25,10 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
 from pingctl.errors import PingctlError
 from pingctl.find import resolvconf
@@ -89,7 +91,9 @@ class Resolver:
         return in_class_records(response.answer, dns.rdatatype.from_text(kind)), response
 
 
-def in_class_records(section, rdtype: dns.rdatatype.RdataType, owner: dns.name.Name | None = None) -> list:
+def in_class_records(
+    section: Iterable[dns.rrset.RRset], rdtype: dns.rdatatype.RdataType, owner: dns.name.Name | None = None
+) -> list:
     """The rdata of type ``rdtype`` and class IN in a message section (owned by ``owner``, if
     given); every other class and type left out."""
     return [
@@ -166,7 +170,7 @@ def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> Br
     if not instances:
         return seen
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(instances))) as pool:
-        outcomes = list(pool.map(lambda i: _outcome(r, i, base), instances))
+        outcomes = list(pool.map(lambda pointer: _outcome(r, pointer.target, base), instances))
     for outcome in outcomes:
         if isinstance(outcome, Found):
             seen.found.append(outcome)
@@ -178,9 +182,9 @@ def browse(domain: str, deadline: float, resolver: Resolver | None = None) -> Br
     return seen
 
 
-def _outcome(r: Resolver, pointer, domain: dns.name.Name) -> Found | BadRecord | OutOfTime | None:
+def _outcome(r: Resolver, instance: dns.name.Name, domain: dns.name.Name) -> Found | BadRecord | OutOfTime | None:
     try:
-        return _resolve(r, pointer.target, domain)
+        return _resolve(r, instance, domain)
     except (BadRecord, OutOfTime) as exc:
         return exc
 

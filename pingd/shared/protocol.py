@@ -100,7 +100,6 @@ class ErrorCode(enum.IntEnum):
     COUNT_EXHAUSTED = 5  # the count reached 2**64 - 1
     # Compatibility only: code 3's old name, still spelled by tests/integration/test_hostile.py.
     # Delete it once that test says NOT_A_REQUEST; pingd never uses it.
-    UNKNOWN_TYPE = 3
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to create
@@ -361,13 +360,3 @@ def status_problem(status: dict[str, Any]) -> str | None:
         elif type(value) is not str or len(value) > MAX_STATUS_TEXT:
             return f"{key} is not a string of at most {MAX_STATUS_TEXT} characters"
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Compatibility only: a name tests outside pingd's own still use (tests/pingctl/test_client.py,
-# tests/pingctl/test_fleet.py). Their replacement is tests.support.wire.pong; delete this once
-# they import it. pingd never calls it: the daemon answers with ``pong_for``.
-
-
-def encode_pong(seq: int, count: int) -> bytes:
-    return pong_for(encode_ping(seq), count)

@@ -42,6 +42,7 @@ def test_a_node_id_carrying_a_pin_line_plants_nothing_in_known_hosts(spawn_daemo
     daemon = spawn_daemon("--curve", "--name", BOX, *LO, mdns=True)
     real_key = _server_key(state_dir)
     hostile = {
+        **service.txt_records("0"),  # a pingd's TXT record in every other respect
         service.TXT_NODE_ID: f"0000000000000000 {ATTACKER_KEY} box\n1111111111111111",
         service.TXT_CURVE_KEY: ATTACKER_KEY,
     }
@@ -63,7 +64,7 @@ def test_an_impostor_is_one_row_and_the_healthy_daemons_are_still_shown(spawn_da
     node_id = pingctl("status", "--name", BOX, "--json", *LO, env=env).json()["node_id"]
     assert box.stop() == 0
     spawn_daemon("--name", OTHER, *LO, mdns=True, state_file=tmp_path / "other.json")
-    impostor = {service.TXT_NODE_ID: node_id, service.TXT_CURVE_KEY: ATTACKER_KEY, service.TXT_PINGD: "9.9"}
+    impostor = {**service.txt_records(node_id, ATTACKER_KEY), service.TXT_PINGD: "9.9"}
     with forged(BOX, "127.0.0.1", impostor, port=box.port):
         run = pingctl("status", "--all", *LO, env=env)
         assert run.code == 1, (run.stdout, run.stderr)

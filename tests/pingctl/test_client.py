@@ -11,6 +11,7 @@ import zmq
 from pingctl.client import PingClient, Target
 from pingctl.limits import MAX_TIMEOUT
 from pingd.shared import protocol
+from tests.support import wire
 from tests.support.fakes import ScriptedRouter
 
 
@@ -33,7 +34,7 @@ def _client(port: int, timeout: float = 0.3) -> PingClient:
 
 
 def test_a_pong_is_timed_and_counted(server):
-    s = server(lambda seq: [protocol.encode_pong(seq, 41)])
+    s = server(lambda seq: [wire.pong(seq, 41)])
     with _client(s.port) as client:
         result = client.ping()
     assert result.ok and result.count == 41 and 0 < result.rtt_ms < 300
@@ -41,14 +42,14 @@ def test_a_pong_is_timed_and_counted(server):
 
 
 def test_a_reply_to_an_earlier_request_is_skipped_not_counted(server):
-    s = server(lambda seq: [protocol.encode_pong(seq - 1, 1), protocol.encode_pong(seq, 2)])
+    s = server(lambda seq: [wire.pong(seq - 1, 1), wire.pong(seq, 2)])
     with _client(s.port) as client:
         result = client.ping()
     assert result.ok and result.count == 2
 
 
 def test_no_reply_is_a_loss_then_a_fresh_socket_and_the_late_reply_is_never_counted(server):
-    s = server(None, lambda seq: [protocol.encode_pong(seq - 1, 1), protocol.encode_pong(seq, 2)])
+    s = server(None, lambda seq: [wire.pong(seq - 1, 1), wire.pong(seq, 2)])
     with _client(s.port, timeout=0.2) as client:
         lost = client.ping()
         assert not lost.ok and lost.rtt_ms is None and client._socket is None and not client.in_flight
@@ -57,7 +58,7 @@ def test_no_reply_is_a_loss_then_a_fresh_socket_and_the_late_reply_is_never_coun
 
 
 def test_only_the_stale_reply_comes_then_the_timeout(server):
-    s = server(lambda seq: [protocol.encode_pong(seq + 7, 1)])
+    s = server(lambda seq: [wire.pong(seq + 7, 1)])
     with _client(s.port, timeout=0.2) as client:
         result = client.ping()
         assert not result.ok and client._socket is None  # reset: a fresh socket next time

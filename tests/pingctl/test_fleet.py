@@ -9,6 +9,7 @@ from pingctl.errors import Unreachable
 from pingctl.find.mdns import Found
 from pingctl.show import render
 from pingd.shared import protocol
+from tests.support import wire
 from tests.support.fakes import ScriptedRouter
 
 STATUS = {
@@ -50,7 +51,7 @@ def test_tables_align_and_escape():
 def test_connect_leaves_each_answering_client_open_for_its_session():
     router = ScriptedRouter([
         lambda seq: [protocol.encode_status_reply(seq, STATUS)],
-        lambda seq: [protocol.encode_pong(seq, 8)],
+        lambda seq: [wire.pong(seq, 8)],
     ])  # fmt: skip
     try:
         ok, gone = fleet.connect([_found("box", router.port), _found("gone", _closed_port())], timeout=2.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pingctl import listing
-from pingctl.find import mdns
+from pingctl.find import watch
 from pingctl.find.found import Found
 
 
@@ -26,6 +26,6 @@ def test_a_name_from_the_network_is_printed_escaped(monkeypatch, capsys):
         yield _found("evil\x1b[2J")
         yield "evil\x1b[2J"
 
-    monkeypatch.setattr(mdns, "watch", events)
+    monkeypatch.setattr(watch, "watch", events)
     assert listing.discover(1.0, (), None, json_output=False, watch=True) == 0
     assert capsys.readouterr().out.splitlines() == ["+ evil\\x1b[2J 127.0.0.1:7464 n1 ?", "- evil\\x1b[2J"]

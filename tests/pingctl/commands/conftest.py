@@ -12,6 +12,7 @@ from pingctl import cli
 from pingctl.find import search
 from pingctl.find.found import Browsed, Found
 from pingd.shared import protocol
+from tests.support import wire
 from tests.support.fakes import ScriptedRouter
 
 STATUS = {
@@ -53,7 +54,7 @@ def status_reply(name: str = "box", count: int = 7) -> Callable[[int], list[byte
 
 
 def pong(count: int) -> Callable[[int], list[bytes]]:
-    return lambda seq: [protocol.encode_pong(seq, count)]
+    return lambda seq: [wire.pong(seq, count)]
 
 
 @pytest.fixture

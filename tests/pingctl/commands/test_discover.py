@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pingctl.find import mdns, widearea
+from pingctl.find import watch, widearea
 from pingctl.find.found import Found
 from tests.pingctl.commands.conftest import found
 
@@ -54,7 +54,7 @@ def _coming_and_going() -> Iterator[Found | str]:
 
 
 def test_watching_prints_a_line_per_change_when_piped(pingctl, monkeypatch):
-    monkeypatch.setattr(mdns, "watch", lambda interfaces: _coming_and_going())
+    monkeypatch.setattr(watch, "watch", lambda interfaces: _coming_and_going())
     ran = pingctl("discover", "--watch")
     assert ran.code == 0
     assert ran.out.splitlines() == [
