@@ -6,6 +6,10 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for real only where interfaces are listed
+    import ifaddr
 
 
 def interface_addresses() -> list[str]:
@@ -80,7 +84,7 @@ def mdns_interfaces() -> MdnsInterfaces:
     return MdnsInterfaces(tuple(usable), tuple(skipped))
 
 
-def _is_link_local(ip) -> bool:
+def _is_link_local(ip: ifaddr.IP) -> bool:
     return not ip.is_IPv4 and ipaddress.IPv6Address(ip.ip[0]).is_link_local
 
 

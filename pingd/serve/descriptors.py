@@ -85,7 +85,9 @@ class Evictor(Protocol):
 class DescriptorWatch:
     """Counts descriptors; when they run short, has idle peers evicted and says so."""
 
-    def __init__(self, limit: int | None = None, count=open_count, evictor: Evictor | None = None) -> None:
+    def __init__(
+        self, limit: int | None = None, count: Callable[[], int | None] = open_count, evictor: Evictor | None = None
+    ) -> None:
         self.limit = limit if limit is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self._count = count
         self.evictor = evictor

@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 
 from pingd.shared import keys
+
+if TYPE_CHECKING:  # imported for real only with --allow-clients
+    from zmq.auth.thread import ThreadAuthenticator
 
 log = logging.getLogger("pingd")
 
@@ -26,7 +31,7 @@ class ClientAllowList:
     """The credentials provider for pyzmq's ZAP handler: a client key is allowed when a file in
     the allow-list directory holds it. Refusals are logged with the key, rate-limited."""
 
-    def __init__(self, directory: Path, clock=time.monotonic) -> None:
+    def __init__(self, directory: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
         self._clock = clock
         self._allowed: frozenset[str] = frozenset()
@@ -88,11 +93,11 @@ def apply_server_keys(sock: zmq.Socket, pair: keys.KeyPair) -> None:
     sock.curve_publickey = pair.public.encode()
 
 
-def start_authenticator(context: zmq.Context, allow_list: ClientAllowList):
+def start_authenticator(context: zmq.Context, allow_list: ClientAllowList) -> ThreadAuthenticator:
     """Start the ZAP handler on ``context`` (before the socket binds, so no client slips by)."""
-    from zmq.auth.thread import ThreadAuthenticator
+    from zmq.auth.thread import ThreadAuthenticator as Authenticator
 
-    auth = ThreadAuthenticator(context, log=logging.getLogger("pingd.zap"))
+    auth = Authenticator(context, log=logging.getLogger("pingd.zap"))
     auth.start()
     auth.configure_curve_callback(domain="*", credentials_provider=allow_list)
     return auth
