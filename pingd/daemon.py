@@ -202,6 +202,7 @@ class Daemon:
         if self.descriptor_watch.evictor is not None:
             self.descriptor_watch.evictor.close()  # its monitor first: the context must end
         self.notifier.stopping(f"stopping, count {self.actor.committed}")
+        self.loop.close_wakes()  # no socket may be made while the context ends
         self._socket.close(linger=0)
         try:
             self.store.close()

@@ -97,6 +97,10 @@ class Loop:
         self._wake_endpoint = f"inproc://pingd-wake-{id(self):x}"
         self._wake_prefix = b"pingd-wake-" + secrets.token_hex(16).encode() + b"-"
         self._wake_ids = itertools.count()
+        # Held while a wake-up socket lives and while the wake-ups are shut off: libzmq aborts
+        # the process if a socket is made while another thread terminates the context.
+        self._wake_lock = threading.Lock()
+        self._wakes_closed = False
         sock.bind(self._wake_endpoint)
         self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -117,18 +121,27 @@ class Loop:
 
     def wake(self) -> None:
         """Unblock the loop's receive with an empty message from the loop's own wake-up peer."""
-        try:
-            waker = self._context.socket(zmq.DEALER)
-        except zmq.ZMQError:
-            return  # the context has ended: nothing left to wake
-        try:
-            waker.routing_id = self._wake_prefix + b"%d" % next(self._wake_ids)
-            waker.connect(self._wake_endpoint)
-            waker.send(b"", zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # already awake, or closing
-        finally:
-            waker.close(linger=1000)
+        with self._wake_lock:
+            if self._wakes_closed:
+                return  # shutting down: nothing left to wake
+            try:
+                waker = self._context.socket(zmq.DEALER)
+            except zmq.ZMQError:
+                return  # the context has ended
+            try:
+                waker.routing_id = self._wake_prefix + b"%d" % next(self._wake_ids)
+                waker.connect(self._wake_endpoint)
+                waker.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # already awake, or closing
+            finally:
+                waker.close(linger=1000)
+
+    def close_wakes(self) -> None:
+        """No wake-up socket is made from now on (before the context is terminated); a wake-up
+        in progress on another thread is waited for."""
+        with self._wake_lock:
+            self._wakes_closed = True
 
     # -- on the loop's thread ------------------------------------------------------------------
 

@@ -394,3 +394,23 @@ def test_the_idle_peer_hook_receives_while_set_and_not_after(world: World) -> No
     assert protocol.decode_reply(client.recv()) == Pong(2, 2)
     world.settle()
     assert len(noted) == before  # the socket's own receive again
+
+
+def test_once_wake_ups_are_closed_no_socket_is_made_for_one(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libzmq aborts the process when a socket is made while another thread terminates the
+    context: a call_soon racing pingd's stop did that now and then. Once the daemon closes the
+    wake-ups (before it terminates the context), wake() makes no socket at all."""
+    made: list[int] = []
+    real_socket = world.context.socket
+
+    def counting(kind: int) -> zmq.Socket:
+        made.append(kind)
+        return real_socket(kind)
+
+    monkeypatch.setattr(world.context, "socket", counting)
+    world.loop.wake()
+    assert made == [zmq.DEALER]
+    world.loop.close_wakes()
+    world.loop.wake()
+    world.loop.call_soon(lambda: None)
+    assert made == [zmq.DEALER]
