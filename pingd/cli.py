@@ -97,11 +97,12 @@ def run(
 ) -> None:
     """pingd: count pings over ZeroMQ, announce over mDNS, and never lose the count."""
     from pingd import config as config_mod
+    from pingd import configfile
 
     flags = {key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()}
     config_path = Path(config) if config else None
     try:
-        resolved = config_mod.load(flags, config_path)
+        resolved = configfile.load(flags, config_path)
     except config_mod.ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
     state_path = config_mod.state_file_path(resolved)
@@ -110,7 +111,7 @@ def run(
     if check_config:
         print(json.dumps({**resolved.effective(), "state_file": str(state_path)}, indent=2))
         raise typer.Exit()
-    raise typer.Exit(_serve(resolved, state_path, lambda: config_mod.load(flags, config_path)))
+    raise typer.Exit(_serve(resolved, state_path, lambda: configfile.load(flags, config_path)))
 
 
 def _serve(settings: Config, state_path: Path, reload: Callable[[], Config]) -> int:

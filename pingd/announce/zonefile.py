@@ -51,11 +51,11 @@ def lines_for(config: Config, state_path: Path) -> list[str]:
 
 
 def _node_id(state_path: Path) -> str:
-    from pingd.serve.store import StateFileError, StateStore, parse
+    from pingd.serve.statefile import MAX_SIZE, StateFileError, parse
+    from pingd.serve.store import StateStore
 
     try:
         if state_path.exists():
-            from pingd.serve.store import MAX_SIZE
             from pingd.shared import files
 
             return parse(files.read_regular(state_path, MAX_SIZE), state_path).node_id

@@ -10,7 +10,7 @@ import pytest
 from pingd.announce import zonefile
 from pingd.config import Config
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE
-from pingd.serve.store import render
+from pingd.serve.statefile import render
 
 
 def _config(**changes) -> Config:
