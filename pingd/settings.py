@@ -38,14 +38,17 @@ def _port(value: Any) -> int:
     return port
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        text = str(value).lower()
-        if text not in options:
-            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
-        return text
+@dataclass(frozen=True, slots=True)
+class _OneOf:
+    """A parser that takes one of ``options``, in any case."""
 
-    return check
+    options: tuple[str, ...]
+
+    def __call__(self, value: Any) -> str:
+        text = str(value).lower()
+        if text not in self.options:
+            raise ValueError(f"{value!r} is not one of {', '.join(self.options)}")
+        return text
 
 
 def _bool(value: Any) -> bool:
@@ -236,7 +239,7 @@ class Config:
         shown_default="$PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir",
     )
     sync: str = setting(
-        "periodic", _choice(SYNC_MODES), "periodic: on disk within 1 s; always: fsync before every PONG (group commit)."
+        "periodic", _OneOf(SYNC_MODES), "periodic: on disk within 1 s; always: fsync before every PONG (group commit)."
     )
     name: str | None = setting(None, _name, "Instance name announced over mDNS.", shown_default="the host name")
     mdns: bool = setting(True, _bool, "Announce over mDNS/DNS-SD.")
@@ -247,7 +250,7 @@ class Config:
         shown_default="all",
         flag="--mdns-interface",
     )
-    log_level: str = setting("info", _choice(LOG_LEVELS), "debug, info, warning or error.", reloadable=True)
+    log_level: str = setting("info", _OneOf(LOG_LEVELS), "debug, info, warning or error.", reloadable=True)
     curve: bool = setting(
         False, _bool, "Serve only CURVE-encrypted connections; the key pair lives beside the state file."
     )
@@ -305,10 +308,15 @@ class Config:
         return dns_server_address(self.dns_server) if self.dns_server else None
 
 
+def settings_of(cls: type) -> tuple[Setting, ...]:
+    """The settings a dataclass declares with ``setting()``, in the order of its fields."""
+    return tuple(
+        Setting(key=f.name, default=f.default, **f.metadata[_SETTING]) for f in fields(cls) if _SETTING in f.metadata
+    )
+
+
 #: Every setting, in the order of its flag in --help.
-SETTINGS: Final = tuple(
-    Setting(key=f.name, default=f.default, **f.metadata[_SETTING]) for f in fields(Config) if _SETTING in f.metadata
-)
+SETTINGS: Final = settings_of(Config)
 BY_KEY: Final = {declared.key: declared for declared in SETTINGS}
 #: Settings a SIGHUP cannot change in a running daemon (it says so, and keeps the old value).
 RESTART_ONLY: Final = tuple(declared.key for declared in SETTINGS if not declared.reloadable)
