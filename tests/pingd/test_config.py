@@ -129,3 +129,39 @@ def test_a_reload_applies_only_the_log_level_and_the_daemon_agrees():
     assert [s.key for s in config.SETTINGS if s.reloadable] == ["log_level"]
     assert set(config.RESTART_ONLY) == set(config.PARSERS) - {"log_level"}
     assert tuple(daemon.RESTART_ONLY) == config.RESTART_ONLY
+
+
+def test_an_unknown_setting_lists_the_known_ones():
+    with pytest.raises(ConfigError) as info:
+        config.resolve({}, {}, {"prot": 1}, "config file /etc/pingd/pingd.toml")
+    assert str(info.value) == (
+        "config file /etc/pingd/pingd.toml: unknown setting 'prot' (known: allow_clients, bind, curve, dns_domain, "
+        "dns_key, dns_server, log_level, mdns, mdns_interfaces, name, port, state_file, sync)"
+    )
+
+
+def test_only_pingd_variables_are_settings_and_pingd_config_is_not_one():
+    environ = {"PATH": "/usr/bin", "HOME": "/root", "PINGD_CONFIG": "/etc/pingd/pingd.toml", "PINGD_PORT": "1"}
+    assert config.env_settings(environ) == {"port": "1"}
+    assert config.resolve({}, environ, {}) == Config(port=1)
+
+
+def test_allow_clients_needs_curve():
+    with pytest.raises(ConfigError) as info:
+        config.resolve({"allow_clients": "/etc/pingd/clients"}, {}, {})
+    assert str(info.value) == "allow_clients needs curve: add --curve (curve = true), since keys need encryption"
+    resolved = config.resolve({"allow_clients": "/etc/pingd/clients", "curve": True}, {}, {})
+    assert (resolved.allow_clients, resolved.curve) == (Path("/etc/pingd/clients"), True)
+
+
+def test_the_state_file_follows_the_process_environment_unless_given_one(monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/pingd")
+    assert config.state_file_path(Config()) == Path("/var/lib/pingd/state.json")
+
+
+def test_without_a_state_directory_the_state_file_is_in_the_users_state_directory(monkeypatch):
+    from platformdirs import user_state_path
+
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert config.state_file_path(Config()) == user_state_path("pingd") / "state.json"
+    assert config.state_file_path(Config(), {}) == user_state_path("pingd") / "state.json"

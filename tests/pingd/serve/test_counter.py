@@ -63,3 +63,19 @@ def test_a_storage_error_and_the_key_show_in_status() -> None:
     a.identity.security, a.identity.public_key = "curve", "K" * 40
     status = a.status(100.0)
     assert (status.storage, status.security, status.curve_public_key) == (a.storage_error, "curve", "K" * 40)
+
+
+def test_pings_served_counts_every_acknowledged_ping_since_start() -> None:
+    a = actor(1000)
+    for _ in range(3):
+        a.ping()
+    a.commit()
+    assert a.status(100.0).pings_served == 3
+    assert a.status(100.0).count == 1003
+
+
+def test_uptime_is_in_seconds_to_the_millisecond_and_never_negative() -> None:
+    a = actor(started_at=100.0)
+    assert a.status(100.25).uptime_seconds == 0.25
+    assert a.status(100.123456).uptime_seconds == 0.123
+    assert a.status(99.0).uptime_seconds == 0.0  # a "now" before the start: 0, as the schema requires

@@ -223,3 +223,149 @@ def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(data: bytes
 def test_unknown_error_codes_are_described() -> None:
     assert ErrorReply(1, 999, "why").describe() == "error 999: why"
     assert ErrorReply(1, ErrorCode.STORAGE_FAILED, "disk").describe() == "storage failed: disk"
+
+
+# --- what a peer is told: the code, the sequence echoed, and the text, for every refusal -------
+
+MALFORMED, UNSUPPORTED, NOT_A_REQUEST = ErrorCode.MALFORMED, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.NOT_A_REQUEST
+
+
+def _seq(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def _smallest_status() -> dict[str, Any]:
+    return {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
+
+
+@pytest.mark.parametrize(
+    "frame, code, seq, text",
+    [
+        (b"", MALFORMED, 0, "frame of 0 bytes is shorter than magic and version"),
+        (b"PD", MALFORMED, 0, "frame of 2 bytes is shorter than magic and version"),
+        (b"PD\x02", UNSUPPORTED, 0, "protocol version 2 is not supported (this side speaks 1)"),
+        (b"PE\x01", MALFORMED, 0, "not a pingd frame (bad magic)"),
+        (b"XX\x01\x01" + _seq(7), MALFORMED, 7, "not a pingd frame (bad magic)"),
+        (b"XX\x01\x01" + b"\x01" * 7, MALFORMED, 0, "not a pingd frame (bad magic)"),  # no whole sequence
+        (b"PD\x02\x01" + _seq(6), UNSUPPORTED, 6, "protocol version 2 is not supported (this side speaks 1)"),
+        (b"PD\x01\x01" + b"\x01" * 7, MALFORMED, 0, "frame of 11 bytes is shorter than the 12-byte header"),
+        (b"PD\x01\x42" + _seq(8), NOT_A_REQUEST, 8, "unknown request type 0x42"),
+        (b"PD\x01\x42" + _seq(9) + b"\xff", NOT_A_REQUEST, 9, "unknown request type 0x42"),
+        (b"PD\x01\x02" + _seq(10) + _seq(1), NOT_A_REQUEST, 10, "type 0x02 (PONG) is a reply, not a request"),
+        (b"PD\x01\x04" + _seq(11) + b"{}", NOT_A_REQUEST, 11, "type 0x04 (STATUS_REPLY) is a reply, not a request"),
+        (b"PD\x01\xff" + _seq(12) + b"\x00\x01", NOT_A_REQUEST, 12, "type 0xff (ERROR) is a reply, not a request"),
+        (b"PD\x01\x01" + _seq(13) + b"\x00", MALFORMED, 13, "1 unexpected body bytes after a PING"),
+        (b"PD\x01\x03" + _seq(14) + b"ab", MALFORMED, 14, "2 unexpected body bytes after a STATUS"),
+        (b"PD\x01\x01" + _seq(15) + bytes(244), MALFORMED, 15, "244 unexpected body bytes after a PING"),  # 256
+        (b"PD\x01\x01" + _seq(16) + bytes(245), MALFORMED, 16, "request of 257 bytes is larger than 256"),
+    ],
+)
+def test_a_refused_request_is_told_why_with_its_sequence(frame: bytes, code: ErrorCode, seq: int, text: str) -> None:
+    """What the daemon answers (``encode_error(e.seq, e.code, e.text)``): the order of the
+    checks, the sequence echoed whenever the frame carries all 8 bytes of it, and the text."""
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_request(frame)
+    assert (info.value.code, info.value.seq, info.value.text, str(info.value)) == (code, seq, text, text)
+
+
+@pytest.mark.parametrize(
+    "frame, seq, text",
+    [
+        (b"PD\x01\x02" + _seq(1) + bytes(7), 1, "PONG body is not 8 bytes"),
+        (b"PD\x01\x02" + _seq(2) + bytes(9), 2, "PONG body is not 8 bytes"),
+        (b"PD\x01\x04" + _seq(3) + b"[1, 2]", 3, "STATUS_REPLY: not an object"),
+        (
+            b"PD\x01\x04" + _seq(4) + b"\xff\xfe",
+            4,
+            "STATUS_REPLY body: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+        ),
+        (b"PD\x01\x04" + _seq(5) + b"[" * 30000 + b"]" * 30000, 5, "STATUS_REPLY body is nested too deeply"),
+        (b"PD\x01\xff" + _seq(6) + b"\x00", 6, "ERROR body is shorter than its code"),
+        (b"PD\x01\x01" + _seq(7), 7, "unknown reply type 0x01"),
+        (b"PD\x01\x03" + _seq(8), 8, "unknown reply type 0x03"),
+        (b"PD\x01\x77" + _seq(9), 9, "unknown reply type 0x77"),
+    ],
+)
+def test_a_bad_reply_says_why_and_keeps_its_sequence(frame: bytes, seq: int, text: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(frame)
+    assert (info.value.code, info.value.seq, info.value.text) == (MALFORMED, seq, text)
+
+
+def test_a_status_reply_body_that_is_not_json_names_the_parse_error() -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(b"PD\x01\x04" + _seq(3) + b"{not json")
+    assert (info.value.code, info.value.seq) == (MALFORMED, 3)
+    assert info.value.text.startswith("STATUS_REPLY body: Expecting property name")
+
+
+def test_a_reply_may_be_64_kib_and_not_a_byte_more() -> None:
+    good = _smallest_status()
+    frame = protocol.encode_status_reply(5, good)
+    frame += b" " * (protocol.MAX_REPLY_SIZE - len(frame))  # JSON may end in white space
+    assert len(frame) == 65536
+    assert protocol.decode_reply(frame) == StatusReply(5, protocol.Status.from_json(good))
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(frame + b" ")
+    # Too large to be looked at: not even its sequence number is read.
+    assert (info.value.code, info.value.seq, info.value.text) == (MALFORMED, 0, "reply of 65537 bytes is too large")
+
+
+def test_an_error_text_that_is_not_utf8_is_shown_with_replacement_characters() -> None:
+    frame = b"PD\x01\xff" + _seq(3) + b"\x00\x04" + b"disk \xff full"
+    assert protocol.decode_reply(frame) == ErrorReply(3, ErrorCode.STORAGE_FAILED, "disk \ufffd full")
+
+
+def test_an_error_text_cut_at_512_bytes_drops_a_split_character() -> None:
+    frame = protocol.encode_error(1, ErrorCode.MALFORMED, "a" + "é" * 600)  # byte 512 splits an é
+    body = frame[protocol.HEADER_SIZE + 2 :]
+    assert body.decode("utf-8") == "a" + "é" * 255  # strict UTF-8: 511 bytes, no half character
+
+
+def test_a_status_reply_is_compact_json_with_sorted_keys() -> None:
+    """The same status is the same bytes whatever the order of its keys, and no spaces."""
+    frame = protocol.encode_status_reply(4, {"b": 1, "a": [1, 2]})
+    assert frame == b"PD\x01\x04" + _seq(4) + b'{"a":[1,2],"b":1}'
+
+
+@pytest.mark.parametrize(
+    "frame, seq",
+    [
+        (b"", 0),
+        (b"PD\x01\x01" + b"\xff" * 7, 0),  # 11 bytes: no whole sequence number
+        (b"PD\x01\x01" + _seq(0x0102030405060708), 0x0102030405060708),
+        (b"XX\x09\x77" + _seq(2**64 - 1) + b"body", 2**64 - 1),  # whatever the rest says
+    ],
+)
+def test_the_sequence_of_a_frame_is_its_bytes_4_to_11_or_0(frame: bytes, seq: int) -> None:
+    assert protocol.sequence_of(frame) == seq
+
+
+def test_the_largest_values_the_schema_allows_are_accepted() -> None:
+    good = _smallest_status()
+    edge = good | {"count": protocol.MAX_COUNT, "pings_served": 0, "name": "n" * protocol.MAX_STATUS_TEXT}
+    assert protocol.status_problem(edge) is None
+    decoded = protocol.decode_reply(protocol.encode_status_reply(1, edge))
+    assert decoded == StatusReply(1, protocol.Status.from_json(edge))
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"uptime_seconds": float("inf")}, "uptime_seconds is not a finite number >= 0"),
+        ({"uptime_seconds": float("nan")}, "uptime_seconds is not a finite number >= 0"),
+        ({"name": "n" * 1025}, "name is not a string of at most 1024 characters"),
+        # A null where null is allowed does not end the checks: the keys after it are still looked at.
+        ({"curve_public_key": None, "announced": 5}, "announced is not a string of at most 1024 characters"),
+    ],
+)
+def test_the_schema_limits_are_exact(change: dict[str, Any], problem: str) -> None:
+    good = _smallest_status()
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(protocol.encode_status_reply(2, good | change))  # Python's JSON writes Infinity, NaN
+    assert info.value.text == f"STATUS_REPLY: {problem}"
+
+
+def test_an_error_without_text_is_described_by_its_name_alone() -> None:
+    assert ErrorReply(1, ErrorCode.STORAGE_FAILED, "").describe() == "storage failed"
+    assert ErrorReply(1, 999, "").describe() == "error 999"
