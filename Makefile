@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench deb install uninstall clean venv
+.PHONY: demo test lint fmt mutate bench deb install uninstall clean venv
 
 venv: $(STAMP)
 
@@ -33,6 +33,16 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix $(LINTED)
 	$(BIN)/ruff format $(LINTED)
 
+# Mutation testing of the pure core ([tool.mutmut] in pyproject.toml says which modules and
+# tests), from scratch: fails if a mutant survives that tests/mutation/equivalent.txt does not
+# list as equivalent. About 3 minutes on 2 cores.
+MUTATE_JOBS ?= 2
+
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS)
+	$(BIN)/python tests/mutation/check.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -48,4 +58,4 @@ uninstall:
 	packaging/install --uninstall
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache mutants
