@@ -96,9 +96,6 @@ def _edges() -> list[float]:
     return edges + [1e5]
 
 
-EDGES: tuple[float, ...] = tuple(_edges())
-
-
 def histogram(rtts_ms: Sequence[float]) -> list[Bucket]:
     """The latency distribution in log-spaced buckets, from the first non-empty bucket to the
     last (empty buckets in between are kept, so the shape reads true). Counts add up to
@@ -107,11 +104,12 @@ def histogram(rtts_ms: Sequence[float]) -> list[Bucket]:
         return []
     import bisect
 
-    counts = [0] * (len(EDGES) + 1)
+    edges = _edges()  # per call (25 numbers): a constant made at import is out of make mutate's reach
+    counts = [0] * (len(edges) + 1)
     for x in rtts_ms:
-        counts[bisect.bisect_left(EDGES, x)] += 1
-    lows = (0.0, *EDGES)
-    highs = (*EDGES, math.inf)
+        counts[bisect.bisect_left(edges, x)] += 1
+    lows = (0.0, *edges)
+    highs = (*edges, math.inf)
     used = [i for i, c in enumerate(counts) if c]
     return [Bucket(lows[i], highs[i], counts[i]) for i in range(used[0], used[-1] + 1)]
 

@@ -97,3 +97,69 @@ def test_ordered_samples_added_in_batches_give_the_batch_percentiles(batches):
     assert ordered.values == sorted(everything)
     expected = stats.percentile(sorted(everything), 50) if everything else None
     assert ordered.percentile(50) == expected
+
+
+ONE_TWO_FIVE_MS = [
+    *(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+    *(1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0),
+    *(1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0),
+]
+
+
+def test_the_histogram_runs_from_1_microsecond_to_100_seconds_in_a_1_2_5_series():
+    buckets = stats.histogram([0.0, 250_000.0])  # nothing, and a round trip of over four minutes
+    assert [b.low for b in buckets] == [0.0, *ONE_TWO_FIVE_MS]
+    assert [b.high for b in buckets] == [*ONE_TWO_FIVE_MS, math.inf]
+    assert [b.count for b in buckets] == [1] + [0] * 24 + [1]
+
+
+@pytest.mark.parametrize(
+    "rtt, bucket",
+    [
+        (0.0, (0.0, 0.001)),
+        (0.001, (0.0, 0.001)),  # a bucket holds its upper edge
+        (0.0011, (0.001, 0.002)),
+        (1.0, (0.5, 1.0)),
+        (75_000.0, (50_000.0, 100_000.0)),
+        (100_000.0, (50_000.0, 100_000.0)),
+        (100_000.1, (100_000.0, math.inf)),
+    ],
+)
+def test_each_round_trip_falls_in_the_bucket_that_holds_its_upper_edge(rtt, bucket):
+    assert stats.histogram([rtt]) == [stats.Bucket(*bucket, 1)]
+
+
+def test_percentiles_of_0_and_100_are_the_extremes_and_nothing_outside_is_one():
+    ordered = [1.0, 2.0, 4.0]
+    assert (stats.percentile(ordered, 0), stats.percentile(ordered, 100)) == (1.0, 4.0)
+    for q, message in ((-0.1, "q must be within 0..100"), (100.1, "q must be within 0..100")):
+        with pytest.raises(ValueError) as info:
+            stats.percentile(ordered, q)
+        assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        stats.percentile([], 50)
+    assert str(info.value) == "percentile of no data"
+
+
+def test_a_summary_keeps_the_time_and_the_round_trip_figures():
+    summary = stats.summarise(3, [1.0, 3.0], 0.25)
+    assert summary == stats.Summary(sent=3, received=2, total_seconds=0.25, rtt=stats.rtt_stats([1.0, 3.0]))
+    assert summary.rtt is not None and (summary.rtt.min, summary.rtt.avg, summary.rtt.max) == (1.0, 2.0, 3.0)
+    with pytest.raises(ValueError) as info:
+        stats.summarise(1, [1.0, 2.0], 0.0)
+    assert str(info.value) == "more replies than pings sent"
+
+
+def test_the_figures_json_shows_are_to_a_tenth_of_a_microsecond_in_field_order():
+    figures = stats.rtt_stats([0.123456, 0.123456])
+    assert figures is not None
+    assert figures.as_dict() == {
+        "min": 0.1235,
+        "avg": 0.1235,
+        "max": 0.1235,
+        "mdev": 0.0,
+        "p50": 0.1235,
+        "p90": 0.1235,
+        "p99": 0.1235,
+    }
+    assert list(figures.as_dict()) == ["min", "avg", "max", "mdev", "p50", "p90", "p99"]
