@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import pingd_until_ready  # python -m bench runs from the repository root
+# The test kit starts, waits on and measures processes for the benchmark as for the tests (one
+# kit, no copies); python -m bench runs from the repository root, where `tests` is importable.
+from tests.support.processes import base_env, free_port, pingctl, pingd_until_ready, rss_kib, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -33,12 +34,10 @@ PY = sys.executable
 
 
 def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("PINGD_", "NOTIFY_", "WATCHDOG_", "LISTEN_"))}
-    e["PYTHONPATH"] = str(ROOT)
-    # No search domains: pingctl asks this machine's resolver for no browse domains (the
-    # benchmark talks to loopback and its own test hosts only). See client_env.
-    e["LOCALDOMAIN"] = ""
-    return e
+    """The tests' environment for pingd and pingctl (no settings of the caller's own), from here.
+    No search domains: pingctl asks this machine's resolver for no browse domains (the
+    benchmark talks to loopback and its own test hosts only). See client_env."""
+    return base_env(PYTHONPATH=str(ROOT), LOCALDOMAIN="")
 
 
 def client_env(prefix: tuple[str, ...]) -> dict[str, str]:
@@ -55,10 +54,7 @@ def median(values: list[float]) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    return rss_kib(pid) / 1024
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -70,11 +66,9 @@ def echo_server() -> Iterator[int]:
         port_file = Path(tmp) / "port"
         proc = subprocess.Popen([PY, "-m", "bench.echo", str(port_file)], cwd=ROOT, env=env())
         try:
-            deadline = time.monotonic() + 20
-            while not (port_file.exists() and port_file.read_text()):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("echo server did not start")
-                time.sleep(0.01)
+            wait_for(lambda: proc.poll() is not None or (port_file.exists() and port_file.read_text()), 20, "echo")
+            if proc.poll() is not None:
+                raise RuntimeError(f"echo server exited {proc.returncode}")
             yield int(port_file.read_text())
         finally:
             proc.terminate()
@@ -130,17 +124,11 @@ def pingd(
     """A pingd on a free port; the time from exec to READY=1 is measured on a notify socket.
     With ``log``, its output goes to ``log`` in its state directory."""
     with tempfile.TemporaryDirectory() as tmp, open(os.path.join(tmp, "log"), "w") as log_file:
-        port = _free_port()
+        port = free_port()
         args = ("--bind", bind, "--port", str(port), "--log-level", "warning",
                 "--state-file", os.path.join(tmp, "state.json"), *args)  # fmt: skip
         with pingd_until_ready(args, env=env(), prefix=prefix, stderr=log_file if log else subprocess.DEVNULL) as d:
             yield RunningPingd(d.proc, port, d.ready_seconds, tmp)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -148,32 +136,11 @@ def _free_port() -> int:
 
 def pingctl_session(port: int, count: int, server_key: str | None = None, config_dir: str | None = None) -> dict:
     extra = ["--server-key", server_key] if server_key else []
-    out = subprocess.run(
-        [
-            PY,
-            "-m",
-            "pingctl",
-            "ping",
-            "--server-ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--interval",
-            "0",
-            "--count",
-            str(count),
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        env={**env(), **({"PINGCTL_CONFIG_DIR": config_dir} if config_dir else {})},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"pingctl failed: {out.stderr}")
-    return json.loads(out.stdout)
+    config = {"PINGCTL_CONFIG_DIR": config_dir} if config_dir else {}
+    return _pingctl_json(
+        "ping", "--server-ip", "127.0.0.1", "--port", str(port), "--interval", "0", "--count", str(count), "--json",
+        *extra, environ={**env(), **config},
+    )  # fmt: skip
 
 
 def workers(port: int, clients: int, seconds: float, max_pings: int | None = None) -> list[dict]:
@@ -282,12 +249,12 @@ def time_to_first_pong(*args: str, prefix: tuple[str, ...] = ()) -> float:
         proc.wait(30)
 
 
-def wall(*cmd: str) -> float:
-    started = time.monotonic()
-    subprocess.run(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT, check=True, timeout=60
-    )
-    return time.monotonic() - started
+def wall(*args: str) -> float:
+    """The wall time of one ``pingctl ARGS`` run, process start included."""
+    run = pingctl(*args, env=env())
+    if run.code != 0:
+        raise RuntimeError(f"pingctl {' '.join(args)} exited {run.code}: {run.stderr}")
+    return run.seconds
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -501,14 +468,11 @@ def measure(quick: bool) -> list[Row]:
             ready.append(d.ready_seconds)
     value = median(ready)
     rows.append(Row("pingd exec → READY=1 (median)", f"{value:.3f} s", "", "", "≤ 0.5 s", value <= 0.5))
-    helps = [wall(PY, "-m", "pingctl", "--help") for _ in range(7)]
+    helps = [wall("--help") for _ in range(7)]
     value = median(helps)
     rows.append(Row("pingctl --help wall (median)", f"{value:.3f} s", "", "", "≤ 0.2 s", value <= 0.2))
     with pingd("--no-mdns") as d:
-        once = [
-            wall(PY, "-m", "pingctl", "ping", "--server-ip", "127.0.0.1", "--port", str(d.port), "--count", "1")
-            for _ in range(7)
-        ]
+        once = [wall("ping", "--server-ip", "127.0.0.1", "--port", str(d.port), "--count", "1") for _ in range(7)]
     value = median(once)
     rows.append(
         Row("pingctl ping --server-ip … --count 1 wall (median)", f"{value:.3f} s", "", "", "≤ 0.35 s", value <= 0.35)
@@ -588,11 +552,10 @@ def _discovery_row(figure: str, n: int, topology) -> Row:
 def _announced(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", name: str = "bench-disc"):
     """A pingd named ``name``, once its mDNS name is announced (past the ~1 s probe)."""
     with pingd("--name", name, "--log-level", "info", *args, prefix=prefix, bind=bind, log=True) as d:
-        deadline = time.monotonic() + 30
-        while "announced as" not in Path(d.state_dir, "log").read_text():
-            if time.monotonic() > deadline or d.proc.poll() is not None:
-                raise RuntimeError("pingd was not announced")
-            time.sleep(0.05)
+        log = Path(d.state_dir, "log")
+        wait_for(lambda: d.proc.poll() is not None or "announced as" in log.read_text(), 30, "pingd's mDNS name")
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"pingd exited {d.proc.returncode} before it was announced")
         yield d
 
 
@@ -637,11 +600,11 @@ def fleet_rows(quick: bool) -> list[Row]:
     ]
 
 
-def _pingctl_json(*args: str):
-    out = subprocess.run([PY, "-m", "pingctl", *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env())
-    if out.returncode != 0:
-        raise RuntimeError(f"pingctl {' '.join(args)} failed: {out.stderr}")
-    return json.loads(out.stdout)
+def _pingctl_json(*args: str, environ: dict[str, str] | None = None):
+    run = pingctl(*args, env=environ or env(), timeout=600)
+    if run.code != 0:
+        raise RuntimeError(f"pingctl {' '.join(args)} failed: {run.stderr}")
+    return run.json()
 
 
 @contextlib.contextmanager
@@ -694,11 +657,10 @@ def _registered_in_dns():
     with DnsWorld() as world:
         args = ("--dns-domain", ZONE, "--dns-server", DNS_ADDRESS, "--dns-key", str(world.key_file))
         with _announced(*args, prefix=tuple(world.server.prefix), bind="*") as d:
-            deadline = time.monotonic() + 30
-            while "DNS: registered" not in Path(d.state_dir, "log").read_text():
-                if time.monotonic() > deadline or d.proc.poll() is not None:
-                    raise RuntimeError("pingd was not registered in DNS")
-                time.sleep(0.05)
+            log = Path(d.state_dir, "log")
+            wait_for(lambda: d.proc.poll() is not None or "DNS: registered" in log.read_text(), 30, "DNS registration")
+            if d.proc.poll() is not None:
+                raise RuntimeError(f"pingd exited {d.proc.returncode} before it was registered in DNS")
             yield d.proc, tuple(world.client.prefix), ZONE
 
 
