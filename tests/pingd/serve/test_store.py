@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 import threading
 
 import pytest
