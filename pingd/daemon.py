@@ -99,6 +99,7 @@ class Daemon:
         self.memory = memory or MemoryTrimmer()
         # systemd's watchdog, due at once when asked for (WatchdogSec=), else never.
         self._next_watchdog = -math.inf if notifier.watchdog_interval is not None else math.inf
+        self._served_at_tick = -1  # pings served at the last tick: the first is never quiet
         self.announcers = [make(self) for make in announcers]
 
     # -- control, from signal handlers or other threads ----------------------------------------
@@ -147,16 +148,22 @@ class Daemon:
         """The loop's housekeeping, called back from the loop when due: systemd's watchdog,
         file descriptors (and with them the idle-peer hook), memory and the status line.
         Returns when it is next due."""
+        served = self.actor.served
+        quiet, self._served_at_tick = served == self._served_at_tick, served
         watchdog = self.notifier.watchdog_interval
-        if watchdog is not None and now >= self._next_watchdog:
-            self.notifier.watchdog()  # from the loop itself: a hung loop goes silent
+        # From the loop itself (a hung loop goes silent), once half the interval has passed:
+        # so it rides on a wake-up that is due anyway instead of costing one of its own.
+        if watchdog is not None and now >= self._next_watchdog - watchdog / 2:
+            self.notifier.watchdog()
             self._next_watchdog = now + watchdog
         watch = self.descriptor_watch
-        if now >= watch.due:  # once a second; while descriptors are short, more often
-            watch.check(now)
+        if now >= watch.due:  # every 0.25 s; more often while short, less while idle
+            watch.check(now, quiet)
             self.loop.watch_peers(watch.receive)
+        self.memory.check(now)  # at most every memory.INTERVAL
+        if not quiet:
+            self.status_line.woken(now)
         if now >= self.status_line.due:
-            self.memory.check(now)
             self.status_line.update(now)
         return min(watch.due, self.status_line.due, self._next_watchdog)
 

@@ -6,11 +6,15 @@ unconditionally. The messages go through sdnotify to ``$NOTIFY_SOCKET``.
 The status line (``StatusLine``) is what ``systemctl status pingd`` shows: where pingd serves,
 its count, its rate in pings per second and how it is announced; or, while the count cannot be
 persisted, that it is not counting and why. It is looked at every ``STATUS_INTERVAL`` seconds
-and sent only when it changes.
+while pings come and sent only when it changes; once a look finds no ping since the one before,
+the rate shown is 0 and stays so, and the next look waits for the next ping (an idle pingd is
+not woken for a line that cannot change; a storage failure or an announcement's new state is
+sent at once through ``publish``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
@@ -98,13 +102,20 @@ class StatusLine:
         return f"{line}, {', '.join(announced)}" if announced else line
 
     def update(self, now: float) -> None:
-        """Measure the rate since the last update, and send the line if it changed."""
+        """Measure the rate since the last update, and send the line if it changed. The next
+        update is due in STATUS_INTERVAL, or never while no ping comes (``woken`` says when)."""
         served = self._counts.served
         if self._mark is not None and now > self._mark[0]:
             self.rate = (served - self._mark[1]) / (now - self._mark[0])
+        idle = self._mark is not None and served == self._mark[1]
         self._mark = (now, served)
-        self.due = now + STATUS_INTERVAL
+        self.due = math.inf if idle else now + STATUS_INTERVAL
         self.publish()
+
+    def woken(self, now: float) -> None:
+        """Pings are coming again: look at the line now if it was waiting for them."""
+        if self.due == math.inf:
+            self.due = now
 
     def publish(self) -> None:
         """Send the line now if it changed (storage failed or recovered: at once)."""

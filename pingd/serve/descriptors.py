@@ -10,7 +10,10 @@ seconds), and when they run short (``SHORT`` of the limit in use) it evicts idle
 full listen backlog, so that a real client waiting there is accepted at once.
 
 While short, or a moment ago (``CALM``), it counts every ``SHORT_EVERY`` seconds (each turn of
-the loop): under a flood, evicted peers reconnect at once and the room lasts a moment. It says
+the loop): under a flood, evicted peers reconnect at once and the room lasts a moment. While
+nothing happens — no ping served, no descriptor opened or closed since the last count — the
+counts back off, doubling up to ``IDLE_EVERY``, so that an idle pingd sleeps: a flood on an
+idle daemon is noticed within ``IDLE_EVERY``, and from its second count on every ``EVERY``. It says
 so at most once a minute, with how many peers were evicted so far, and says once when it ends,
 with the total.
 """
@@ -42,6 +45,9 @@ WARN_EVERY: Final = 60.0
 #: within CALM seconds of it), when idle peers are evicted at this pace.
 EVERY: Final = 0.25
 SHORT_EVERY: Final = 0.1
+#: The longest wait between counts, reached by doubling while pingd is idle and its descriptors
+#: do not change (the idle daemon's one periodic wake-up; the watchdog rides on it).
+IDLE_EVERY: Final = 2.0
 #: Descriptors count as short again until they have been plentiful this long: under a flood,
 #: each eviction makes room that is filled at once, and a warning per turn helps nobody.
 CALM: Final = 5.0
@@ -99,6 +105,8 @@ class DescriptorWatch:
         self._since: float | None = None  # this spell of shortness began
         self._evicted = 0  # in this spell
         self._warned_at: float | None = None
+        self._every = EVERY  # the wait before the next count while not short
+        self._used = -1  # at the last count
 
     @property
     def receive(self) -> Callable[..., list[bytes]] | None:
@@ -106,7 +114,9 @@ class DescriptorWatch:
         evictor = self.evictor
         return evictor.receive if evictor is not None and evictor.watching else None
 
-    def check(self, now: float) -> None:
+    def check(self, now: float, quiet: bool = False) -> None:
+        """Count the descriptors now and act on it. ``quiet``: no ping was served since the
+        last count, so the next one may wait longer if the count has not changed either."""
         counted = self._count()
         used = counted if counted is not None and self.limit not in (resource.RLIM_INFINITY, 0) else 0
         threshold = int(SHORT * self.limit)
@@ -114,7 +124,9 @@ class DescriptorWatch:
         if short_now:
             self._short_at = now
         self.short = self._short_at is not None and now - self._short_at < CALM
-        self.due = now + (SHORT_EVERY if self.short else EVERY)
+        self._every = min(2 * self._every, IDLE_EVERY) if quiet and used == self._used else EVERY
+        self._used = used
+        self.due = now + (SHORT_EVERY if self.short else self._every)
         # Make room for a full listen backlog below the threshold, so that a real client
         # waiting there is accepted at the next turn.
         wanted = used - threshold + BACKLOG if short_now else 0

@@ -21,13 +21,18 @@ inproc to the serving socket itself, so the loop never polls two sources.
 
 The main loop is ``run``, modelled on uvicorn's ``Server.main_loop``: it turns until ``stop``,
 and calls back ``on_tick(now)`` whenever the time it last returned has come (the daemon's
-watchdog, descriptor, memory and status-line timers, all at ``TICK_MS`` precision).
+watchdog, descriptor, memory and status-line timers). While requests come, the receive waits at
+most ``TICK_MS``, so those timers run within ``TICK_MS`` of their time and the receive timeout
+is never touched on the hot path; once a receive finds nothing, the next one waits exactly until
+the earliest deadline (the next tick, a pending sync or storage retry), as chronyd sleeps until
+its next timer: an idle pingd wakes only when something is due.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -45,12 +50,14 @@ from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, St
 
 log = logging.getLogger("pingd")
 
-__all__ = ["MAX_BATCH", "TICK_MS", "Loop", "Receive"]
+__all__ = ["MAX_BATCH", "MAX_SLEEP_MS", "TICK_MS", "Loop", "Receive", "sleep_ms"]
 
 #: The most requests one turn answers after one commit (``--sync always``).
 MAX_BATCH: Final = 256
-#: The longest the loop blocks in its receive: every deadline (sync, status, watchdog) is this precise.
+#: While requests come, the longest the receive waits: a deadline is met this precisely then.
 TICK_MS: Final = 100
+#: The longest a quiet receive waits, whatever the deadlines say.
+MAX_SLEEP_MS: Final = 60_000
 
 #: How the loop receives a message: ``zmq.Socket.recv_multipart``, or a stand-in that also notes
 #: where each request came from. Called with no argument (blocking, up to ``TICK_MS``) or with
@@ -154,13 +161,14 @@ class Loop:
         """Turn until ``stop()``: receive one message or time out, run the tasks handed over,
         answer, then persistence's timers, and ``on_tick(now)`` once it is due (at once, and
         then whenever the time it returned has come)."""
-        self._socket.rcvtimeo = TICK_MS
+        sock = self._socket
+        sock.rcvtimeo = timeout = TICK_MS
         stopping, tasks, clock, persistence = self._stopping, self._tasks, self._clock, self.persistence
         next_tick = on_tick(clock())
         while not stopping.is_set():
             try:
                 first = self.receive()
-            except zmq.Again:  # a quiet tick: only the timers to look at
+            except zmq.Again:  # a quiet turn: only the timers to look at
                 first = None
             while not tasks.empty():
                 self._run_task(tasks.get_nowait())
@@ -170,6 +178,13 @@ class Loop:
             persistence.tick(now)
             if now >= next_tick:
                 next_tick = on_tick(now)
+            # Busy: TICK_MS, set once when the traffic begins. Quiet: until the next deadline.
+            wanted = TICK_MS if first is not None else sleep_ms(min(next_tick, persistence.due) - now)
+            if wanted != timeout:
+                sock.rcvtimeo = self.timeout_ms = timeout = wanted
+
+    #: The receive timeout the loop set last (ms): what it sleeps for when nothing comes.
+    timeout_ms: int = TICK_MS
 
     def answer(self, frames: list[bytes]) -> None:
         """Answer the message ``frames`` and, when draining, whatever else is already waiting
@@ -251,3 +266,12 @@ class Loop:
             task()
         except Exception as exc:
             log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
+
+
+def sleep_ms(seconds: float) -> int:
+    """A receive timeout that ends at a deadline ``seconds`` away: rounded up, so that the loop
+    wakes at or after it and not a moment early (which would cost a second wake-up); at least
+    1 ms (0 would not wait at all) and at most ``MAX_SLEEP_MS``."""
+    if seconds >= MAX_SLEEP_MS / 1000:
+        return MAX_SLEEP_MS
+    return max(1, math.ceil(seconds * 1000))

@@ -16,6 +16,7 @@ in milliseconds.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,13 @@ class Persistence:
         if actor.storage_error is not None:
             self._recovered()
         return True
+
+    @property
+    def due(self) -> float:
+        """When ``tick`` next has something to do (math.inf: nothing pending), so that an idle
+        loop can sleep until then."""
+        sync = self._dirty_since + SYNC_DELAY if self._dirty_since is not None else math.inf
+        return min(sync, self._retry_at if self._retry_at is not None else math.inf)
 
     def tick(self, now: float) -> None:
         """The periodic sync and the storage retry, when they are due."""

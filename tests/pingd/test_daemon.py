@@ -125,17 +125,18 @@ def _whole_turn(daemon: Daemon, client: PingClient) -> None:
 
 def test_the_watchdog_is_fed_from_the_loop_when_due(running: Callable[..., Daemon]) -> None:
     clock = ManualClock()
-    notifier = RecordingNotifier({"WATCHDOG_USEC": "2000000"})  # WatchdogSec=2: every second
+    notifier = RecordingNotifier({"WATCHDOG_USEC": "2000000"})  # WatchdogSec=2: within every second
     daemon = running(clock=clock, notifier=notifier)
     with _client(daemon) as client:
         _whole_turn(daemon, client)
         assert notifier.sent.count("WATCHDOG=1") == 1  # at once
-        clock.now += 0.999
+        clock.now += 0.499
         _whole_turn(daemon, client)
-        assert notifier.sent.count("WATCHDOG=1") == 1
-        clock.now += 0.001
+        assert notifier.sent.count("WATCHDOG=1") == 1  # not before half the interval
+        clock.now += 0.501  # the interval is up: fed (from half on, any tick feeds it)
         _whole_turn(daemon, client)
         assert notifier.sent.count("WATCHDOG=1") == 2
+        assert daemon._tick(clock.now) <= clock.now + 1.0  # the next tick comes in time for the next
 
 
 def test_the_status_line_shows_the_rate_each_second(running: Callable[..., Daemon]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -114,3 +115,19 @@ def test_the_status_line_says_why_it_is_not_counting_and_is_sent_only_when_chang
         "STATUS=NOT COUNTING: cannot write the state file: No space left on device",
         "STATUS=serving tcp://[::1]:1, count 3, 0 pings/s",
     ]
+
+
+def test_with_no_ping_since_the_last_look_the_line_waits_for_the_next_one() -> None:
+    notifier, counts = RecordingNotifier(), Counts(committed=7)
+    line = systemd.StatusLine(notifier, counts, "tcp://127.0.0.1:7464", lambda: [])
+    line.update(0.0)
+    counts.served = 10
+    line.update(1.0)
+    assert line.rate == 10.0 and line.due == 2.0
+    line.update(2.0)  # none since: the rate shown falls to 0, and nothing can change it now
+    assert line.rate == 0.0 and line.due == math.inf
+    line.woken(9.0)  # pings again: looked at at once
+    assert line.due == 9.0
+    line.woken(9.5)  # already due: unchanged
+    assert line.due == 9.0
+    assert notifier.sent[-1] == "STATUS=serving tcp://127.0.0.1:7464, count 7, 0 pings/s"

@@ -7,6 +7,8 @@ import logging
 import os
 import resource
 
+import pytest
+
 from pingd.serve import descriptors, peers
 
 
@@ -122,3 +124,25 @@ def test_an_unknown_count_or_limit_is_never_short():
         watch = descriptors.DescriptorWatch(limit=limit, count=count, evictor=evictor)
         watch.check(0.0)
         assert not watch.short and evictor.rounds == [(0.0, False, 0)]
+
+
+def test_counts_back_off_while_idle_and_come_back_at_once_on_any_change():
+    used = [100]
+    watch = descriptors.DescriptorWatch(limit=1000, count=lambda: used[0])
+    waits, now = [], 0.0
+    for _ in range(6):  # idle: no ping, the same count each time
+        watch.check(now, quiet=True)
+        waits.append(round(watch.due - now, 3))
+        now = watch.due
+    assert waits == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]  # the first count has nothing to compare with
+    assert max(waits) == descriptors.IDLE_EVERY
+    used[0] = 101  # one connection: a flood may be starting
+    watch.check(now, quiet=True)
+    assert watch.due - now == descriptors.EVERY
+    watch.check(watch.due, quiet=True)
+    assert watch.due - now == 3 * descriptors.EVERY  # unchanged again: backing off anew
+    watch.check(now, quiet=False)  # a ping served
+    assert watch.due - now == descriptors.EVERY
+    used[0] = 950
+    watch.check(now, quiet=True)
+    assert watch.short and watch.due - now == pytest.approx(descriptors.SHORT_EVERY)

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import itertools
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -414,3 +415,31 @@ def test_once_wake_ups_are_closed_no_socket_is_made_for_one(world: World, monkey
     world.loop.wake()
     world.loop.call_soon(lambda: None)
     assert made == [zmq.DEALER]
+
+
+# -- sleeping until something is due ----------------------------------------------------------------
+
+
+def test_a_sleep_ends_at_its_deadline_never_a_moment_early() -> None:
+    assert loop.sleep_ms(1.0) == 1000
+    assert loop.sleep_ms(0.0101) == 11  # rounded up: woken early, it would have to sleep again
+    assert loop.sleep_ms(0.0) == 1 and loop.sleep_ms(-3.0) == 1  # overdue: a receive that still waits
+    assert loop.sleep_ms(math.inf) == loop.MAX_SLEEP_MS == loop.sleep_ms(10_000.0)
+
+
+def test_a_quiet_loop_sleeps_until_its_next_deadline_and_a_busy_one_ticks(world: World) -> None:
+    client = world.client()
+    world.start(every=5.0)
+    wait_for(lambda: world.loop.timeout_ms == 5000, 5, "a quiet loop to sleep until its next tick")
+    world.clock.now += 1.25
+    world.settle()  # a task: a message, then a quiet receive that looks at the clock again
+    wait_for(lambda: world.loop.timeout_ms == 3750, 5, "the sleep to be measured from the loop's own clock")
+    client.send(protocol.encode_ping(1))
+    client.recv()
+    # Counted: the periodic sync is due SYNC_DELAY after the write, before the next tick.
+    wait_for(lambda: world.loop.timeout_ms == int(persistence.SYNC_DELAY * 1000), 5, "a sleep until the sync")
+    world.clock.now += persistence.SYNC_DELAY
+    world.settle()
+    wait_for(lambda: world.store.synced == [1], 5, "the sync when its time came")
+    wait_for(lambda: world.loop.timeout_ms == 3250, 5, "then a sleep until the tick again")
+    assert world.ticks == [1000.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,3 +141,19 @@ def test_while_failing_every_commit_syncs_to_prove_storage_works_again(world: Wo
     actor.ping()
     assert p.commit()
     assert store.synced == [1] and actor.storage_error is None
+
+
+def test_due_says_when_tick_has_something_to_do(world: World) -> None:
+    make, store, actor, clock, _ = world
+    p = make()
+    assert p.due == math.inf  # nothing written: an idle loop may sleep
+    clock.now = 3.0
+    actor.ping()
+    assert p.commit()
+    assert p.due == 3.0 + persistence.SYNC_DELAY
+    p.tick(p.due)
+    assert p.due == math.inf  # synced
+    store.failing = "record"
+    actor.ping()
+    assert not p.commit()
+    assert p.due == 3.0 + persistence.STORAGE_RETRY  # the retry, with or without traffic
