@@ -6,9 +6,11 @@ Each setting's flag is made from its one declaration in pingd.settings (name, he
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -165,7 +167,25 @@ def _fail(message: str, code: int) -> NoReturn:
 def main(argv: list[str] | None = None) -> None:
     from pingd.shared import usage
 
-    sys.exit(usage.run(app, "pingd", sys.argv[1:] if argv is None else argv))
+    leave(usage.run(app, "pingd", sys.argv[1:] if argv is None else argv))
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with ``code`` without the interpreter's teardown of every module and object.
+
+    pingd has stopped in order by now (count synced, goodbyes sent, sockets closed, context
+    ended); what the teardown would add is CPU: about 30 ms of a stop's 40 ms, which 300
+    daemons stopped together pay at once. Exit handlers (coverage's, in the test suite) and
+    the log's and streams' buffers are flushed first.
+    """
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream: nothing more can be said on it
+    os._exit(code)
 
 
 if __name__ == "__main__":

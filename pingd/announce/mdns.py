@@ -188,11 +188,27 @@ class MdnsAnnouncer:
         if self._future is not None and not self._future.done():
             self._future.cancel()
         if self._zeroconf is not None:
+            _stop_listening(self._zeroconf)
             try:
                 self._zeroconf.close()  # unregisters all services first
             except Exception as exc:
                 log.warning("mDNS shutdown: %s", exc)
             self._zeroconf = None
+
+
+def _stop_listening(zc: Any) -> None:
+    """Stop reading mDNS before the goodbyes: a daemon on its way out answers no one, and on a
+    link of hundreds of responders stopped together, each would otherwise parse every other's
+    goodbyes (3 each) before its own were sent. Sending is unaffected."""
+
+    def pause() -> None:
+        for reader in zc.engine.readers:
+            reader.transport.pause_reading()
+
+    try:
+        zc.loop.call_soon_threadsafe(pause)
+    except Exception as exc:  # no loop any more: nothing is being read
+        log.debug("mDNS: not paused: %s", _reason(exc))
 
 
 def _reason(exc: BaseException) -> str:
