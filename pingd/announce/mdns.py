@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from pingd.announce import sieve
 from pingd.shared import addresses as addressing
 from pingd.shared import service
 from pingd.shared.service import SERVICE_TYPE
@@ -84,6 +85,7 @@ class MdnsAnnouncer:
         self._failure: str | None = None
         self._closed = False
         self._state = "mDNS: starting"
+        self._cached_labels: tuple[str, tuple[bytes, ...]] = ("", ())
 
     def describe(self) -> str:
         return self._state
@@ -104,7 +106,18 @@ class MdnsAnnouncer:
         self._zeroconf = Zeroconf(interfaces=list(self._interfaces or _multicast_interfaces()))
         self._state = f"mDNS: registering '{self._announcement.name}'"
         log.info("announcing '%s' over mDNS with %s", self._announcement.name, ", ".join(self._addresses))
+        asyncio.run_coroutine_threadsafe(sieve.install(self._zeroconf, self._labels), self._zeroconf.loop)
         self._register()
+
+    def _labels(self) -> tuple[bytes, ...]:
+        """zeroconf's thread: the labels of pingd's own names (the instance's as registered or
+        renamed, and the host's), which a response must hold to be read at all."""
+        info, a = self._info, self._announcement
+        instance = info.name.removesuffix(f".{SERVICE_TYPE}") if info is not None else a.name
+        if self._cached_labels[0] != instance:
+            host = service.host_label(a.node_id)
+            self._cached_labels = (instance, (sieve.wire_label(instance), sieve.wire_label(host)))
+        return self._cached_labels[1]
 
     def _register(self) -> None:
         """Schedule the registration on zeroconf's loop, with a ServiceInfo of its own (a failed
