@@ -75,10 +75,15 @@ def _live(zc: Zeroconf, name: str, rdtype: int, now: float) -> list:
     return [r for r in zc.cache.get_all_by_details(name, rdtype, _CLASS_IN) if not r.is_expired(now)]
 
 
+def pointers(zc: Zeroconf) -> set[str]:
+    """The names (lower case) that class-IN PTR records of the service type point at: asked
+    once for a crowd, not once per name (300 names against 300 records cost 0.7 s)."""
+    return {r.alias.lower() for r in _live(zc, SERVICE_TYPE, _TYPE_PTR, current_time_millis())}
+
+
 def pointed_to(zc: Zeroconf, full_name: str) -> bool:
     """Whether a class-IN PTR record of the service type points at ``full_name``."""
-    now = current_time_millis()
-    return any(r.alias.lower() == full_name.lower() for r in _live(zc, SERVICE_TYPE, _TYPE_PTR, now))
+    return full_name.lower() in pointers(zc)
 
 
 def from_cache(zc: Zeroconf, full_name: str) -> Found | None:

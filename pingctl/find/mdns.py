@@ -20,15 +20,27 @@ came up meanwhile.
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
-from zeroconf import DNSOutgoing, DNSQuestion, IPVersion, ServiceBrowser, ServiceStateChange, Zeroconf
+from zeroconf import (
+    DNSOutgoing,
+    DNSPointer,
+    DNSQuestion,
+    IPVersion,
+    RecordUpdate,
+    RecordUpdateListener,
+    ServiceStateChange,
+    Zeroconf,
+    current_time_millis,
+)
 
 from pingctl.errors import PingctlError
-from pingctl.find.cache import _CLASS_IN, _TYPE_PTR, instance_name, pointed_to, resolve_all, usable
+from pingctl.find.cache import _CLASS_IN, _TYPE_PTR, instance_name, pointed_to, pointers, resolve_all, usable
 from pingctl.find.found import BadRecord, Browsed, Found
 from pingd.shared.service import SERVICE_TYPE
 
@@ -39,33 +51,88 @@ def _open(interfaces: tuple[str, ...]) -> Zeroconf:
     """A one-shot querier: sockets on ephemeral ports, on the given interfaces or every IPv4 one."""
     try:
         if interfaces:
-            return Zeroconf(interfaces=list(interfaces), unicast=True)
-        return Zeroconf(ip_version=IPVersion.V4Only, unicast=True)
+            zc = Zeroconf(interfaces=list(interfaces), unicast=True)
+        else:
+            zc = Zeroconf(ip_version=IPVersion.V4Only, unicast=True)
     except (OSError, ValueError) as exc:
         raise PingctlError(
             f"cannot start mDNS discovery ({exc}); give the daemon's address with --server-ip/--port"
         ) from None
+    roomy(zc)
+    return zc
+
+
+#: The receive buffer pingctl asks for: every daemon on the link answers a question at once.
+RECEIVE_BUFFER = 4 << 20
+
+
+def roomy(zc: Zeroconf) -> None:
+    """Give zeroconf's sockets room for a crowd of answers.
+
+    Every responder answers a one-shot querier at once, by unicast (RFC 6762 §6.7): with 300
+    daemons on a link, 300 datagrams arrive within milliseconds, faster than Python parses
+    them, and the default receive buffer (212,992 bytes, ~100 such datagrams) dropped most of
+    them. The kernel grants up to ``net.core.rmem_max``; what it does not grant is not an error.
+    """
+    for reader in zc.engine.readers:  # zeroconf's sockets are up once Zeroconf() returns
+        try:
+            reader.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass  # as large as it was: the same discovery, less room for a crowd
 
 
 @contextmanager
 def _browsing(interfaces: tuple[str, ...]) -> Iterator[tuple[Zeroconf, _Events]]:
-    """A zeroconf instance browsing for pingd, its events in a queue; closed on exit."""
+    """A zeroconf instance asking for pingd, the pointers it hears in a queue; closed on exit."""
     zc = _open(interfaces)
     events = _Events(zc)
     try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[events])
+        pointers = _Pointers(events.queue)
+        zc.add_listener(pointers, None)
         try:
             yield zc, events
         finally:
-            browser.cancel()
+            zc.remove_listener(pointers)
     finally:
         zc.close()
 
 
+class _Pointers(RecordUpdateListener):
+    """Every PTR record of pingd's service type that reaches the cache, as an event (zeroconf's
+    thread): Added when it comes, Removed when it expires.
+
+    Lighter than zeroconf's ServiceBrowser, which a one-shot querier does not need: it asks on
+    a schedule of its own besides pingctl's questions, and with 300 daemons on a link its work
+    per answer made a second of the window go by before the events were out.
+    """
+
+    def __init__(self, into: queue.Queue[tuple[str, ServiceStateChange]]) -> None:
+        super().__init__()
+        self._into = into
+
+    def async_update_records(self, zc: Zeroconf, now: float, records: list[RecordUpdate]) -> None:
+        for update in records:
+            record = update.new
+            if record.type == _TYPE_PTR and record.class_ == _CLASS_IN and record.name.lower() == _SERVICE_TYPE:
+                change = ServiceStateChange.Removed if record.is_expired(now) else ServiceStateChange.Added
+                self._into.put((cast(DNSPointer, record).alias, change))
+
+
+_SERVICE_TYPE = SERVICE_TYPE.lower()
+
+
 def _ask(zc: Zeroconf) -> None:
-    """Send the PTR question for pingd's service type now, on every interface."""
+    """Send the PTR question for pingd's service type now, on every interface, with the
+    answers already heard (RFC 6762 §7.1, known-answer suppression): a daemon whose pointer is
+    listed, with more than half its lifetime left, stays silent. On a link of 300 daemons each
+    question would otherwise bring 300 answers again, and the same number multicast to every
+    daemon on the link."""
     out = DNSOutgoing(_QUERY_FLAGS)
     out.add_question(DNSQuestion(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN))
+    now = current_time_millis()
+    for record in zc.cache.get_all_by_details(SERVICE_TYPE, _TYPE_PTR, _CLASS_IN):
+        if not record.is_stale(now):
+            out.add_answer_at_time(record, now)
     zc.send(out)
 
 
@@ -84,8 +151,8 @@ def question_times() -> Iterator[float]:
 
 
 class _Events:
-    """Browser callbacks (on zeroconf's thread) into a queue the caller's thread reads,
-    and the questions that bring them."""
+    """Pointers heard (put by ``_Pointers`` on zeroconf's thread) in a queue the caller's
+    thread reads, and the questions that bring them."""
 
     def __init__(self, zc: Zeroconf) -> None:
         self.queue: queue.Queue[tuple[str, ServiceStateChange]] = queue.Queue()
@@ -93,9 +160,6 @@ class _Events:
         self._started = time.monotonic()
         self._schedule = question_times()
         self._next_question = self._started
-
-    def __call__(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
-        self.queue.put((name, state_change))
 
     def until(self, deadline: float, stop: threading.Event | None = None) -> Iterator[tuple[str, ServiceStateChange]]:
         """The events as they come, until the monotonic ``deadline`` (or ``stop`` is set, looked
@@ -198,5 +262,6 @@ def browse(timeout: float, interfaces: tuple[str, ...] = ()) -> Browsed:
                 present.pop(full_name, None)
             else:
                 present[full_name] = None
-        heard = [n for n in present if pointed_to(zc, n)]  # a PTR of another class is no pingd
+        pointed = pointers(zc)
+        heard = [n for n in present if n.lower() in pointed]  # a PTR of another class is no pingd
         return usable(resolve_all(zc, heard, RESOLVE_GRACE))

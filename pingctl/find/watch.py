@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -53,27 +54,61 @@ def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: F
     )
     known: dict[str, Found] = {}
     freshness: dict[str, _Freshness] = {}
+    pending: dict[str, float] = {}  # heard, records not all here yet: name → when first heard
     try:
         while not stop():
             for full_name in [n for n in known if not _keep_fresh(zc, n, freshness)]:
                 del known[full_name]
                 yield instance_name(full_name)
-            try:
-                full_name, change = events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if change is ServiceStateChange.Removed:
-                if known.pop(full_name, None) is not None:
-                    yield instance_name(full_name)
-                continue
-            outcome = resolve_all(zc, [full_name], 1.0)[full_name]
-            found = outcome if isinstance(outcome, Found) else None  # a forged record: as if unheard
-            if found is not None and known.get(full_name) != found:
-                known[full_name] = found
-                yield found
+            heard = _drain(events, 0.2)
+            for full_name, change in heard:
+                if change is ServiceStateChange.Removed:
+                    pending.pop(full_name, None)
+                    if known.pop(full_name, None) is not None:
+                        yield instance_name(full_name)
+                else:
+                    pending.setdefault(full_name, time.monotonic())
+            if pending:
+                yield from _resolved(zc, pending, known, RESOLVE_WAIT if heard else 0.0)
     finally:
         browser.cancel()
         zc.close()
+
+
+#: How long the names heard in one turn have for their records, all together (an instance's
+#: records usually come with the answer that names it: then no wait at all).
+RESOLVE_WAIT = 0.25
+#: A name whose records have not come this long after it was heard is let go (forged, or gone
+#: before it was resolved); it is taken up again if heard again.
+PATIENCE = 10.0
+
+
+def _drain(events: queue.Queue[tuple[str, ServiceStateChange]], wait: float) -> list[tuple[str, ServiceStateChange]]:
+    """The events that came within ``wait`` seconds of the first (none if none came), and
+    every one queued behind it: a crowd of daemons is taken in one turn, not one by one."""
+    try:
+        heard = [events.get(timeout=wait)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            heard.append(events.get_nowait())
+        except queue.Empty:
+            return heard
+
+
+def _resolved(zc: Zeroconf, pending: dict[str, float], known: dict[str, Found], wait: float) -> Iterator[Found]:
+    """Resolve every pending name at once (never one after another); each new or changed
+    daemon. A forged record is as if unheard."""
+    for full_name, outcome in resolve_all(zc, list(pending), wait).items():
+        if outcome is None:
+            if time.monotonic() - pending[full_name] > PATIENCE:
+                del pending[full_name]
+            continue
+        del pending[full_name]
+        if isinstance(outcome, Found) and known.get(full_name) != outcome:
+            known[full_name] = outcome
+            yield outcome
 
 
 #: When a watcher asks again for a record it holds, in % of the record's lifetime (RFC 6762 §5.2).

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+import time
+
+from zeroconf import ServiceStateChange
+
 from pingctl.find import watch
 
 
@@ -13,3 +18,19 @@ def test_a_watched_record_is_asked_for_again_at_80_85_90_and_95_percent_of_its_l
             asks.append(percent)
     assert asks == [80, 85, 90, 95]
     assert not watch.refresh_due(99, 4)
+
+
+def test_a_crowd_of_events_is_taken_in_one_turn():
+    events: queue.Queue = queue.Queue()
+    assert watch._drain(events, 0.0) == []
+    for i in range(300):
+        events.put((f"rack-{i}", ServiceStateChange.Added))
+    taken = watch._drain(events, 0.0)
+    assert len(taken) == 300 and events.empty()
+
+
+def test_a_name_whose_records_never_come_is_let_go_after_its_patience(monkeypatch):
+    monkeypatch.setattr(watch, "resolve_all", lambda zc, names, wait: dict.fromkeys(names))
+    pending = {"late": time.monotonic(), "forged": time.monotonic() - watch.PATIENCE - 1}
+    assert list(watch._resolved(None, pending, {}, 0.0)) == []  # type: ignore[arg-type]
+    assert list(pending) == ["late"]
