@@ -2,8 +2,8 @@
 benchmark meets them — every one announced over mDNS on 127.0.0.1, on a port of its own, with a
 state file of its own.
 
-One notify socket hears them all (each READY names its MAINPID and, in its status line, the
-port it serves), so that starting 300 costs 300 processes and not 300 listening threads. The
+One thread hears every daemon's notify socket (READY=1 comes with the status line, which names
+the port it serves), so that starting 300 costs 300 processes and not 300 listening threads. The
 namespace keeps their mDNS traffic off the machine's own loopback, and ``close`` stops every
 daemon it started, by PID, then removes the namespace, even after a failure.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import signal
 import socket
 import subprocess
@@ -24,7 +25,6 @@ from tests.support import netns
 from tests.support.processes import base_env
 
 _SERVING = re.compile(r"^STATUS=serving tcp://127\.0\.0\.1:(\d+)", re.M)
-_MAINPID = re.compile(r"^MAINPID=(\d+)", re.M)
 
 
 @dataclass
@@ -66,44 +66,44 @@ class Rack:
 
     def start(self, timeout: float = 300.0) -> float:
         """Start every daemon at once; the seconds until the last said READY=1."""
-        notify_path = os.path.join(self._dir.name, "n")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(notify_path)
-        env = base_env(NOTIFY_SOCKET=notify_path)
         started = time.monotonic()
-        by_pid: dict[int, Member] = {}
+        selector = selectors.DefaultSelector()
         try:
             for i in range(self.size):
                 name = f"{self.prefix}-{i:03d}"
+                # A notify socket each: a unix datagram socket queues only a few messages
+                # (net.unix.max_dgram_qlen), and pingd drops what does not fit, READY=1 included.
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.bind(os.path.join(self._dir.name, f"n{i}"))
                 args = ["--bind", "127.0.0.1", "--port", "0", "--mdns-interface", "127.0.0.1", "--name", name,
                         "--state-file", os.path.join(self._dir.name, f"{name}.json"), "--log-level", "warning",
                         *self.extra]  # fmt: skip
                 proc = subprocess.Popen(
                     [*self.run_prefix, sys.executable, "-m", "pingd", *args],
-                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=base_env(NOTIFY_SOCKET=sock.getsockname()),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
                 member = Member(name, proc)
                 self.members.append(member)
-                by_pid[proc.pid] = member  # ip netns exec execs the command: the same PID
+                selector.register(sock, selectors.EVENT_READ, member)
             deadline = started + timeout
-            waiting = set(by_pid)
-            while waiting:
-                left = deadline - time.monotonic()
+            while selector.get_map():
                 dead = [m.name for m in self.members if m.proc.poll() is not None]
-                if left <= 0 or dead:
-                    raise RuntimeError(f"{len(waiting)} of {self.size} never became ready (exited: {dead[:5]})")
-                sock.settimeout(min(left, 1.0))
-                try:
-                    text = sock.recv(65536).decode(errors="replace")
-                except TimeoutError:
-                    continue
-                pid, port = _MAINPID.search(text), _SERVING.search(text)
-                if "READY=1" in text.splitlines() and pid and port and int(pid.group(1)) in waiting:
-                    by_pid[int(pid.group(1))].port = int(port.group(1))
-                    waiting.discard(int(pid.group(1)))
+                if time.monotonic() >= deadline or dead:
+                    waiting = len(selector.get_map())
+                    raise RuntimeError(f"{waiting} of {self.size} never became ready (exited: {dead[:5]})")
+                for key, _ in selector.select(timeout=1.0):
+                    text = key.fileobj.recv(65536).decode(errors="replace")  # type: ignore[union-attr]
+                    port = _SERVING.search(text)
+                    if "READY=1" in text.splitlines() and port:
+                        key.data.port = int(port.group(1))
+                        selector.unregister(key.fileobj)
+                        key.fileobj.close()  # type: ignore[union-attr]
             return time.monotonic() - started
         finally:
-            sock.close()
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
 
     def stop_all(self, timeout: float = 60.0) -> list[float]:
         """SIGTERM to every daemon at once; each one's seconds from the signal to its exit."""
