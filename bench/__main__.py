@@ -3,7 +3,9 @@
 Every server and client is its own process on 127.0.0.1 (mDNS, where measured, is confined to
 the loopback interface or to test hosts in network namespaces made and removed here). Every
 load is bounded in count and time. Prints one markdown table and writes it to
-bench/results/latest.md.
+bench/results/latest.md and into docs/performance.md, between its bench markers: the document
+shows the latest full run and nothing else. A --quick run is a smoke test; its table goes to
+bench/results/quick.md only.
 
     python -m bench [--quick]
 """
@@ -30,6 +32,9 @@ from tests.support.processes import base_env, free_port, pingctl, pingd_until_re
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+#: The document that shows the latest full run, between these two markers.
+DOCUMENT = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PY = sys.executable
 
 
@@ -680,6 +685,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
     args = parser.parse_args()
+    if not args.quick:
+        publish(DOCUMENT.read_text(encoding="utf-8"), "")  # its markers, before minutes of measuring
     started = time.monotonic()
     # An installed pingd has its bytecode compiled (pip and dpkg do it at install time); a
     # source checkout run with PYTHONDONTWRITEBYTECODE would recompile every module at every
@@ -691,10 +698,23 @@ def main() -> int:
     rows = measure(args.quick)
     table = render(rows, machine())
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(table + "\n")
+    written = [RESULTS / ("quick.md" if args.quick else "latest.md")]
+    written[0].write_text(table + "\n")
+    if not args.quick:
+        DOCUMENT.write_text(publish(DOCUMENT.read_text(encoding="utf-8"), table), encoding="utf-8")
+        written.append(DOCUMENT)
     print(table)
-    print(f"\n(written to {RESULTS / 'latest.md'}; took {time.monotonic() - started:.0f} s)")
+    print(f"\n(written to {', '.join(map(str, written))}; took {time.monotonic() - started:.0f} s)")
     return 0
+
+
+def publish(document: str, table: str) -> str:
+    """``document`` with ``table`` in place of whatever stood between its bench markers."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"no {BEGIN} ... {END} in {DOCUMENT}")
+    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@ Every option, its help text and its default come from the same (click) objects t
 ``--help``, so a page cannot say something the program does not; only the sections that
 ``--help`` has no place for (exit status, files, see also) are written here.
 
+The option tables of the Markdown documents come from the same objects: a table between
+``<!-- options:begin pingctl ping -->`` and ``<!-- options:end -->`` is made anew from that
+command's options (``make docs``), and a test fails when one is not what they say.
+
     python packaging/manpages.py OUTPUT_DIR
+    python packaging/manpages.py --markdown FILE...
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -174,6 +180,74 @@ def write(directory: Path) -> list[Path]:
     return written
 
 
+# --- the option tables of the Markdown documents ----------------------------------------------
+
+#: A generated table: the command's path, then the table up to the end marker.
+TABLE = re.compile(r"(<!-- options:begin (?P<command>[\w ]+?) -->\n)(?P<table>.*?)(<!-- options:end -->)", re.S)
+
+
+def commands() -> dict[str, tuple[Any, Any]]:
+    """Every command with its context, by the path a reader types: ``pingd``, ``pingctl`` (its
+    own options), ``pingctl ping`` ... ``pingctl keys show``."""
+    from pingctl.cli import app as pingctl_app
+    from pingd.cli import app as pingd_app
+
+    found: dict[str, tuple[Any, Any]] = {}
+    for name, app in (("pingd", pingd_app), ("pingctl", pingctl_app)):
+        command = typer.main.get_command(app)
+        ctx = command.context_class(command, info_name=name, **command.context_settings)
+        found[name] = (command, ctx)
+        for path, sub, sub_ctx in _subcommands(command, ctx):
+            found[path] = (sub, sub_ctx)
+    return found
+
+
+def _cell(text: str) -> str:
+    """Help text as one Markdown table cell: one line, and nothing read as markup."""
+    text = " ".join(text.split())
+    for char in ("\\", "|", "*", "<"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def option_table(command: Any, ctx: Any) -> str:
+    """The options of ``command`` as a Markdown table: each as --help and the page show it."""
+    rows = ["| option | meaning |", "| --- | --- |"]
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is not None:
+            rows.append(f"| `{record[0]}` | {_cell(record[1])} |")
+    return "\n".join(rows) + "\n"
+
+
+def refresh(text: str, known: dict[str, tuple[Any, Any]] | None = None) -> str:
+    """``text`` with every generated option table made anew; an unknown command is a KeyError."""
+    known = commands() if known is None else known
+
+    def table(match: re.Match[str]) -> str:
+        command, ctx = known[match["command"]]
+        return match.group(1) + option_table(command, ctx) + match.group(4)
+
+    return TABLE.sub(table, text)
+
+
+def refresh_files(paths: list[Path]) -> list[Path]:
+    """Rewrite the tables of each file in ``paths``; the files that changed."""
+    known = commands()
+    changed = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = refresh(text, known)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
 if __name__ == "__main__":
-    for path in write(Path(sys.argv[1])):
-        print(path)
+    if sys.argv[1:2] == ["--markdown"]:
+        for path in refresh_files([Path(arg) for arg in sys.argv[2:]]):
+            print(f"{path}: option tables made anew")
+    else:
+        for path in write(Path(sys.argv[1])):
+            print(path)
