@@ -1,32 +1,29 @@
 """The protocol specification (docs/protocol.md) against a live daemon: its table of cases, one
 test per row, and beside it one test for each promise that needs more than one request, a
-daemon in a particular state, or a look below the ZeroMQ library. Each asserts only what the
-document guarantees: where it says "either", the test takes either."""
+daemon in a particular state, or a look below the ZeroMQ library (CURVE's promises are in
+test_conformance_curve.py). Each asserts only what the document guarantees: where it says
+"either", the test takes either."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import resource
 import secrets
 import signal
 import socket
-import struct
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import zmq
 
-from pingctl.client import PingClient, Target
-from pingd.shared import keys, protocol
+from pingd.shared import protocol
 from pingd.shared.protocol import ErrorReply, Pong, StatusReply
-from pingd.shared.service import SERVICE_TYPE
+from tests.support import asking
 from tests.support.fakes import dealer
-from tests.support.processes import Daemon, base_env, wait_for
+from tests.support.processes import Daemon, wait_for
 from tests.support.zmtp import RawPeer, message, unread_bytes
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -78,26 +75,16 @@ def test_the_table_is_there_and_covers_every_rule():
     assert {c.socket for c in CASES} == {"DEALER", "REQ"}
 
 
-def _count(port: int) -> int:
-    with PingClient(Target("127.0.0.1", port), 5.0) as client:
-        return client.status().count
-
-
-def _start(directory: Path, *extra: str) -> Daemon:
-    args = ["--bind", "127.0.0.1", "--port", "0", "--state-file", str(directory / "state.json"), *extra]
-    return Daemon(args=args if "--mdns" in extra else [*args, "--no-mdns"], env=base_env()).start()
-
-
 @pytest.fixture(scope="module")
 def daemon_port(tmp_path_factory):
-    d = _start(tmp_path_factory.mktemp("conformance"))
+    d = asking.start(tmp_path_factory.mktemp("conformance"))
     yield d.port
     d.kill()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_conformance(case: Case, daemon_port):
-    before = _count(daemon_port)
+    before = asking.count(daemon_port)
     context = zmq.Context()
     sock = context.socket(zmq.REQ if case.socket == "REQ" else zmq.DEALER)
     sock.linger = 0
@@ -119,37 +106,8 @@ def test_conformance(case: Case, daemon_port):
     assert reply.seq == case.seq
     if case.code is not None:
         assert reply.code == case.code, reply
-    after = _count(daemon_port)
+    after = asking.count(daemon_port)
     assert after == before + (1 if case.count_moves else 0)
-
-
-def _ask(sock: zmq.Socket, frame: bytes) -> protocol.Reply:
-    sock.send(frame)
-    assert sock.poll(10_000), "no reply"
-    return protocol.decode_reply(sock.recv())
-
-
-def _status(sock: zmq.Socket, seq: int) -> protocol.Status:
-    reply = _ask(sock, protocol.encode_status_request(seq))
-    assert isinstance(reply, StatusReply), reply
-    return reply.status
-
-
-def _event_after(sock: zmq.Socket, events: int, *frames: bytes, connect: int | None = None) -> tuple[int, int]:
-    """Send ``frames`` one after another (having connected to port ``connect``, if given), and
-    return the first of ``events`` the socket's monitor reports then, with its value."""
-    monitor = sock.get_monitor_socket(events)
-    try:
-        if connect is not None:
-            sock.connect(f"tcp://127.0.0.1:{connect}")
-        for frame in frames:
-            sock.send(frame)
-        assert monitor.poll(10_000), f"none of the events {events:#x}"
-        event, value = struct.unpack_from("=HI", monitor.recv_multipart()[0])
-        return event, value
-    finally:
-        sock.disable_monitor()
-        monitor.close(0)
 
 
 def _mixed(n: int) -> list[bytes]:
@@ -173,7 +131,7 @@ def _replies(sock: zmq.Socket, requests: list[bytes]) -> list[protocol.Reply]:
 
 
 def test_with_sync_periodic_replies_keep_the_order_of_requests_and_status_counts_every_ping_before_it(daemon_port):
-    count = _count(daemon_port)
+    count = asking.count(daemon_port)
     with dealer(daemon_port) as sock:
         replies = _replies(sock, _mixed(60))
     assert [r.seq for r in replies] == list(range(1, 61))
@@ -186,7 +144,7 @@ def test_with_sync_periodic_replies_keep_the_order_of_requests_and_status_counts
 
 
 def test_with_sync_always_every_request_is_answered_once_and_pongs_keep_their_order(tmp_path):
-    daemon = _start(tmp_path, "--sync", "always")
+    daemon = asking.start(tmp_path, "--sync", "always")
     try:
         with dealer(daemon.port) as sock:
             replies = _replies(sock, _mixed(300))
@@ -205,11 +163,11 @@ def test_an_oversized_frame_drops_the_connection_and_is_never_answered(daemon_po
     """The oversized frame gets no reply and the DEALER's next connection is served. The PING
     right behind it is lost if it had left the client, and answered on the next connection if
     it had not: the test takes either, and checks that it was counted exactly when answered."""
-    before = _count(daemon_port)
+    before = asking.count(daemon_port)
     with dealer(daemon_port) as sock:
-        assert isinstance(_ask(sock, protocol.encode_ping(1)), Pong)
+        assert isinstance(asking.ask(sock, protocol.encode_ping(1)), Pong)
         oversized = b"PD\x01\x01" + bytes(8) + bytes(300)  # 312 bytes: over the per-frame limit
-        _event_after(sock, zmq.EVENT_DISCONNECTED, oversized, protocol.encode_ping(2))  # 2: right behind it
+        asking.event_after(sock, zmq.EVENT_DISCONNECTED, oversized, protocol.encode_ping(2))  # 2: right behind it
         sock.send(protocol.encode_ping(3))  # the DEALER reconnects by itself
         answered: list[int] = []
         while 3 not in answered:
@@ -218,13 +176,13 @@ def test_an_oversized_frame_drops_the_connection_and_is_never_answered(daemon_po
             assert isinstance(reply, Pong), reply  # never an ERROR: the big frame is not answered
             answered.append(reply.seq)
     assert answered in ([3], [2, 3])
-    assert _count(daemon_port) == before + 1 + len(answered)
+    assert asking.count(daemon_port) == before + 1 + len(answered)
 
 
 def test_requests_before_an_oversized_frame_are_counted_and_the_one_behind_it_is_not(daemon_port):
     """Five PINGs, a frame over the limit and a PING, in one write: the five reach pingd and
     are counted whether or not their PONGs come; the sixth is never read."""
-    before = _count(daemon_port)
+    before = asking.count(daemon_port)
     with RawPeer(daemon_port) as peer:
         pings = [message(protocol.encode_ping(seq)) for seq in range(1, 6)]
         peer.write(b"".join(pings) + message(b"PD\x01\x01" + bytes(300)) + message(protocol.encode_ping(6)))
@@ -233,9 +191,9 @@ def test_requests_before_an_oversized_frame_are_counted_and_the_one_behind_it_is
             while True:
                 answered.append(protocol.decode_reply(peer.recv(timeout=10)[0]))
     assert all(isinstance(r, Pong) for r in answered) and [r.seq for r in answered] == list(range(1, len(answered) + 1))
-    wait_for(lambda: _count(daemon_port) == before + 5, 10, "the five PINGs before the frame to be counted")
+    wait_for(lambda: asking.count(daemon_port) == before + 5, 10, "the five PINGs before the frame to be counted")
     with dealer(daemon_port) as sock:
-        reply = _ask(sock, protocol.encode_ping(7))
+        reply = asking.ask(sock, protocol.encode_ping(7))
     assert isinstance(reply, Pong) and reply.count == before + 6, "the PING behind the frame was counted"
 
 
@@ -246,19 +204,19 @@ def _stopped(daemon: Daemon) -> bool:
 
 
 def test_a_ping_that_left_before_its_socket_closed_is_counted_and_its_pong_reaches_no_other_socket(tmp_path):
-    daemon = _start(tmp_path)
+    daemon = asking.start(tmp_path)
     try:
         with dealer(daemon.port) as old:
-            assert isinstance(_ask(old, protocol.encode_ping(1)), Pong)  # connected
+            assert isinstance(asking.ask(old, protocol.encode_ping(1)), Pong)  # connected
             daemon.signal(signal.SIGSTOP)  # pingd reads nothing until SIGCONT; the kernel still receives
             wait_for(lambda: _stopped(daemon), 10, "every thread of pingd to stop")
             old.send(protocol.encode_ping(2))
             wait_for(lambda: unread_bytes(daemon.port) >= 14, 10, "PING 2 to reach the daemon's host")
         # The old socket is closed (linger 0), and only then does pingd read PING 2.
         daemon.signal(signal.SIGCONT)
-        wait_for(lambda: _count(daemon.port) == 2, 10, "PING 2 to be counted")
+        wait_for(lambda: asking.count(daemon.port) == 2, 10, "PING 2 to be counted")
         with dealer(daemon.port) as new:
-            reply = _ask(new, protocol.encode_ping(3))
+            reply = asking.ask(new, protocol.encode_ping(3))
             assert isinstance(reply, Pong) and (reply.seq, reply.count) == (3, 3)
             assert not new.poll(200), "a late reply reached a new socket"
     finally:
@@ -293,11 +251,11 @@ def test_a_router_client_names_pingd_with_connect_routing_id(daemon_port):
 def test_a_connection_announcing_a_routing_id_in_use_is_never_served(daemon_port):
     routing_id = b"conformance-" + secrets.token_hex(4).encode()
     with dealer(daemon_port, routing_id=routing_id) as first:
-        before = _ask(first, protocol.encode_ping(1)).count
+        before = asking.ask(first, protocol.encode_ping(1)).count
         with dealer(daemon_port, routing_id=routing_id) as second:
             second.send(protocol.encode_ping(2))
             assert not second.poll(1000), "a second connection with the same routing id was answered"
-        reply = _ask(first, protocol.encode_ping(3))
+        reply = asking.ask(first, protocol.encode_ping(3))
     assert isinstance(reply, Pong) and reply.count == before + 1, "the second connection's PING was counted"
 
 
@@ -355,32 +313,32 @@ def test_a_zmtp_3_peer_that_ignores_heartbeats_is_dropped_and_one_that_answers_t
 
 def test_error_5_once_the_count_is_at_its_top(tmp_path):
     (tmp_path / "state.json").write_text('{"format": 1, "node_id": "a1", "count": 18446744073709551615}\n')
-    daemon = _start(tmp_path)
+    daemon = asking.start(tmp_path)
     try:
         with dealer(daemon.port) as sock:
-            reply = _ask(sock, protocol.encode_ping(7))
+            reply = asking.ask(sock, protocol.encode_ping(7))
             assert isinstance(reply, ErrorReply) and (reply.code, reply.seq) == (5, 7)
-            status = _status(sock, 8)
+            status = asking.status(sock, 8)
     finally:
         daemon.kill()
     assert (status.count, status.pings_served) == (2**64 - 1, 0)
 
 
 def test_error_4_while_the_daemon_cannot_write_its_state_file(tmp_path):
-    daemon = _start(tmp_path)
+    daemon = asking.start(tmp_path)
     assert daemon.proc is not None
     limit = resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE)
     try:
         with dealer(daemon.port) as sock:
-            assert _ask(sock, protocol.encode_ping(1)).count == 1
+            assert asking.ask(sock, protocol.encode_ping(1)).count == 1
             resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE, (1, limit[1]))  # prlimit --fsize=1:
-            reply = _ask(sock, protocol.encode_ping(2))
+            reply = asking.ask(sock, protocol.encode_ping(2))
             assert isinstance(reply, ErrorReply) and (reply.code, reply.seq) == (4, 2), reply
             assert str(tmp_path) not in reply.text  # no path: the log has it
-            status = _status(sock, 3)
+            status = asking.status(sock, 3)
             assert status.count == 1 and status.storage != "ok"
             resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE, limit)
-            reply = _ask(sock, protocol.encode_ping(4))
+            reply = asking.ask(sock, protocol.encode_ping(4))
             assert isinstance(reply, Pong) and reply.count == 2  # PING 2 was never counted
     finally:
         daemon.kill()
@@ -396,115 +354,3 @@ def test_status_reply_is_ascii_json_with_sorted_keys_within_its_bound(daemon_por
     announced = json.loads(body)["announced"]
     assert announced == "not announced (--no-mdns, no --dns-domain)"
     assert len(frame) <= 659 + 15 + len(json.dumps(announced)) - 2
-
-
-# -- CURVE ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Curve:
-    daemon: Daemon
-    port: int
-    key: str  # the daemon's public key, from its key file
-    name: str
-
-
-@pytest.fixture(scope="module")
-def curve(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("curve")
-    name = "conformance-" + secrets.token_hex(4)
-    daemon = _start(directory, "--curve", "--mdns", "--mdns-interface", "127.0.0.1", "--name", name)
-    public, _ = keys.read_certificate(directory / "pingd-curve.key")
-    assert public is not None and daemon.port is not None
-    yield Curve(daemon, daemon.port, public, name)
-    daemon.kill()
-
-
-@contextlib.contextmanager
-def _curve_dealer(
-    port: int, server_key: str | None, pair: tuple[bytes, bytes] | None = None, connect: bool = True
-) -> Iterator[zmq.Socket]:
-    """A DEALER speaking CURVE to ``server_key`` with ``pair`` or a throwaway key pair (plain
-    when ``server_key`` is None), connected to ``port`` unless told not to."""
-    context = zmq.Context()
-    sock = context.socket(zmq.DEALER)
-    sock.linger = 0
-    if server_key is not None:
-        sock.curve_publickey, sock.curve_secretkey = pair or zmq.curve_keypair()
-        sock.curve_serverkey = server_key.encode()
-    if connect:
-        sock.connect(f"tcp://127.0.0.1:{port}")
-    try:
-        yield sock
-    finally:
-        sock.close(0)
-        context.term()
-
-
-def _handshake_failure(port: int, server_key: str | None, pair: tuple[bytes, bytes] | None = None) -> tuple[int, int]:
-    """The event (and value) the handshake of a new socket failed with, watched from before it
-    connects (libzmq gives up after some failures, and would not report them again)."""
-    failed = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    failed |= zmq.EVENT_HANDSHAKE_FAILED_AUTH
-    with _curve_dealer(port, server_key, pair, connect=False) as sock:
-        event, value = _event_after(sock, failed | zmq.EVENT_HANDSHAKE_SUCCEEDED, protocol.encode_ping(1), connect=port)
-        assert event & failed, f"the handshake succeeded (event {event:#x})"
-        assert not sock.poll(500), "a refused client was answered"
-    return event, value
-
-
-def test_curve_the_key_is_in_the_key_file_the_log_the_txt_record_and_status(curve):
-    from zeroconf import Zeroconf
-
-    assert any(f"public key {curve.key}" in line for line in curve.daemon.lines)
-    zc = Zeroconf(interfaces=["127.0.0.1"])
-    try:
-        info = zc.get_service_info(SERVICE_TYPE, f"{curve.name}.{SERVICE_TYPE}", timeout=10_000)
-    finally:
-        zc.close()
-    assert info is not None and info.properties[b"ck"] == curve.key.encode()
-    with _curve_dealer(curve.port, curve.key) as sock:  # a throwaway key pair is served
-        assert isinstance(_ask(sock, protocol.encode_ping(1)), Pong)
-        status = _status(sock, 2)
-        assert (status.curve_public_key, status.security) == (curve.key, "curve")
-        announced = f"mDNS: announced as '{curve.name}'"
-        wait_for(lambda: _status(sock, 3).announced == announced, 15, "STATUS to say the daemon is announced")
-
-
-def test_curve_a_plain_client_or_a_wrong_server_key_fails_the_handshake_and_is_never_answered(curve):
-    with _curve_dealer(curve.port, curve.key) as sock:
-        before = _status(sock, 1).count
-    _handshake_failure(curve.port, None)
-    wrong = zmq.curve_keypair()[0].decode()
-    assert _handshake_failure(curve.port, wrong)[0] == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    for version in (3, 2):  # a NULL greeting, and ZMTP 2.0, which has no CURVE: closed in the handshake
-        with pytest.raises(ConnectionError), RawPeer(curve.port, version=version):
-            pass
-    with _curve_dealer(curve.port, curve.key) as sock:
-        assert _status(sock, 2).count == before
-
-
-def test_curve_requests_up_to_2015_bytes_get_error_1_and_longer_ones_drop_the_connection(curve):
-    body = lambda size: b"PD\x01\x01" + (5).to_bytes(8, "big") + bytes(size - 12)  # noqa: E731
-    with _curve_dealer(curve.port, curve.key) as sock:
-        reply = _ask(sock, body(2015))
-        assert isinstance(reply, ErrorReply) and (reply.code, reply.seq) == (1, 5)
-        _event_after(sock, zmq.EVENT_DISCONNECTED, body(2016))
-        assert _status(sock, 6).count >= 0  # served again, after the reconnect
-
-
-def test_curve_allow_list_refuses_an_unlisted_key_in_the_handshake(tmp_path):
-    listed, stranger = zmq.curve_keypair(), zmq.curve_keypair()
-    (tmp_path / "clients").mkdir()
-    (tmp_path / "clients" / "listed.key").write_bytes(listed[0])
-    daemon = _start(tmp_path, "--curve", "--allow-clients", str(tmp_path / "clients"))
-    public, _ = keys.read_certificate(tmp_path / "pingd-curve.key")
-    assert public is not None
-    try:
-        assert _handshake_failure(daemon.port, public, stranger) == (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400)
-        daemon.wait_for_line(re.escape(f"refused a client whose key is not on the allow-list: {stranger[0].decode()}"))
-        with _curve_dealer(daemon.port, public, listed) as sock:
-            reply = _ask(sock, protocol.encode_ping(2))
-            assert isinstance(reply, Pong) and reply.count == 1  # the refused PING was never counted
-    finally:
-        daemon.kill()
