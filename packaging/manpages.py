@@ -117,16 +117,29 @@ def _subcommands(command: Any, ctx: Any) -> list[tuple[str, Any, Any]]:
 
 def settings_section() -> Paragraphs:
     """Where each setting can come from besides its flag, and what a SIGHUP does with it: from the
-    settings' own declarations (pingd.settings), like the options above."""
+    settings' own declarations (pingd.settings), like the options above; which files a command
+    run by hand on the service's host reads, from where pingd.configfile knows the service's."""
+    from pingd.config import CONFIG_NAME, STATE_NAME
+    from pingd.configfile import SERVICE_DIRECTORIES
     from pingd.settings import SETTINGS
 
     live = ", ".join(s.key for s in SETTINGS if s.reloadable) or "none"
+    config_file = f"{SERVICE_DIRECTORIES['CONFIGURATION_DIRECTORY']}/{CONFIG_NAME}"
+    state_file = f"{SERVICE_DIRECTORIES['STATE_DIRECTORY']}/{STATE_NAME}"
     out: Paragraphs = [
         "Every setting can also come from a PINGD_* environment variable or a TOML file (--config, "
         "$PINGD_CONFIG, else pingd.toml in $CONFIGURATION_DIRECTORY or the user's config directory) under the "
         "key below; the command line wins over the environment, which wins over the file. SIGHUP (systemctl "
         f"reload pingd) re-reads the file and applies what can change while running ({live}); the rest needs "
         "a restart. A list is comma-separated in the environment and a TOML array in the file.",
+        "Run by hand (not by systemd) on a host where the pingd service's unit is installed, --check-config and "
+        f"--print-dns-records read the service's files, as systemd gives them to it: {config_file} and "
+        f"{state_file}, unless --config, $PINGD_CONFIG, --state-file or $PINGD_STATE_FILE name others. They say "
+        "on stderr which files they read and whose they are (--quiet keeps that line back); a file of the "
+        "service's that this user may not read is an error saying so (run as root, or name your own with "
+        "--config and --state-file). --print-dns-records only reads the service's state file and CURVE key: "
+        "one that does not exist yet is an error (exit 3), never made. A pingd started by hand to serve, and both "
+        "commands on a host without the service, read the user's own files.",
     ]
     for s in SETTINGS:
         when = "a SIGHUP applies a change" if s.reloadable else "a change needs a restart"
@@ -148,14 +161,19 @@ PINGD_EXTRA: dict[str, Paragraphs] = {
         "/var/lib/pingd/state.json: the count (under systemd's DynamicUser, /var/lib/private/pingd), "
         "with the CURVE key pair beside it when --curve is on.",
     ],
-    "SEE ALSO": ["pingctl(1), systemctl(1), journalctl(1), systemd.exec(5)"],
+    "SEE ALSO": [
+        "pingctl(1), systemctl(1), journalctl(1), systemd.exec(5)",
+        "/usr/share/doc/pingd/operating.md.gz: installing, settings, the state file, the unit, reload, socket "
+        "activation, DNS registration, security, upgrades and removal, with real sessions.",
+    ],
 }
 
 PINGCTL_EXTRA: dict[str, Paragraphs] = {
     "EXIT STATUS": [
         "As iputils ping: 0 at least one pong arrived (with --all: every daemon answered), or the command did "
-        "its job; 1 pings went out and no pong came back (with --all: some daemon answered nothing); 2 any other "
-        "error: bad arguments, no daemon found, an unreachable or refusing daemon, another protocol version.",
+        "its job; 1 pings went out and no pong came back, a daemon that takes the connection and never answers "
+        "included (with --all: some daemon answered nothing); 2 any other error: bad arguments, no daemon found, "
+        "an unreachable or refusing daemon, another protocol version.",
     ],
     "SEE ALSO": ["pingd(8), ping(8), avahi-browse(1)"],
 }

@@ -84,6 +84,16 @@ def test_every_setting_is_on_the_page_with_its_default_variable_and_file_key(pag
     assert f"\\fB{setting.key}, {setting.env}\\fR\nAs {setting.flag};" in section
 
 
+def test_the_pages_name_the_service_files_and_the_operators_document_the_package_ships(pages):
+    pingd_page, pingctl_page = _plain(pages["pingd.8"]), _plain(pages["pingctl.1"])
+    settings = pingd_page.split(".SH SETTINGS\n")[1].split("\n.SH ")[0]
+    assert "--check-config and --print-dns-records read the service's files" in " ".join(settings.split())
+    assert "/etc/pingd/pingd.toml and /var/lib/pingd/state.json" in settings
+    assert "/usr/share/doc/pingd/operating.md.gz" in pingd_page.split(".SH SEE ALSO\n")[1]
+    assert "docs/operating.md" in (ROOT / "packaging" / "debian" / "pingd.docs").read_text().split()
+    assert "never answers included" in pingctl_page.split(".SH EXIT STATUS\n")[1]
+
+
 def test_roff_escapes_what_would_be_read_as_requests():
     assert manpages.roff(".hidden\n'quoted\nback\\slash - dash") == "\\&.hidden\n\\&'quoted\nback\\eslash \\- dash"
 
