@@ -328,12 +328,13 @@ def measure(quick: bool) -> list[Row]:
     seconds = 0.5 if quick else 2.0
     rows: list[Row] = []
 
-    # Single-client RTT (issue 12). The servers run side by side for the whole section (warmed
-    # up first) and each round runs every client against them in turn, so drifts of a shared,
-    # noisy machine fall on all alike; each figure is the median of the rounds' p50s, and each
-    # ratio a ratio of those medians. The baseline client is the minimal blocking one
-    # (bench/worker.py: send, blocking receive, nothing else); the C client (bench/cclient.c)
-    # is the same loop in C, the server's cost with no Python client in the way.
+    # Single-client round trips: pingd's p50 RTT against the echo server's. The servers run side
+    # by side for the whole section (warmed up first) and each round runs every client against
+    # them in turn, so drifts of a shared, noisy machine fall on all alike; each figure is the
+    # median of the rounds' p50s, and each ratio a ratio of those medians. The baseline client is
+    # the minimal blocking one (bench/worker.py: send, blocking receive, nothing else); the C
+    # client (bench/cclient.c) is the same loop in C, the server's cost with no Python client in
+    # the way.
     rounds = 3 if quick else 15
     per_round = count // 10
     c_client = build_c_client()
@@ -411,7 +412,7 @@ def measure(quick: bool) -> list[Row]:
     )
     rows.extend(persistence_rows())
 
-    # 3-4: concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
+    # Concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
     for clients in (1, 4, 16) if quick else (1, 4, 16, 64):
         echo_t, echo_l, per_t, per_l, alw_l = [], [], [], [], []
         for _ in range(1 if quick else 3):
@@ -448,7 +449,7 @@ def measure(quick: bool) -> list[Row]:
                 )
             )
 
-    # 8 (issue 8): CURVE encryption's cost, interleaved with plain.
+    # CURVE encryption's cost: pingctl's p50 RTT against a --curve pingd, interleaved with a plain one.
     plain_p, curve_p = [], []
     with pingd("--no-mdns") as plain, pingd("--no-mdns", "--curve") as cur, tempfile.TemporaryDirectory() as client_dir:
         key = curve_key(cur)
@@ -460,13 +461,13 @@ def measure(quick: bool) -> list[Row]:
     rows.append(ratio_row("pingd --curve p50 RTT (pingctl, 1 client)", median(curve_p), median(plain_p), None))
     rows[-1].baseline += " (plain)"
 
-    # Discovery to the first pong, in the four places a user meets it (issue 11).
+    # Discovery to the first pong, in the places a user meets it.
     rows.extend(discovery_rows(5 if quick else 11))
 
-    # Every daemon at once (issue 14): twenty sessions must not distort each other.
+    # Every daemon at once: twenty sessions (ping --all) must not distort each other's round trips.
     rows.extend(fleet_rows(quick))
 
-    # 6: start-up.
+    # Start-up: pingd to READY=1, pingctl --help, a one-ping session by address.
     ready = []
     for _ in range(3 if quick else 7):
         with pingd("--no-mdns") as d:
@@ -483,7 +484,7 @@ def measure(quick: bool) -> list[Row]:
         Row("pingctl ping --server-ip … --count 1 wall (median)", f"{value:.3f} s", "", "", "≤ 0.35 s", value <= 0.35)
     )
 
-    # 7: memory.
+    # Memory: pingd's resident size idle, and its growth over a million pings.
     total = 100_000 if quick else 1_000_000
     with pingd("--no-mdns") as d:
         workers(d.port, 1, 5, 10)
