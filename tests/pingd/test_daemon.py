@@ -16,7 +16,8 @@ import pytest
 
 from pingctl.client import PingClient, Target
 from pingd.config import Config
-from pingd.daemon import Daemon, create_daemon
+from pingd.daemon import Daemon, StartupError, create_daemon
+from pingd.errors import EXIT_STATE
 from pingd.host.systemd import Notifier
 from pingd.serve import persistence
 from tests.support.processes import wait_for
@@ -232,3 +233,12 @@ def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(
     with _client(daemon) as client:
         assert client.ping().ok
     assert [r.getMessage() for r in caplog.records] == ["an internal task failed, serving on: RuntimeError: injected"]
+
+
+def test_a_state_file_that_is_a_loop_of_links_stops_the_start_with_the_state_exit_code(tmp_path: Path) -> None:
+    link = tmp_path / "state.json"
+    link.symlink_to("state.json")
+    with pytest.raises(StartupError, match="loop of symbolic links") as info:
+        create_daemon(Config(bind="127.0.0.1", port=0, mdns=False), link, environ={}, notifier=RecordingNotifier())
+    assert info.value.exit_code == EXIT_STATE
+    assert os.readlink(link) == "state.json" and os.listdir(tmp_path) == ["state.json"]
