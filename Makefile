@@ -16,7 +16,7 @@ COVERAGE ?= yes
 OUTSIDE_MAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .PHONY: demo test test-pythons test-units lint lint-lock lint-ruff lint-format lint-types fmt lock hooks \
-	mutate bench deb install uninstall clean venv
+	mutate bench docs deb install uninstall clean venv
 
 # The interpreter for Python $(1): python$(1) on PATH, else pyenv's (whose shim answers only for
 # the versions pyenv has selected, unless PYENV_VERSION names one). Prints its real path.
@@ -154,6 +154,12 @@ lock:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The option tables of the documents, made anew from the commands' own options as the man pages
+# are (packaging/manpages.py); a test fails when one is not what the commands say.
+DOCUMENTS := README.md CONTRIBUTING.md CHANGELOG.md $(wildcard docs/*.md)
+docs: $(STAMP)
+	$(BIN)/python packaging/manpages.py --markdown $(DOCUMENTS)
 
 # The Debian package, in build/deb/ (packaging/build-deb: Debian's tooling, dh-virtualenv).
 deb:

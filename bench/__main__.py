@@ -3,7 +3,9 @@
 Every server and client is its own process on 127.0.0.1 (mDNS, where measured, is confined to
 the loopback interface or to test hosts in network namespaces made and removed here). Every
 load is bounded in count and time. Prints one markdown table and writes it to
-bench/results/latest.md.
+bench/results/latest.md and into docs/performance.md, between its bench markers: the document
+shows the latest full run and nothing else. A --quick run is a smoke test; its table goes to
+bench/results/quick.md only.
 
     python -m bench [--quick]
 """
@@ -30,6 +32,9 @@ from tests.support.processes import base_env, free_port, pingctl, pingd_until_re
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+#: The document that shows the latest full run, between these two markers.
+DOCUMENT = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PY = sys.executable
 
 
@@ -323,12 +328,13 @@ def measure(quick: bool) -> list[Row]:
     seconds = 0.5 if quick else 2.0
     rows: list[Row] = []
 
-    # Single-client RTT (issue 12). The servers run side by side for the whole section (warmed
-    # up first) and each round runs every client against them in turn, so drifts of a shared,
-    # noisy machine fall on all alike; each figure is the median of the rounds' p50s, and each
-    # ratio a ratio of those medians. The baseline client is the minimal blocking one
-    # (bench/worker.py: send, blocking receive, nothing else); the C client (bench/cclient.c)
-    # is the same loop in C, the server's cost with no Python client in the way.
+    # Single-client round trips: pingd's p50 RTT against the echo server's. The servers run side
+    # by side for the whole section (warmed up first) and each round runs every client against
+    # them in turn, so drifts of a shared, noisy machine fall on all alike; each figure is the
+    # median of the rounds' p50s, and each ratio a ratio of those medians. The baseline client is
+    # the minimal blocking one (bench/worker.py: send, blocking receive, nothing else); the C
+    # client (bench/cclient.c) is the same loop in C, the server's cost with no Python client in
+    # the way.
     rounds = 3 if quick else 15
     per_round = count // 10
     c_client = build_c_client()
@@ -406,7 +412,7 @@ def measure(quick: bool) -> list[Row]:
     )
     rows.extend(persistence_rows())
 
-    # 3-4: concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
+    # Concurrency: throughput and p50 RTT with 1, 4, 16, 64 clients, interleaved.
     for clients in (1, 4, 16) if quick else (1, 4, 16, 64):
         echo_t, echo_l, per_t, per_l, alw_l = [], [], [], [], []
         for _ in range(1 if quick else 3):
@@ -443,7 +449,7 @@ def measure(quick: bool) -> list[Row]:
                 )
             )
 
-    # 8 (issue 8): CURVE encryption's cost, interleaved with plain.
+    # CURVE encryption's cost: pingctl's p50 RTT against a --curve pingd, interleaved with a plain one.
     plain_p, curve_p = [], []
     with pingd("--no-mdns") as plain, pingd("--no-mdns", "--curve") as cur, tempfile.TemporaryDirectory() as client_dir:
         key = curve_key(cur)
@@ -455,13 +461,13 @@ def measure(quick: bool) -> list[Row]:
     rows.append(ratio_row("pingd --curve p50 RTT (pingctl, 1 client)", median(curve_p), median(plain_p), None))
     rows[-1].baseline += " (plain)"
 
-    # Discovery to the first pong, in the four places a user meets it (issue 11).
+    # Discovery to the first pong, in the places a user meets it.
     rows.extend(discovery_rows(5 if quick else 11))
 
-    # Every daemon at once (issue 14): twenty sessions must not distort each other.
+    # Every daemon at once: twenty sessions (ping --all) must not distort each other's round trips.
     rows.extend(fleet_rows(quick))
 
-    # 6: start-up.
+    # Start-up: pingd to READY=1, pingctl --help, a one-ping session by address.
     ready = []
     for _ in range(3 if quick else 7):
         with pingd("--no-mdns") as d:
@@ -478,7 +484,7 @@ def measure(quick: bool) -> list[Row]:
         Row("pingctl ping --server-ip … --count 1 wall (median)", f"{value:.3f} s", "", "", "≤ 0.35 s", value <= 0.35)
     )
 
-    # 7: memory.
+    # Memory: pingd's resident size idle, and its growth over a million pings.
     total = 100_000 if quick else 1_000_000
     with pingd("--no-mdns") as d:
         workers(d.port, 1, 5, 10)
@@ -680,6 +686,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
     args = parser.parse_args()
+    if not args.quick:
+        publish(DOCUMENT.read_text(encoding="utf-8"), "")  # its markers, before minutes of measuring
     started = time.monotonic()
     # An installed pingd has its bytecode compiled (pip and dpkg do it at install time); a
     # source checkout run with PYTHONDONTWRITEBYTECODE would recompile every module at every
@@ -691,10 +699,23 @@ def main() -> int:
     rows = measure(args.quick)
     table = render(rows, machine())
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(table + "\n")
+    written = [RESULTS / ("quick.md" if args.quick else "latest.md")]
+    written[0].write_text(table + "\n")
+    if not args.quick:
+        DOCUMENT.write_text(publish(DOCUMENT.read_text(encoding="utf-8"), table), encoding="utf-8")
+        written.append(DOCUMENT)
     print(table)
-    print(f"\n(written to {RESULTS / 'latest.md'}; took {time.monotonic() - started:.0f} s)")
+    print(f"\n(written to {', '.join(map(str, written))}; took {time.monotonic() - started:.0f} s)")
     return 0
+
+
+def publish(document: str, table: str) -> str:
+    """``document`` with ``table`` in place of whatever stood between its bench markers."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"no {BEGIN} ... {END} in {DOCUMENT}")
+    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import zmq
 
 from pingctl import trust
 from pingctl.client import PingClient, first_to_answer, resolve_target
-from pingctl.errors import NoAnswer, PingctlError, PinRefused, explain
+from pingctl.errors import NoAnswer, NoReply, PingctlError, PinRefused, explain, no_reply
 from pingctl.find.found import Browsed, Found
 from pingctl.limits import DISCOVER_WINDOW, MAX_DISCOVERY, check_seconds
 from pingctl.show.text import shown
@@ -224,7 +224,8 @@ def _first_registered(
             raise PingctlError(refused.warning)
         first = silent[0]
         why = explain(first.error) if first.error else "it announced no address"
-        raise PingctlError(
+        failure = NoReply if all(no_reply(a.error) for a in silent) else PingctlError
+        raise failure(
             f"pingd '{shown(first.found.name)}' is registered in {first.found.domain} but did not answer: {why}"
             + (f" ({len(silent) - 1} more registered, none answered)" if len(silent) > 1 else "")
         )

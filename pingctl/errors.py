@@ -13,8 +13,8 @@ from typing import Final
 from pingd.shared.protocol import VERSION as PROTOCOL_VERSION
 
 EXIT_OK: Final = 0  # at least one pong (or the command did what it was asked)
-EXIT_NO_REPLY: Final = 1  # pings went out, no pong came back
-EXIT_ERROR: Final = 2  # bad arguments, nothing found, unreachable, another protocol
+EXIT_NO_REPLY: Final = 1  # pings went out, no pong came back (a daemon that connects and never answers too)
+EXIT_ERROR: Final = 2  # bad arguments, nothing found, nothing reachable, not pingd, another protocol
 
 
 class PingctlError(Exception):
@@ -23,6 +23,11 @@ class PingctlError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class NoReply(PingctlError):
+    """Every daemon asked took the connection and sent nothing back in time. ``pingctl ping``
+    ends with EXIT_NO_REPLY on it, as iputils ping does when no reply comes."""
 
 
 class Interrupted(Exception):
@@ -111,6 +116,11 @@ class LocalLimit(ClientError):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(where)
         self.reason = reason
+
+
+def no_reply(error: ClientError | None) -> bool:
+    """Whether ``error`` is a daemon that took the connection and sent nothing back in time."""
+    return isinstance(error, NoAnswer) and error.connected
 
 
 def explain(error: ClientError) -> str:

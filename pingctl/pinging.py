@@ -23,8 +23,9 @@ import zmq
 
 from pingctl import fleet
 from pingctl import session as sessions
+from pingctl.client import PingClient
 from pingctl.connect import Wanted, WantedAll, choose_all, connect, reach_all, searched
-from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, explain
+from pingctl.errors import EXIT_NO_REPLY, EXIT_OK, NoAnswer, NoReply, PingctlError, explain, no_reply
 from pingctl.model import PingResult, Target
 from pingctl.observer import Listener, Observer
 from pingctl.session import Schedule, Session
@@ -72,7 +73,7 @@ def _ping_one(wanted: Wanted, schedule: Schedule, view: View) -> int:
     # From the start, so SIGQUIT (Ctrl-\) during discovery shows "0/0" instead of killing pingctl.
     with interim_on_sigquit(lambda: render.interim_line(observer.figures().running)):
         context = zmq.Context()
-        client, status = connect(wanted, schedule.timeout, quiet=view.json_output, context=context)
+        client, status = _reach(wanted, schedule.timeout, view.json_output, context)
         try:
             out = output.choose(
                 json_output=view.json_output,
@@ -89,6 +90,19 @@ def _ping_one(wanted: Wanted, schedule: Schedule, view: View) -> int:
             client.close()
     print(_report(session, client.target, status, view))
     return EXIT_OK if observer.answered else EXIT_NO_REPLY
+
+
+def _reach(wanted: Wanted, timeout: float, quiet: bool, context: zmq.Context) -> tuple[PingClient, Status]:
+    """The daemon to ping. One that takes the connection and never answers ends ping as no pong
+    does (exit 1, as iputils ping when no reply comes); nothing reachable stays an error (2)."""
+    try:
+        return connect(wanted, timeout, quiet=quiet, context=context)
+    except NoAnswer as exc:
+        if not no_reply(exc):
+            raise
+        raise PingctlError(explain(exc), EXIT_NO_REPLY) from None
+    except NoReply as exc:
+        raise PingctlError(str(exc), EXIT_NO_REPLY) from None
 
 
 def live_view(out: Output, target: Target, schedule: Schedule, observer: Observer) -> Listener | None:

@@ -38,6 +38,7 @@ from pingd.serve.loop import Loop
 from pingd.serve.persistence import Persistence
 from pingd.serve.store import StateStore
 from pingd.shared import keys
+from pingd.shared.protocol import MAX_STATUS_TEXT
 
 log = logging.getLogger("pingd")
 
@@ -171,8 +172,12 @@ class Daemon:
         return [a.describe() for a in self.announcers]
 
     def _announced(self) -> str:
-        """How the daemon makes itself known, as STATUS reports it: each way and its state."""
-        return "; ".join(self._describe_announcers()) or "not announced (--no-mdns, no --dns-domain)"
+        """How the daemon makes itself known, as STATUS reports it: each way and its state.
+        The errors it quotes come from mDNS and DNS servers, of any length: a text over the
+        protocol's longest string is cut, the cut marked, or pingctl would take the whole
+        reply for no pingd's."""
+        text = "; ".join(self._describe_announcers()) or "not announced (--no-mdns, no --dns-domain)"
+        return text if len(text) <= MAX_STATUS_TEXT else text[: MAX_STATUS_TEXT - 1] + "…"
 
     def _reload(self) -> None:
         if self.allow_list is not None:

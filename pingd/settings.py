@@ -32,7 +32,10 @@ T = TypeVar("T")
 def _port(value: Any) -> int:
     if isinstance(value, (bool, float)):  # 7464.9 is not a port
         raise ValueError("expected a whole port number")
-    port = int(value)
+    try:
+        port = int(value)
+    except (TypeError, ValueError):  # "oops", [7464]: Python's own words would not say what is wanted
+        raise ValueError("expected a whole port number") from None
     if not 0 <= port <= 65535:
         raise ValueError(f"{port} is not a port (0-65535; 0 picks a free one)")
     return port

@@ -23,7 +23,9 @@ class CannotPrint(Exception):
         self.exit_code = exit_code
 
 
-def lines_for(config: Config, state_path: Path) -> list[str]:
+def lines_for(config: Config, state_path: Path, *, create: bool = True) -> list[str]:
+    """The zone-file lines. ``create``: a state file that does not exist yet may be made (the
+    user's own); false for the service's files, which only the service may make."""
     from pingd.announce import dnssd
     from pingd.announce.mdns import Announcement
 
@@ -37,7 +39,7 @@ def lines_for(config: Config, state_path: Path) -> list[str]:
         name=config.instance_name,
         port=config.port,
         listening=tuple(_listening(config.bind)),
-        node_id=_node_id(state_path),
+        node_id=_node_id(state_path, create),
         public_key=_public_key(state_path) if config.curve else None,
     )
     records = dnssd.records_for(
@@ -50,7 +52,7 @@ def lines_for(config: Config, state_path: Path) -> list[str]:
     ]
 
 
-def _node_id(state_path: Path) -> str:
+def _node_id(state_path: Path, create: bool) -> str:
     from pingd.serve.statefile import MAX_SIZE, StateFileError, parse
     from pingd.serve.store import StateStore
 
@@ -59,7 +61,7 @@ def _node_id(state_path: Path) -> str:
             from pingd.shared import files
 
             return parse(files.read_regular(state_path, MAX_SIZE), state_path).node_id
-        store = StateStore.open(state_path)  # as the first start would: the node id is then fixed
+        store = StateStore.open(state_path, create=create)  # as the first start would: the node id is then fixed
         store.close()
         return store.node_id
     except StateFileError as exc:

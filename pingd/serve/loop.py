@@ -46,7 +46,7 @@ import zmq
 from pingd.serve.counter import CounterActor
 from pingd.serve.persistence import Persistence
 from pingd.shared import protocol
-from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, StatusReply
+from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, StatusReply, StatusRequest
 
 log = logging.getLogger("pingd")
 
@@ -70,10 +70,10 @@ _MORE: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
 _POLLIN: Final = int(zmq.POLLIN)
 _EVENTS: Final = int(zmq.EVENTS)
 
-#: A PING to answer: (peer, REQ envelope, the PING frame, the count after it).
-_Pong = tuple[bytes, bool, bytes, int]
-#: Any other reply: (peer, REQ envelope, reply).
-_Other = tuple[bytes, bool, StatusReply | ErrorReply]
+#: A reply to send, in the order of the requests it answers: (peer, REQ envelope, the PING
+#: frame, the count after it, None) for a PONG; (peer, REQ envelope, None, 0, what answers it)
+#: for anything else, where a STATUS request stands for its reply until the batch is committed.
+_Reply = tuple[bytes, bool, bytes | None, int, StatusRequest | ErrorReply | None]
 
 
 class Loop:
@@ -188,57 +188,61 @@ class Loop:
 
     def answer(self, frames: list[bytes]) -> None:
         """Answer the message ``frames`` and, when draining, whatever else is already waiting
-        (up to MAX_BATCH), after one commit for them all."""
+        (up to MAX_BATCH), after one commit for them all; the replies leave in the order their
+        requests came."""
         recv, events, drain = self.receive, self._socket.getsockopt, self._drain
         is_ping, wake_prefix = protocol.is_ping, self._wake_prefix
-        pongs: list[_Pong] = []
-        others: list[_Other] = []
+        replies: list[_Reply] = []
         while True:
             if len(frames) == 2 and is_ping(frames[1]):  # a PING from a DEALER: the hot path
-                self._ping(frames[0], False, frames[1], pongs, others)
+                self._ping(frames[0], False, frames[1], replies)
             elif not frames[0].startswith(wake_prefix):
-                self._decode(frames, pongs, others)
+                self._decode(frames, replies)
             # Drain only with --sync always (group commit). Otherwise one message per turn: a
             # pwrite (~1 µs) costs less than asking the socket whether more is waiting (a
             # getsockopt, ~1.5 µs in pyzmq).
-            if not drain or len(pongs) + len(others) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
+            if not drain or len(replies) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
                 break
             frames = recv(_NOBLOCK)
         if self.actor.dirty and not self.persistence.commit():
-            text = f"not counted: {self.actor.storage_error}"
-            sequence_of = protocol.sequence_of
-            others += [
-                (peer, envelope, ErrorReply(sequence_of(ping), ErrorCode.STORAGE_FAILED, text))
-                for peer, envelope, ping, _ in pongs
-            ]
-            pongs = []
-        self._send(pongs, others)
+            _refuse_pongs(replies, f"not counted: {self.actor.storage_error}")
+        self._send(replies)
 
-    def _send(self, pongs: list[_Pong], others: list[_Other]) -> None:
-        """A ROUTER with router_mandatory off never refuses a send: a reply to a vanished peer,
+    def _send(self, replies: list[_Reply]) -> None:
+        """The replies, in order. A STATUS is answered here, after the commit: it reports the
+        count the batch committed, so one behind a PING on its connection never reports less
+        than that PING's PONG.
+
+        A ROUTER with router_mandatory off never refuses a send: a reply to a vanished peer,
         or to one whose queue is full, is dropped by libzmq, and the batch goes on."""
         send, pong_for = self._socket.send, protocol.pong_for
-        for peer, envelope, ping, count in pongs:
+        for peer, envelope, ping, count, other in replies:
             send(peer, _MORE)
             if envelope:
                 send(b"", _MORE)
-            send(pong_for(ping, count), _NOBLOCK)
-        for peer, envelope, reply in others:
-            send(peer, _MORE)
-            if envelope:
-                send(b"", _MORE)
-            send(protocol.encode_reply(reply), _NOBLOCK)
+            if ping is not None:
+                send(pong_for(ping, count), _NOBLOCK)
+            else:
+                send(self._encode(other), _NOBLOCK)
 
-    def _ping(self, peer: bytes, envelope: bool, ping: bytes, pongs: list[_Pong], others: list[_Other]) -> None:
+    def _encode(self, other: StatusRequest | ErrorReply | None) -> bytes:
+        """Any reply but a PONG; a STATUS's from the actor as it is now."""
+        if isinstance(other, StatusRequest):
+            status = replace(self.actor.status(self._clock()), announced=self._announced())
+            return protocol.encode_reply(StatusReply(other.seq, status))
+        assert other is not None  # a reply that is not a PONG carries what answers it
+        return protocol.encode_reply(other)
+
+    def _ping(self, peer: bytes, envelope: bool, ping: bytes, replies: list[_Reply]) -> None:
         """Every PING is counted here, whichever way it came."""
         count = self.actor.ping()
         if count is None:
             error = ErrorReply(protocol.sequence_of(ping), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
-            others.append((peer, envelope, error))
+            replies.append((peer, envelope, None, 0, error))
         else:
-            pongs.append((peer, envelope, ping, count))
+            replies.append((peer, envelope, ping, count, None))
 
-    def _decode(self, frames: list[bytes], pongs: list[_Pong], others: list[_Other]) -> None:
+    def _decode(self, frames: list[bytes], replies: list[_Reply]) -> None:
         """Anything but a single-frame PING. A request that came after an empty delimiter frame
         (as a REQ socket sends it) is answered after one too."""
         peer = frames[0]
@@ -246,18 +250,18 @@ class Loop:
         message = frames[2:] if envelope else frames[1:]
         if len(message) != 1:
             seq = protocol.sequence_of(message[0]) if message else 0
-            others.append((peer, envelope, ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")))
+            error = ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")
+            replies.append((peer, envelope, None, 0, error))
             return
         try:
             request = protocol.decode_request(message[0])
         except ProtocolError as exc:
-            others.append((peer, envelope, ErrorReply(exc.seq, exc.code, exc.text)))
+            replies.append((peer, envelope, None, 0, ErrorReply(exc.seq, exc.code, exc.text)))
             return
         if isinstance(request, Ping):  # from a REQ socket: the same PING path
-            self._ping(peer, envelope, message[0], pongs, others)
-        else:
-            status = replace(self.actor.status(self._clock()), announced=self._announced())
-            others.append((peer, envelope, StatusReply(request.seq, status)))
+            self._ping(peer, envelope, message[0], replies)
+        else:  # answered once the batch is committed (_send)
+            replies.append((peer, envelope, None, 0, request))
 
     def _run_task(self, task: Callable[[], None]) -> None:
         """A task from another thread (a reload, a rename): one that fails is one log line,
@@ -266,6 +270,14 @@ class Loop:
             task()
         except Exception as exc:
             log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
+
+
+def _refuse_pongs(replies: list[_Reply], text: str) -> None:
+    """The commit failed: each PONG of the batch becomes an ERROR 4, in its place."""
+    for i, (peer, envelope, ping, _, _) in enumerate(replies):
+        if ping is not None:
+            error = ErrorReply(protocol.sequence_of(ping), ErrorCode.STORAGE_FAILED, text)
+            replies[i] = (peer, envelope, None, 0, error)
 
 
 def sleep_ms(seconds: float) -> int:

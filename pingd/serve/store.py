@@ -14,7 +14,7 @@ One pingd per file: ``NAME.lock`` beside the state file (a file that is never re
 removed) is locked before the state file is created, read or rewritten, and held while
 pingd runs, so two daemons started together on a new path cannot both win. A state file
 that is a symbolic link is followed once, at start: pingd then works on the file it points
-to and leaves the link in place.
+to and leaves the link in place. A loop of links is refused, and left as it is.
 """
 
 from __future__ import annotations
@@ -68,20 +68,22 @@ class StateStore:
         self._synced = state.count
 
     @classmethod
-    def open(cls, path: Path) -> StateStore:
-        """Lock, then load (or create) the state file at ``path``."""
+    def open(cls, path: Path, *, create: bool = True) -> StateStore:
+        """Lock, then load (or create, unless ``create`` is false) the state file at ``path``."""
         path = Path(path)
         for parent in path.parents:
             if parent.exists():
                 if not parent.is_dir():
                     raise StateFileError(path, f"{parent} is not a directory", "choose another path")
                 break
+        target = _resolved(path)
         if path.is_symlink():
-            target = Path(os.path.realpath(path))
             log.info("state file %s is a link to %s: using that file", path, target)
             path = target
         if path.is_dir():
             raise StateFileError(path, "is a directory", "give the path of a file inside it")
+        if not create and not path.exists():
+            raise StateFileError(path, "does not exist", "pingd makes it when it first starts")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             lock_fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -89,7 +91,7 @@ class StateStore:
             raise StateFileError(path, exc.strerror or str(exc), "check the path and its permissions") from None
         try:
             _lock(lock_fd, path)
-            store = cls._open_locked(path)
+            store = cls._open_locked(path, create)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -97,10 +99,10 @@ class StateStore:
         return store
 
     @classmethod
-    def _open_locked(cls, path: Path) -> StateStore:
+    def _open_locked(cls, path: Path, create: bool) -> StateStore:
         """Load (or create) the state file; the caller holds its lock file."""
         try:
-            if not path.exists():
+            if create and not path.exists():
                 files.write_atomically(path, render(new_node_id(), 0))
             fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
@@ -154,6 +156,19 @@ class StateStore:
                 if self._lock_fd >= 0:
                     os.close(self._lock_fd)
                     self._lock_fd = -1
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its links followed. A loop of links anywhere on it is refused: resolved
+    leniently, a loop is the path itself, and the new state file made there would replace
+    the link."""
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            problem = "its path runs into a loop of symbolic links (or a chain too long to follow)"
+            raise StateFileError(path, problem, "point it at a file") from None
+    return Path(os.path.realpath(path))  # a new file, or a link to one: made where it points
 
 
 def _lock_path(path: Path) -> Path:

@@ -111,3 +111,33 @@ def test_a_pinned_name_announced_without_a_key_is_refused_and_one_row_in_a_fleet
     results = connect.reach_all([_found("ghost"), _found("alpha")], 1.0)
     assert isinstance(results[0].error, PinRefused) and "announces no key" in results[0].error.reason
     assert results[1].status == "status"
+
+
+def _registered(name: str) -> Found:
+    return Found(
+        name, f"pingd-{name}.example.org", ("10.0.0.1",), 7464, f"id{name}", "0.1.0", "1", domain="example.org"
+    )
+
+
+def test_registered_daemons_that_all_connect_and_never_answer_are_no_reply(monkeypatch):
+    """The DNS path: every registered daemon took the connection and sent nothing back is
+    NoReply (ping then ends as iputils ping does when no reply comes); any other failure among
+    them stays a plain error."""
+    from pingctl.errors import EXIT_ERROR, NoReply, Unreachable
+    from pingctl.find import search
+
+    monkeypatch.setattr(search, "find", lambda *a: ([_registered("a"), _registered("b")], "DNS"))
+    monkeypatch.setattr(fleet, "first_to_answer", lambda targets, *a: (_ for _ in ()).throw(
+        NoAnswer(targets[0].display, 1.0, connected=True)))  # fmt: skip
+    with pytest.raises(NoReply, match="registered in example.org but did not answer.*connected, but got no pingd"):
+        connect.connect(connect.Wanted(domain="example.org"), 1.0, quiet=True)
+
+    def one_refuses(targets, *a):
+        if targets[0].name == "b":
+            raise Unreachable(targets[0].display, "connection refused")
+        raise NoAnswer(targets[0].display, 1.0, connected=True)
+
+    monkeypatch.setattr(fleet, "first_to_answer", one_refuses)
+    with pytest.raises(PingctlError) as info:
+        connect.connect(connect.Wanted(domain="example.org"), 1.0, quiet=True)
+    assert not isinstance(info.value, NoReply) and info.value.exit_code == EXIT_ERROR

@@ -91,3 +91,39 @@ def test_choose_all_keeps_the_order_of_the_names_given_and_names_the_missing(mon
     monkeypatch.setattr(connect, "browse", lambda window, interfaces, domain: type("B", (), {"found": daemons}))
     found, missing = connect.choose_all(WantedAll(("c", "b", "zed", "C")))
     assert [f.name for f in found] == ["c", "B"] and missing == ["zed"]
+
+
+def test_a_daemon_that_connects_and_never_answers_ends_ping_with_exit_1():
+    """As iputils ping when no reply comes: the connection was taken, nothing came back."""
+    from pingctl.connect import Wanted
+    from pingctl.errors import EXIT_NO_REPLY, PingctlError
+    from tests.support.fakes import fake_router
+
+    with fake_router(lambda frame: None) as port, pytest.raises(PingctlError) as info:
+        pinging.ping(Wanted(server_ip="127.0.0.1", port=port), Schedule(3, 0.0, 0.3), pinging.View(json_output=True))
+    assert info.value.exit_code == EXIT_NO_REPLY
+    assert "no answer from pingd at 127.0.0.1:" in str(info.value) and "connected, but got no pingd reply" in str(
+        info.value
+    )
+
+
+def test_a_port_nothing_listens_on_stays_an_error_not_a_missing_reply():
+    from pingctl.connect import Wanted
+    from pingctl.errors import Unreachable
+    from tests.support.processes import free_port
+
+    with pytest.raises(Unreachable):
+        pinging.ping(Wanted(server_ip="127.0.0.1", port=free_port()), Schedule(3, 0.0, 0.3), pinging.View())
+
+
+def test_domain_daemons_that_never_answer_end_ping_with_exit_1(monkeypatch):
+    from pingctl.connect import Wanted
+    from pingctl.errors import EXIT_NO_REPLY, NoReply, PingctlError
+
+    def silent(wanted, timeout, quiet, context):
+        raise NoReply("pingd 'a' is registered in example.org but did not answer: …")
+
+    monkeypatch.setattr(pinging, "connect", silent)
+    with pytest.raises(PingctlError) as info:
+        pinging.ping(Wanted(domain="example.org"), Schedule(3, 0.0, 0.3), pinging.View())
+    assert info.value.exit_code == EXIT_NO_REPLY and "registered in example.org" in str(info.value)

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from pingd import configfile
 from pingd.cli import app
+from pingd.serve.statefile import render
 from pingd.settings import SETTINGS, Setting
 from pingd.shared import usage
 
@@ -129,6 +131,132 @@ def test_help_shows_every_setting_flag_and_its_default() -> None:
         "print_dns_records",
         "config",
         "check_config",
+        "quiet",
         "version",
         "help",
     }
+
+
+# --- which pingd the one-shot commands describe -------------------------------------------------
+
+
+@pytest.fixture
+def service_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
+    """A host that has the pingd service, in tmp_path: its unit, its settings directory and its
+    state directory (made by systemd at the service's first start, so not there yet)."""
+    for name in list(os.environ):
+        if name.startswith("PINGD_") or name in ("CONFIGURATION_DIRECTORY", "STATE_DIRECTORY"):
+            monkeypatch.delenv(name)
+    unit, etc, var = tmp_path / "pingd.service", tmp_path / "etc", tmp_path / "var"
+    unit.write_text("[Service]\n")
+    etc.mkdir()
+    monkeypatch.setattr(configfile, "SERVICE_UNITS", (unit,))
+    monkeypatch.setattr(
+        configfile, "SERVICE_DIRECTORIES", {"CONFIGURATION_DIRECTORY": str(etc), "STATE_DIRECTORY": str(var)}
+    )
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home/.config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home/.local/state"))
+    return etc / "pingd.toml", var / "state.json"
+
+
+def _pingd(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = usage.run(app, "pingd", list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_check_config_by_hand_checks_the_services_file(service_host, capsys) -> None:
+    conf, state = service_host
+    conf.write_text("# every line a comment, as shipped\n")
+    code, out, err = _pingd(capsys, "--check-config")
+    assert code == 0, err
+    printed = json.loads(out)
+    assert (printed["config_file"], printed["state_file"]) == (str(conf), str(state))
+    assert err == (
+        f"pingd: settings {conf} (the pingd service's), state file {state} (the pingd service's); "
+        "--config and --state-file name others\n"
+    )
+    conf.write_text('port = "oops"\n')
+    code, out, err = _pingd(capsys, "--check-config")
+    assert (code, out) == (2, "")
+    assert err == f"pingd: config file {conf}: port = 'oops': expected a whole port number\n"
+
+
+def test_quiet_check_config_says_nothing_unless_a_setting_is_bad(service_host, capsys) -> None:
+    conf, _ = service_host
+    conf.write_text("port = 7000\n")
+    assert _pingd(capsys, "--check-config", "--quiet") == (0, "", "")
+    conf.write_text("port = [")
+    code, out, err = _pingd(capsys, "--check-config", "--quiet")
+    assert (
+        (code, out) == (2, "") and err.startswith(f"pingd: config file {conf}: not valid TOML") and err.count("\n") == 1
+    )
+    code, _, err = _pingd(capsys, "--quiet", "--port", "0")  # serving: nothing to keep quiet
+    assert code == 2 and err == "pingd: --quiet goes with --check-config or --print-dns-records\n"
+
+
+def test_a_service_file_this_user_cannot_read_says_whose_it_is(service_host, capsys, monkeypatch) -> None:
+    from pingd.shared import files
+
+    def denied(path: Path, limit: int, follow: bool = True) -> bytes:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "read_regular", denied)
+    code, out, err = _pingd(capsys, "--check-config")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pingd: config file {service_host[0]}: Permission denied; it is the pingd service's: run as root "
+        "(sudo), or name your own with --config and --state-file\n"
+    )
+
+
+def test_print_dns_records_reads_the_services_state_and_never_makes_one(service_host, capsys, tmp_path) -> None:
+    conf, state = service_host
+    conf.write_text('dns_domain = "example.org"\nname = "box"\nbind = "192.0.2.10"\n')
+    before = _tree(tmp_path)
+    code, out, err = _pingd(capsys, "--print-dns-records")
+    assert (code, out) == (3, "")
+    assert err.splitlines()[1] == (
+        f"pingd: {state} does not exist yet: the pingd service makes it when it first starts (systemctl start "
+        "pingd); --print-dns-records only reads the service's files"
+    )
+    assert _tree(tmp_path) == before  # no state file, no directory, no node id made
+    state.parent.mkdir()
+    state.symlink_to(tmp_path / "gone.json")
+    code, out, err = _pingd(capsys, "--print-dns-records")
+    assert (
+        code == 3 and err.splitlines()[1] == f"pingd: {state}: a link to {tmp_path / 'gone.json'}, which does not exist"
+    )
+    state.unlink()
+    state.write_bytes(render("abcdef0123456789", 7))
+    code, out, err = _pingd(capsys, "--print-dns-records")
+    assert code == 0, err
+    records = [" ".join(line.split()) for line in out.splitlines()]
+    assert "box._pingd._tcp.example.org. 60 IN SRV 0 0 7464 pingd-abcdef0123456789.example.org." in records
+    assert "pingd-abcdef0123456789.example.org. 60 IN A 192.0.2.10" in records
+    assert err == (
+        f"pingd: settings {conf} (the pingd service's), state file {state} (the pingd service's); "
+        "--config and --state-file name others\n"
+    )
+    # Serving encrypted, the records carry its key: the service's, never one made now.
+    before = _tree(tmp_path)
+    code, out, err = _pingd(capsys, "--print-dns-records", "--curve")
+    assert code == 3 and f"{state.parent / 'pingd-curve.key_secret'} does not exist yet" in err
+    assert _tree(tmp_path) == before
+
+
+def test_by_hand_on_a_host_without_the_service_the_files_are_the_users(service_host, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(configfile, "SERVICE_UNITS", (tmp_path / "no-such.service",))
+    code, out, err = _pingd(capsys, "--check-config")
+    assert code == 0, err
+    mine = tmp_path / "home/.local/state/pingd/state.json"
+    assert json.loads(out)["state_file"] == str(mine) and json.loads(out)["config_file"] is None
+    assert err == (
+        f"pingd: no settings file (yours would be {tmp_path / 'home/.config/pingd/pingd.toml'}), "
+        f"state file {mine} (yours)\n"
+    )

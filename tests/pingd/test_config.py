@@ -32,6 +32,8 @@ def test_precedence_flags_over_environment_over_file():
         ("env", {"PINGD_COLOUR": "red"}, "unknown setting 'colour'"),
         ("flags", {"name": "x" * 64}, "at most 63 bytes"),
         ("file", {"port": 7464.9}, "whole port number"),
+        ("file", {"port": "oops"}, r"^config file: port = 'oops': expected a whole port number$"),
+        ("file", {"port": [7464]}, r"^config file: port = \[7464\]: expected a whole port number$"),
         ("env", {"PINGD_PORT": "7464.9"}, "environment: port"),
         ("file", {"bind": "10.0.0.300"}, "config file: bind"),
         ("env", {"PINGD_BIND": "1.2.3"}, "environment: bind"),

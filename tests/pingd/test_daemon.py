@@ -16,9 +16,11 @@ import pytest
 
 from pingctl.client import PingClient, Target
 from pingd.config import Config
-from pingd.daemon import Daemon, create_daemon
+from pingd.daemon import Daemon, StartupError, create_daemon
+from pingd.errors import EXIT_STATE
 from pingd.host.systemd import Notifier
 from pingd.serve import persistence
+from pingd.shared.protocol import MAX_STATUS_TEXT
 from tests.support.processes import wait_for
 
 
@@ -215,6 +217,36 @@ def test_status_reply_and_identity(running: Callable[..., Daemon]) -> None:
     assert _sent(daemon)[0].startswith("READY=1\nSTATUS=serving tcp://127.0.0.1:")
 
 
+class Describing:
+    """An announcer that only describes itself, as one failing with a text of any length would."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def describe(self) -> str:
+        return self.text
+
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@pytest.mark.parametrize("length", [MAX_STATUS_TEXT, MAX_STATUS_TEXT + 1, 5000])
+def test_an_announced_text_is_cut_to_the_longest_string_pingctl_reads(
+    running: Callable[..., Daemon], length: int
+) -> None:
+    """A DNS server's error can be of any length; pingctl refuses a STATUS holding a string
+    over 1,024 characters. Cut at a character (not a byte of UTF-8), the cut marked."""
+    daemon = running()
+    text = ("DNS: not registered in example.org (" + "\U0001f600" * length)[:length]
+    added = threading.Event()
+    daemon.call_soon(lambda: daemon.announcers.append(Describing(text)))  # on the loop's thread
+    daemon.call_soon(added.set)
+    assert added.wait(5)
+    with _client(daemon) as client:
+        announced = client.status().announced
+    assert announced == (text if length <= MAX_STATUS_TEXT else text[: MAX_STATUS_TEXT - 1] + "…")
+
+
 def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(
     running: Callable[..., Daemon], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -233,3 +265,12 @@ def test_a_task_from_another_thread_that_fails_is_one_line_and_serving_goes_on(
     with _client(daemon) as client:
         assert client.ping().ok
     assert [r.getMessage() for r in caplog.records] == ["an internal task failed, serving on: RuntimeError: injected"]
+
+
+def test_a_state_file_that_is_a_loop_of_links_stops_the_start_with_the_state_exit_code(tmp_path: Path) -> None:
+    link = tmp_path / "state.json"
+    link.symlink_to("state.json")
+    with pytest.raises(StartupError, match="loop of symbolic links") as info:
+        create_daemon(Config(bind="127.0.0.1", port=0, mdns=False), link, environ={}, notifier=RecordingNotifier())
+    assert info.value.exit_code == EXIT_STATE
+    assert os.readlink(link) == "state.json" and os.listdir(tmp_path) == ["state.json"]

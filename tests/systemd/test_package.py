@@ -1,5 +1,6 @@
 """The Debian package under a real systemd: apt installs it and pingd runs; an upgrade under
-load loses nothing acknowledged; remove stops it; purge leaves nothing of it on disk.
+load loses nothing acknowledged; and the operator's document (docs/operating.md), walked as
+written from install to purge: remove stops it, purge leaves nothing of it on disk.
 
 The package is built once per test session (packaging/build-deb, Debian's own tooling), at
 pingd's version N and, from the same tree, at N+1 for the upgrade. Each test boots a fresh
@@ -15,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 
 from tests.conftest import require
 from tests.support.processes import wait_for
+from tests.systemd import walk
 from tests.systemd.box import children
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +143,9 @@ def test_install_enables_and_starts_pingd_with_everything_in_place(box, packages
                  "/usr/share/man/man1/pingctl.1.gz", "/usr/share/man/man8/pingd.8.gz",
                  "/usr/bin/pingd", "/usr/bin/pingctl", "/usr/lib/pingd/bin/python"):  # fmt: skip
         assert path in files, path
+    assert "/usr/share/doc/pingd/operating.md.gz" in files
+    recommends = subprocess.run(["dpkg-deb", "-f", str(packages.current), "Recommends"], capture_output=True, text=True)
+    assert recommends.stdout.strip() == "bash-completion"  # what loads pingctl's completion
     conffiles = box.run("dpkg-query", "-W", "-f=${Conffiles}", "pingd").stdout
     assert "/etc/pingd/pingd.toml" in conffiles
     assert "ExecStart=/usr/bin/pingd" in box.run("systemctl", "cat", "pingd").stdout
@@ -197,25 +203,91 @@ def _count(box) -> int:
     return json.loads(out.stdout)["count"] if out.returncode == 0 else -1
 
 
-def test_remove_stops_it_and_purge_leaves_nothing_of_it(box, packages):
+def test_the_operators_document_walks_as_written(box, packages):
+    """docs/operating.md's blocks, run as written on a machine like the document's (named
+    `box`, with a LAN address), from install to purge: each command exits as the document says
+    and prints the lines it shows. Between the blocks, what the document claims and does not
+    show: the count kept by remove, the records' node id the service's own, nothing left after
+    purge but what the document says is left."""
+    blocks = walk.blocks()
+    assert list(blocks) == WALKED, "walk every block the document marks, in its order"
+    _like_the_documents_machine(box)
+    (box.root / "var/tmp/debs/build/deb").mkdir(parents=True)
+    shutil.copy(packages.current, box.root / "var/tmp/debs/build/deb" / packages.current.name)
     before = set(_files(box))
-    _install(box, packages.current)
-    assert _pingctl(box, "ping", "--server-ip", "127.0.0.1", "-c", "3", "-i", "0")["last_count"] == 3
-    box.run("systemctl", "stop", "pingd")  # the count on disk, as at any stop
-    box.run("systemctl", "start", "pingd")
+    started = time.monotonic()
 
-    _apt(box, "remove", "pingd")
-    assert box.run("systemctl", "is-active", "pingd", check=False).stdout.strip() != "active"
+    _walk(box, blocks, "install")
+    assert box.run("systemctl", "is-enabled", "pingd").stdout.strip() == "enabled"
+    _walk(box, blocks, "check-config")
+    pid = _main_pid(box)
+    _walk(box, blocks, "reload")
+    assert _main_pid(box) == pid  # a refused reload never reached pingd
+    _walk(box, blocks, "socket")
+    _walk(box, blocks, "socket-off")
+    assert box.run("systemctl", "is-enabled", "pingd.socket", check=False).stdout.strip() == "disabled"
+    # The key as the DNS server made it, copied to pingd's host (scp, in the document).
+    box.run("sh", "-c", "cd /var/tmp/debs && tsig-keygen -a hmac-sha256 pingd-key > dns.key")
+    _walk(box, blocks, "dns-settings")
+    _walk(box, blocks, "dns-key")
+    service_state = box.root / "var/lib/private/pingd"
+    state_files = sorted(p.name for p in service_state.iterdir())
+    printed = _walk(box, blocks, "dns-records")[0].output
+    node_id = json.loads((service_state / "state.json").read_text())["node_id"]
+    records = [" ".join(line.split()) for line in printed]
+    assert f"pingd-{node_id}.example.org. 60 IN A 192.0.2.10" in records  # the service's node, not a new one
+    assert sorted(p.name for p in service_state.iterdir()) == state_files  # read, nothing made
+    assert not (box.root / "root/.local/state/pingd").exists()
+
+    _walk(box, blocks, "purge")  # remove, then purge, then the drop-in by hand
+    print(f"the document's blocks: {time.monotonic() - started:.1f} s")
     for gone in ("/usr/bin/pingctl", "/usr/lib/pingd", "/lib/systemd/system/pingd.service"):
         assert not (box.root / gone.lstrip("/")).exists(), gone
-    state = json.loads(box.run("cat", "/var/lib/private/pingd/state.json").stdout)
-    assert state["count"] == 3  # removal keeps the count and the settings, as Debian does
-    assert (box.root / "etc/pingd/pingd.toml").exists()
-
-    _apt(box, "purge", "pingd")
     left = sorted(p for p in set(_files(box)) - before if "pingd" in p and not _dpkg_documents(p))
     assert left == [], left
     assert not list((box.root / "etc/systemd/system").rglob("pingd*"))  # no enablement left either
+
+
+#: The walked blocks of docs/operating.md, in the document's order (walk.py says how they run).
+WALKED = [
+    "install",
+    "check-config",
+    "reload",
+    "socket",
+    "socket-off",
+    "dns-settings",
+    "dns-key",
+    "dns-records",
+    "purge",
+]
+
+
+def _like_the_documents_machine(box) -> None:
+    """The machine the document's output came from: named `box`, with a LAN address
+    (192.0.2.10, on a veth pair: the box has only `lo`), no policy-rc.d forbidding services,
+    and, as it has no network, apt not fetching the recommended bash-completion."""
+    (box.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
+    (box.root / "etc/apt/apt.conf.d/99offline").write_text('APT::Install-Recommends "false";\n')
+    box.run("hostname", "box")
+    box.run("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+    box.run("ip", "addr", "add", "192.0.2.10/24", "dev", "eth0")
+    for link in ("eth0", "eth1"):
+        box.run("ip", "link", "set", link, "up")
+
+
+def _walk(box, blocks: dict[str, list[walk.Step]], name: str) -> list[walk.Ran]:
+    """Run one block of the document in the box, in the directory holding build/deb/; fail
+    with each command that did not do what the document shows, and what it did instead."""
+    steps = blocks[name]
+    run = box.run("bash", "-c", walk.script(steps, "/var/tmp/debs"), check=False, timeout=300)
+    ran = walk.results(steps, run.stdout)
+    wrong = [
+        f"$ {r.step.command}\n  {'; '.join(r.problems())}; it printed:\n" + textwrap.indent("\n".join(r.output), "    ")
+        for r in ran
+        if r.problems()
+    ]
+    assert not wrong, f"docs/operating.md, block {name!r}:\n" + "\n".join(wrong)
+    return ran
 
 
 def _files(box) -> list[str]:
@@ -239,5 +311,5 @@ def test_lintian_finds_no_errors(packages):
     errors = [line for line in run.stdout.splitlines() if line.startswith("E:")]
     assert errors == [], run.stdout
     warnings = sorted({m.group(1) for m in re.finditer(r"^W: pingd[^:]*: (\S+)", run.stdout, re.M)})
-    documented = (ROOT / "README.md").read_text()
+    documented = (ROOT / "docs" / "operating.md").read_text()
     assert all(f"`{tag}`" in documented for tag in warnings), (warnings, run.stdout)

@@ -42,6 +42,15 @@ def test_units_verify_cleanly(tmp_path):
     assert proc.stderr.strip() == "" and proc.stdout.strip() == ""
 
 
+def test_a_reload_checks_the_settings_before_pingd_is_signalled():
+    """As nginx's unit: a bad file fails `systemctl reload` instead of only being logged by pingd
+    (the package walks it: systemd/test_package.py::test_the_operators_document_walks_as_written)."""
+    service = (UNITS / "pingd.service").read_text()
+    reloads = [line for line in service.splitlines() if line.startswith("ExecReload=")]
+    assert reloads == ["ExecReload=/usr/local/bin/pingd --check-config --quiet", "ExecReload=/bin/kill -HUP $MAINPID"]
+    assert "\nDocumentation=man:pingd(8) man:systemd.exec(5)\n" in service
+
+
 def test_service_security_exposure_is_ok():
     _analyze_available()
     proc = subprocess.run(

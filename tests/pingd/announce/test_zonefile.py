@@ -42,3 +42,25 @@ def test_a_state_file_that_is_a_fifo_is_refused_at_once(tmp_path):
     with pytest.raises(zonefile.CannotPrint, match="is a FIFO, not a regular file") as info:
         zonefile.lines_for(_config(), state)
     assert info.value.exit_code == EXIT_STATE
+
+
+def test_a_state_file_that_is_a_loop_of_links_is_refused_and_kept(tmp_path):
+    """The user's own files: the state file would be made if missing, but a loop is no file."""
+    state = tmp_path / "state.json"
+    state.symlink_to("state.json")
+    with pytest.raises(zonefile.CannotPrint, match="loop of symbolic links") as info:
+        zonefile.lines_for(_config(), state)
+    assert info.value.exit_code == EXIT_STATE
+    assert os.readlink(state) == "state.json" and os.listdir(tmp_path) == ["state.json"]
+
+
+def test_a_state_file_that_must_not_be_made_is_not(tmp_path):
+    """The service's files: the node id is the service's to make, at its first start."""
+    state = tmp_path / "pingd" / "state.json"
+    with pytest.raises(zonefile.CannotPrint, match="does not exist") as info:
+        zonefile.lines_for(_config(), state, create=False)
+    assert info.value.exit_code == EXIT_STATE
+    assert os.listdir(tmp_path) == []
+    state.parent.mkdir()
+    state.write_bytes(render("abcdef0123456789", 5))
+    assert "id=abcdef0123456789" in "\n".join(zonefile.lines_for(_config(), state, create=False))

@@ -294,6 +294,53 @@ def test_a_failed_group_commit_refuses_the_whole_batch(always: World) -> None:
     assert always.actor.count == 0
 
 
+def _batch_of_mixed_requests(client: zmq.Socket) -> None:
+    """PING 1, STATUS 2, a bad request 3, PING 4, STATUS 5: waiting together, one batch."""
+    client.send(protocol.encode_ping(1))
+    client.send(protocol.encode_status_request(2))
+    client.send(b"PD\x01\x09" + (3).to_bytes(8, "big"))
+    client.send(protocol.encode_ping(4))
+    client.send(protocol.encode_status_request(5))
+
+
+def test_with_sync_always_a_batch_is_answered_in_the_order_of_its_requests(always: World) -> None:
+    client = always.client()
+    _batch_of_mixed_requests(client)
+    always.turn()
+    assert always.store.synced == [2]  # one batch, one commit
+    replies = [protocol.decode_reply(client.recv()) for _ in range(5)]
+    assert [(type(r).__name__, r.seq) for r in replies] == [
+        ("Pong", 1), ("StatusReply", 2), ("ErrorReply", 3), ("Pong", 4), ("StatusReply", 5)
+    ]  # fmt: skip
+
+
+def test_with_sync_always_a_status_reports_the_count_its_batch_committed(always: World) -> None:
+    """Never less than the PONG of a PING before it on its connection: the batch's count."""
+    client = always.client()
+    _batch_of_mixed_requests(client)
+    always.turn()
+    replies = {r.seq: r for r in (protocol.decode_reply(client.recv()) for _ in range(5))}
+    statuses = [replies[2], replies[5]]
+    assert all(isinstance(s, StatusReply) for s in statuses)
+    assert [(s.status.count, s.status.pings_served) for s in statuses if isinstance(s, StatusReply)] == [(2, 2)] * 2
+    assert replies[1] == Pong(1, 1) and replies[4] == Pong(4, 2)
+
+
+def test_a_failed_group_commit_refuses_its_pings_in_their_places(always: World) -> None:
+    client = always.client()
+    always.store.failing = True
+    _batch_of_mixed_requests(client)
+    always.turn()
+    replies = [protocol.decode_reply(client.recv()) for _ in range(5)]
+    assert [r.seq for r in replies] == [1, 2, 3, 4, 5]
+    assert [r.code for r in replies if isinstance(r, ErrorReply)] == [
+        ErrorCode.STORAGE_FAILED, ErrorCode.NOT_A_REQUEST, ErrorCode.STORAGE_FAILED
+    ]  # fmt: skip
+    status = replies[1]
+    assert isinstance(status, StatusReply) and status.status.count == 0
+    assert status.status.storage.startswith("cannot write the state file")
+
+
 def test_without_sync_always_one_message_per_turn(world: World) -> None:
     client = world.client()
     _send_pings(client, 3)

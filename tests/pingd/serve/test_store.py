@@ -234,3 +234,47 @@ def test_a_state_file_that_is_a_link_is_followed_and_the_link_kept(tmp_path, tar
     s.record(9)
     s.close()
     assert link.is_symlink() and store.parse(target.read_bytes(), target).count == 9
+
+
+def _links(tmp_path):
+    """Every entry under tmp_path that is a link, and where it points."""
+    return {str(p.relative_to(tmp_path)): os.readlink(p) for p in tmp_path.rglob("*") if p.is_symlink()}
+
+
+@pytest.mark.parametrize("loop", ["itself", "two links", "a link beyond a link", "a directory on its path"])
+def test_a_loop_of_links_is_refused_in_one_line_and_left_a_loop(tmp_path, loop):
+    """Resolved leniently, a loop is the path itself: a new state file used to replace the link."""
+    links = {
+        "itself": {"state.json": "state.json"},
+        "two links": {"state.json": "other", "other": "state.json"},
+        "a link beyond a link": {"state.json": "hop", "hop": "loop/state.json", "loop": "loop"},
+        "a directory on its path": {"loop": "loop"},
+    }[loop]
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    path = tmp_path / ("loop/state.json" if loop == "a directory on its path" else "state.json")
+    with pytest.raises(StateFileError, match="loop of symbolic links") as info:
+        StateStore.open(path)
+    assert str(info.value).startswith(f"state file {path}: ") and "\n" not in str(info.value)
+    assert _links(tmp_path) == links  # every link still a link, and nothing made beside them
+    assert sorted(os.listdir(tmp_path)) == sorted(links)
+
+
+def test_asked_not_to_create_a_missing_state_file_makes_nothing(tmp_path):
+    path = tmp_path / "sub" / "state.json"
+    with pytest.raises(StateFileError, match="does not exist"):
+        StateStore.open(path, create=False)
+    assert os.listdir(tmp_path) == []  # no directory, no lock file
+    dangling = tmp_path / "state.json"
+    dangling.symlink_to(tmp_path / "missing.json")
+    with pytest.raises(StateFileError, match="does not exist"):
+        StateStore.open(dangling, create=False)
+    assert os.listdir(tmp_path) == ["state.json"] and dangling.is_symlink()
+
+
+def test_asked_not_to_create_an_existing_state_file_is_opened(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_bytes(statefile.render("feed", 5))
+    s = StateStore.open(path, create=False)
+    assert (s.node_id, s.loaded_count) == ("feed", 5)
+    s.close()
