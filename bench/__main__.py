@@ -28,6 +28,8 @@ from pathlib import Path
 
 # The test kit starts, waits on and measures processes for the benchmark as for the tests (one
 # kit, no copies); python -m bench runs from the repository root, where `tests` is importable.
+from bench import scale
+from bench.table import Row, ms, ratio_row
 from tests.support.processes import base_env, free_port, pingctl, pingd_until_ready, rss_kib, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,32 +267,6 @@ def wall(*args: str) -> float:
 # --- the table ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    figure: str
-    value: str
-    baseline: str = ""
-    ratio: str = ""
-    goal: str = ""
-    met: bool | None = None
-
-
-def ms(us: float) -> str:
-    return f"{us / 1000:.3f} ms"
-
-
-def ratio_row(figure: str, value: float, base: float, goal: float | None, unit=ms) -> Row:
-    r = value / base
-    return Row(
-        figure,
-        unit(value),
-        unit(base),
-        f"{r:.2f}×",
-        f"≤ {goal:g}×" if goal else "",
-        None if goal is None else r <= goal,
-    )
-
-
 def render(rows: list[Row], machine: str) -> str:
     lines = [
         f"Machine: {machine}",
@@ -466,6 +442,9 @@ def measure(quick: bool) -> list[Row]:
 
     # Every daemon at once: twenty sessions (ping --all) must not distort each other's round trips.
     rows.extend(fleet_rows(quick))
+
+    # At scale: a rack of daemons on one link, an idle daemon's wake-ups, stopping (bench/scale.py).
+    rows.extend(scale.scale_rows(quick))
 
     # Start-up: pingd to READY=1, pingctl --help, a one-ping session by address.
     ready = []

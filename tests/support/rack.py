@@ -43,6 +43,7 @@ class Rack:
     extra: tuple[str, ...] = ()
     members: list[Member] = field(default_factory=list)
     namespace: str = ""
+    start_seconds: float = 0.0  # from the first exec to the last READY=1
     _made: list[str] = field(default_factory=list)
 
     def __enter__(self) -> Rack:
@@ -50,7 +51,7 @@ class Rack:
         try:
             self.namespace = "rk" + os.urandom(3).hex()
             netns.add_namespace(self.namespace, self._made)
-            self.start()
+            self.start_seconds = self.start()
         except BaseException:
             self.close()
             raise

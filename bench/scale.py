@@ -1,0 +1,194 @@
+"""The benchmark's rows at scale: a rack of pingd on one link, the fleet commands with default
+flags, an idle daemon's wake-ups, and how fast daemons stop.
+
+Method. ``RACK`` daemons run on the loopback of a network namespace of their own, each
+announced over mDNS on 127.0.0.1 with a port and a state file of its own (tests/support/rack.py);
+pingctl runs in the same namespace with ``--mdns-interface 127.0.0.1``. All of it shares the
+machine's two cores. Figures are taken in steady state (the rack settled ``SETTLE`` s after the
+last daemon said READY=1), runs at least ``GAP`` s apart (RFC 6762 §6: a responder multicasts a
+record at most once a second), each the wall time of a whole pingctl process, start-up included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.table import Row, ratio_row
+from tests.support.processes import Watcher, base_env, pingd_until_ready, wait_for
+from tests.support.rack import Rack
+
+RACK = 300
+SETTLE = 5.0
+GAP = 1.5
+LO = ("--mdns-interface", "127.0.0.1")
+
+
+def scale_rows(quick: bool) -> list[Row]:
+    """The rack's rows (with ``quick``, a rack of 30 and single runs), then the idle and stop rows."""
+    size = 30 if quick else RACK
+    with Rack(size, prefix="bench-rack") as rack:
+        started = rack.start_seconds
+        time.sleep(SETTLE)
+        rows = [Row(f"{size} daemons on one link: all started (exec to the last READY=1)", f"{started:.1f} s")]
+        rows += _discover_rows(rack, 1 if quick else 5)
+        rows += _status_rows(rack, 1 if quick else 3)
+        rows += _ping_all_rows(rack)
+        rows += _watch_rows(rack)
+        exits = rack.stop_all()
+        rows.append(
+            Row(
+                f"{size} daemons stopped together (SIGTERM to exit), slowest",
+                f"{exits[-1]:.2f} s (median {statistics.median(exits):.2f} s)",
+                goal="≤ 5 s",
+                met=len(exits) == size and exits[-1] <= 5.0,
+            )
+        )
+    rows.append(idle_wakeups_row(10.0 if quick else 60.0))
+    rows.append(stop_row(3 if quick else 9))
+    return rows
+
+
+def _ctl(rack: Rack, *args: str) -> tuple[float, Any]:
+    started = time.monotonic()
+    run = subprocess.run(
+        [*rack.run_prefix, sys.executable, "-m", "pingctl", *args, *LO],
+        capture_output=True, text=True, env=base_env(), timeout=600,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    if run.returncode != 0:
+        raise RuntimeError(f"pingctl {' '.join(args)} exited {run.returncode}: {run.stderr[-500:]}")
+    time.sleep(GAP)
+    return seconds, json.loads(run.stdout)
+
+
+def _discover_rows(rack: Rack, runs: int) -> list[Row]:
+    walls, found = [], []
+    for _ in range(runs):
+        seconds, listed = _ctl(rack, "discover", "--json")
+        walls.append(seconds)
+        found.append(len(listed))
+    p50 = statistics.median(walls)
+    return [
+        Row(
+            f"pingctl discover, {rack.size} daemons on one link, p50 of {runs} (window 1 s)",
+            f"{p50:.2f} s ({min(walls):.2f}-{max(walls):.2f}), found {min(found)}-{max(found)} of {rack.size}",
+            goal="≤ 1.5 s, all found",
+            met=p50 <= 1.5 and min(found) == rack.size,
+        )
+    ]
+
+
+def _status_rows(rack: Rack, runs: int) -> list[Row]:
+    walls, answered = [], []
+    for _ in range(runs):
+        seconds, rows = _ctl(rack, "status", "--all", "--json")
+        walls.append(seconds)
+        answered.append(sum(1 for r in rows if isinstance(r.get("count"), int)))
+    p50 = statistics.median(walls)
+    return [
+        Row(
+            f"pingctl status --all, {rack.size} daemons, p50 of {runs}",
+            f"{p50:.2f} s, {min(answered)}-{max(answered)} rows answered",
+            goal="≤ 2 s, every row",
+            met=p50 <= 2.0 and min(answered) == rack.size,
+        )
+    ]
+
+
+def _ping_all_rows(rack: Rack) -> list[Row]:
+    """ping --all -c 10 -i 0.1 against the rack, and a lone session (ping --name) against one
+    of its daemons with the same flags, before and after: the same client, the same daemons."""
+    flags = ("-c", "10", "-i", "0.1", "--json")
+    lone = [_ctl(rack, "ping", "--name", rack.members[i].name, *flags)[1]["rtt_ms"]["p50"] for i in (0, 1)]
+    seconds, reports = _ctl(rack, "ping", "--all", *flags)
+    lone += [_ctl(rack, "ping", "--name", rack.members[i].name, *flags)[1]["rtt_ms"]["p50"] for i in (2, 3)]
+    lost = sum(r["lost"] for r in reports)
+    p50s = sorted(r["rtt_ms"]["p50"] * 1000 for r in reports)
+    base = statistics.median(lone) * 1000
+    what = f"pingctl ping --all -c 10 -i 0.1, {rack.size} daemons"
+    return [
+        Row(f"{what}: sessions, pongs lost, wall", f"{len(reports)} sessions, {lost} lost, {seconds:.2f} s",
+            goal=f"{rack.size} sessions, 0 lost", met=len(reports) == rack.size and lost == 0),
+        ratio_row(f"{what}, p50 RTT, median daemon ÷ one session (ping --name)", statistics.median(p50s), base, None),
+        ratio_row(f"{what}, p50 RTT, worst daemon ÷ one session (ping --name)", p50s[-1], base, 1.5),
+    ]  # fmt: skip
+
+
+def _watch_rows(rack: Rack) -> list[Row]:
+    """discover --watch: how long until every daemon is shown, and how soon after each of ten
+    daemons' SIGTERM (their goodbye) its removal is shown."""
+    watcher = Watcher(*LO, "--json", prefix=rack.run_prefix)
+    try:
+        started = time.monotonic()
+
+        def shown(event: str) -> dict[str, float]:
+            return {json.loads(line)["name"]: t for t, line in watcher.lines if f'"{event}"' in line}
+
+        wait_for(lambda: len(shown("added")) >= rack.size, 60, "every daemon to be shown")
+        all_shown = max(shown("added").values()) - started
+        leaving = rack.members[-10:]
+        stopped = {}
+        for m in leaving:
+            stopped[m.name] = time.monotonic()
+            m.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: {m.name for m in leaving} <= set(shown("removed")), 30, "every goodbye to be shown")
+        late = max(shown("removed")[n] - t for n, t in stopped.items())
+    finally:
+        watcher.stop()
+    return [
+        Row(f"pingctl discover --watch, {rack.size} daemons: all shown", f"{all_shown:.2f} s"),
+        Row("discover --watch: a daemon's removal after its SIGTERM, slowest of 10", f"{late:.2f} s",
+            goal="≤ 1 s", met=late <= 1.0),
+    ]  # fmt: skip
+
+
+def idle_wakeups_row(seconds: float) -> Row:
+    """An idle pingd announcing over mDNS, alone on the loopback of a namespace of its own:
+    voluntary context switches of all its threads (/proc/PID/task/*/status) over ``seconds``."""
+    with Rack(1, prefix="bench-idle") as rack:
+        pid = rack.members[0].proc.pid
+        time.sleep(SETTLE)
+        before = _switches(pid)
+        time.sleep(seconds)
+        rate = (_switches(pid) - before) / seconds
+    return Row(
+        f"idle pingd with mDNS: wake-ups (voluntary context switches, all threads, {seconds:g} s)",
+        f"{rate:.2f} per second",
+        goal="≤ 1 per second",
+        met=rate <= 1.0,
+    )
+
+
+def _switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def stop_row(runs: int) -> Row:
+    """One pingd announcing over mDNS on loopback: SIGTERM to exit, the median of ``runs``."""
+    walls = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            args = ("--bind", "127.0.0.1", "--port", "0", *LO, "--name", "bench-stop", "--log-level", "warning",
+                    "--state-file", os.path.join(tmp, "state.json"))  # fmt: skip
+            with pingd_until_ready(args, env=base_env()) as d:
+                time.sleep(1.5)  # registered: the goodbyes are part of the stop
+                sent = time.monotonic()
+                d.proc.send_signal(signal.SIGTERM)
+                d.proc.wait(30)
+                walls.append(time.monotonic() - sent)
+    p50 = statistics.median(walls)
+    return Row("one pingd with mDNS stopped (SIGTERM to exit), median", f"{p50:.3f} s", goal="≤ 1 s", met=p50 <= 1.0)
