@@ -210,7 +210,7 @@ def _print_dns_records(settings: Config, state_path: Path, *, read_only: bool) -
         if problem:
             _fail(problem, EXIT_STATE)
     try:
-        lines = zonefile.lines_for(settings, state_path)
+        lines = zonefile.lines_for(settings, state_path, create=not read_only)
     except zonefile.CannotPrint as exc:
         _fail(str(exc), exc.exit_code)
     print("\n".join(lines))

@@ -3,6 +3,7 @@
 The same records as the dynamic update (``pingd.announce.dnssd``), from the same facts the daemon would
 use: its node id (read from the state file, or made now, as the daemon's first start would),
 its port, the addresses it would listen on, and its CURVE key if it serves encrypted clients.
+Asked not to create (the service's files), it makes neither a state file nor a key pair.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def lines_for(config: Config, state_path: Path, *, create: bool = True) -> list[
         port=config.port,
         listening=tuple(_listening(config.bind)),
         node_id=_node_id(state_path, create),
-        public_key=_public_key(state_path) if config.curve else None,
+        public_key=_public_key(state_path, create) if config.curve else None,
     )
     records = dnssd.records_for(
         announcement, dnssd.domain_name(config.dns_domain), dnssd.routable_addresses(announcement.listening)
@@ -70,11 +71,14 @@ def _node_id(state_path: Path, create: bool) -> str:
         raise CannotPrint(f"state file {state_path}: {exc.strerror}", EXIT_STATE) from None
 
 
-def _public_key(state_path: Path) -> str:
+def _public_key(state_path: Path, create: bool) -> str:
+    """The daemon's public key, beside its state file (as pingd.daemon keeps it); made now only
+    when ``create``, as the first start would."""
     from pingd.shared import keys
 
+    load = keys.load_or_create if create else keys.load
     try:
-        return keys.load_or_create(state_path.parent, "pingd-curve").public
+        return load(state_path.parent, "pingd-curve").public
     except keys.KeyFileError as exc:
         raise CannotPrint(str(exc), EXIT_STATE) from None
 

@@ -77,14 +77,31 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
             else:
                 files.write_atomically(public_path, certificate(public, None).encode(), 0o644)
                 return KeyPair(public, secret)
-        found_public, found_secret = read_certificate(secret_path)
-        if not (found_public and found_secret and is_key(found_public) and is_key(found_secret)):
-            raise KeyFileError(
-                f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair"
-            )
-        return KeyPair(found_public, found_secret)
+        return _read_pair(secret_path)
     except OSError as exc:
         raise KeyFileError(f"key file {secret_path}: {exc.strerror or exc}") from None
+
+
+def load(directory: Path, name: str) -> KeyPair:
+    """The key pair NAME in ``directory``, never made: for a reader of another's files (the
+    service's, read by hand), where a pair made now would not be the one that is served."""
+    secret_path = directory / f"{name}.key_secret"
+    try:
+        return _read_pair(secret_path)
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {secret_path} does not exist") from None
+    except OSError as exc:
+        raise KeyFileError(f"key file {secret_path}: {exc.strerror or exc}") from None
+
+
+def _read_pair(secret_path: Path) -> KeyPair:
+    """Both keys of an existing secret file; a file that lacks either is refused, never replaced."""
+    found_public, found_secret = read_certificate(secret_path)
+    if not (found_public and found_secret and is_key(found_public) and is_key(found_secret)):
+        raise KeyFileError(
+            f"key file {secret_path}: not a CURVE certificate with both keys; move it away to make a new pair"
+        )
+    return KeyPair(found_public, found_secret)
 
 
 def read_allowed(directory: Path) -> tuple[set[str], list[str]]:

@@ -173,17 +173,30 @@ def _silent(conn: socket.socket) -> None:
     pass  # accepts and never says a word
 
 
-@pytest.mark.parametrize("handler, expected", [(_http, "does not speak ZeroMQ"), (_silent, "no answer from pingd")])
-def test_non_pingd_program_on_the_port_is_one_line_and_exit_2(handler, expected):
+def _pingctl_at(handler, command: str):
+    """``pingctl command`` (timeout 1 s) pointed at a TCP server that runs ``handler``; its one
+    line on stderr, with no traceback, within the timeout."""
     server = TcpServer(handler)
     try:
-        run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(server.port), "--timeout", "1")
+        run = pingctl(command, "--server-ip", "127.0.0.1", "--port", str(server.port), "--timeout", "1")
     finally:
         server.close()
-    assert run.code == 2
-    assert run.stderr.count("\n") == 1 and expected in run.stderr, run.stderr
-    assert "Traceback" not in run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.seconds < 1 + 5
+    return run
+
+
+@pytest.mark.parametrize("command", ["ping", "status"])
+def test_a_program_that_does_not_speak_zeromq_is_one_line_and_exit_2(command):
+    run = _pingctl_at(_http, command)
+    assert run.code == 2 and "does not speak ZeroMQ" in run.stderr, run
+
+
+@pytest.mark.parametrize("command, code", [("ping", 1), ("status", 2)])
+def test_a_program_that_connects_and_never_answers_is_one_line_ping_exit_1_status_exit_2(command, code):
+    """ping as iputils ping when no reply comes (1); status got nothing to show (2)."""
+    run = _pingctl_at(_silent, command)
+    assert run.code == code and "no answer from pingd" in run.stderr and "connected" in run.stderr, run
 
 
 def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():

@@ -260,3 +260,27 @@ def test_by_hand_on_a_host_without_the_service_the_files_are_the_users(service_h
         f"pingd: no settings file (yours would be {tmp_path / 'home/.config/pingd/pingd.toml'}), "
         f"state file {mine} (yours)\n"
     )
+
+
+def test_print_dns_records_on_the_services_files_makes_nothing_even_past_its_check(
+    service_host, capsys, tmp_path, monkeypatch
+) -> None:
+    """The read-only promise is kept where the files are opened, not by the check before it: a
+    file gone between the check and the read (here, a check that saw nothing amiss) is refused,
+    and neither a state file nor a key pair is made in its place."""
+    from pingd import cli
+
+    conf, state = service_host
+    conf.write_text('dns_domain = "example.org"\nname = "box"\nbind = "192.0.2.10"\n')
+    monkeypatch.setattr(cli, "_not_readable", lambda state_path, curve: None)
+    before = _tree(tmp_path)
+    code, out, err = _pingd(capsys, "--print-dns-records")
+    assert (code, out) == (3, "") and err.splitlines()[1].startswith(f"pingd: state file {state}: does not exist")
+    assert _tree(tmp_path) == before
+    state.parent.mkdir()
+    state.write_bytes(render("abcdef0123456789", 7))
+    before = _tree(tmp_path)
+    code, out, err = _pingd(capsys, "--print-dns-records", "--curve")
+    key = state.parent / "pingd-curve.key_secret"
+    assert (code, out) == (3, "") and err.splitlines()[1] == f"pingd: key file {key} does not exist"
+    assert _tree(tmp_path) == before  # no key pair made

@@ -64,3 +64,17 @@ def test_a_state_file_that_must_not_be_made_is_not(tmp_path):
     state.parent.mkdir()
     state.write_bytes(render("abcdef0123456789", 5))
     assert "id=abcdef0123456789" in "\n".join(zonefile.lines_for(_config(), state, create=False))
+
+
+def test_a_key_pair_that_must_not_be_made_is_not(tmp_path):
+    """Serving encrypted, the records carry the service's key: never one made now, which no
+    daemon would serve with; the user's own files get theirs made, as the first start would."""
+    state = tmp_path / "state.json"
+    state.write_bytes(render("abcdef0123456789", 5))
+    with pytest.raises(zonefile.CannotPrint, match="pingd-curve.key_secret does not exist") as info:
+        zonefile.lines_for(_config(curve=True), state, create=False)
+    assert info.value.exit_code == EXIT_STATE and "\n" not in str(info.value)
+    assert os.listdir(tmp_path) == ["state.json"]
+    made = "\n".join(zonefile.lines_for(_config(curve=True), state))
+    assert sorted(os.listdir(tmp_path)) == ["pingd-curve.key", "pingd-curve.key_secret", "state.json"]
+    assert made.splitlines() == zonefile.lines_for(_config(curve=True), state, create=False)

@@ -37,6 +37,18 @@ def test_a_damaged_secret_file_is_refused_not_replaced(tmp_path):
     assert (tmp_path / "c.key_secret").read_text() == "not a certificate"
 
 
+def test_a_pair_loaded_without_creating_is_the_one_made_and_a_missing_one_is_never_made(tmp_path):
+    with pytest.raises(keys.KeyFileError) as info:
+        keys.load(tmp_path / "dir", "pingd-curve")
+    assert str(info.value) == f"key file {tmp_path / 'dir' / 'pingd-curve.key_secret'} does not exist"
+    assert os.listdir(tmp_path) == []
+    pair = keys.load_or_create(tmp_path, "pingd-curve")
+    assert keys.load(tmp_path, "pingd-curve") == pair and pair.secret
+    (tmp_path / "pingd-curve.key_secret").write_text(keys.certificate(pair.public, None))  # no secret in it
+    with pytest.raises(keys.KeyFileError, match="not a CURVE certificate with both keys"):
+        keys.load(tmp_path, "pingd-curve")
+
+
 def test_allow_lists_take_certificates_and_bare_keys_and_name_the_rest(tmp_path):
     a, b = "a" * 40, "b" * 40
     (tmp_path / "alice.key").write_text(keys.certificate(a, None))
