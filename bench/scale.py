@@ -71,37 +71,31 @@ def _ctl(rack: Rack, *args: str) -> tuple[float, Any]:
 
 
 def _discover_rows(rack: Rack, runs: int) -> list[Row]:
-    walls, found = [], []
-    for _ in range(runs):
-        seconds, listed = _ctl(rack, "discover", "--json")
-        walls.append(seconds)
-        found.append(len(listed))
-    p50 = statistics.median(walls)
-    return [
-        Row(
-            f"pingctl discover, {rack.size} daemons on one link, p50 of {runs} (window 1 s)",
-            f"{p50:.2f} s ({min(walls):.2f}-{max(walls):.2f}), found {min(found)}-{max(found)} of {rack.size}",
-            goal="≤ 1.5 s, all found",
-            met=p50 <= 1.5 and min(found) == rack.size,
-        )
-    ]
+    return [_timed(rack, runs, ("discover", "--json"), 1.5, "found", len)]
 
 
 def _status_rows(rack: Rack, runs: int) -> list[Row]:
-    walls, answered = [], []
+    def answered(rows: Any) -> int:
+        return sum(1 for r in rows if isinstance(r.get("count"), int))
+
+    return [_timed(rack, runs, ("status", "--all", "--json"), 2.0, "answered", answered)]
+
+
+def _timed(rack: Rack, runs: int, args: tuple[str, ...], goal: float, what: str, counted: Any) -> Row:
+    """``runs`` runs of ``pingctl ARGS``: the p50 of their wall times, and how many daemons each
+    run ``what`` (``counted`` of its JSON), against ``goal`` seconds and every daemon."""
+    walls, counts = [], []
     for _ in range(runs):
-        seconds, rows = _ctl(rack, "status", "--all", "--json")
+        seconds, out = _ctl(rack, *args)
         walls.append(seconds)
-        answered.append(sum(1 for r in rows if isinstance(r.get("count"), int)))
+        counts.append(counted(out))
     p50 = statistics.median(walls)
-    return [
-        Row(
-            f"pingctl status --all, {rack.size} daemons, p50 of {runs}",
-            f"{p50:.2f} s, {min(answered)}-{max(answered)} rows answered",
-            goal="≤ 2 s, every row",
-            met=p50 <= 2.0 and min(answered) == rack.size,
-        )
-    ]
+    return Row(
+        f"pingctl {' '.join(args[:-1])}, {rack.size} daemons on one link, p50 of {runs}",
+        f"{p50:.2f} s ({min(walls):.2f}-{max(walls):.2f}), {min(counts)}-{max(counts)} of {rack.size} {what}",
+        goal=f"≤ {goal:g} s, all {what}",
+        met=p50 <= goal and min(counts) == rack.size,
+    )
 
 
 def _ping_all_rows(rack: Rack) -> list[Row]:
