@@ -61,7 +61,13 @@ def require(why_not: str | None) -> None:
 #: COVERAGE_PROCESS_CONFIG); the flood tests hold pingd to wall-clock bounds while it sheds
 #: hundreds of connections, and tracing it slowed exactly that past them (first pong 3.5 s
 #: after the flood, against 3.0 s; one run in three of test_flood.py measured, none unmeasured).
-UNMEASURED = ("tests/integration/test_flood.py::",)
+#: The torture and scale tests run the code paths other tests measure, hundreds of thousands of
+#: times or in a hundred processes at once: measured, they cost the suite time and nothing else.
+UNMEASURED = (
+    "tests/integration/test_flood.py::",
+    "tests/integration/test_torture.py::",
+    "tests/integration/test_scale.py::",
+)
 
 
 @pytest.fixture(autouse=True)
