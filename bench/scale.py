@@ -5,7 +5,7 @@ Method. ``RACK`` daemons run on the loopback of a network namespace of their own
 announced over mDNS on 127.0.0.1 with a port and a state file of its own (tests/support/rack.py);
 pingctl runs in the same namespace with ``--mdns-interface 127.0.0.1``. All of it shares the
 machine's two cores. Figures are taken in steady state (the rack settled ``SETTLE`` s after the
-last daemon said READY=1), runs at least ``GAP`` s apart (RFC 6762 §6: a responder multicasts a
+last daemon's status line said it is announced), runs at least ``GAP`` s apart (RFC 6762 §6: a responder multicasts a
 record at most once a second), each the wall time of a whole pingctl process, start-up included.
 """
 
@@ -38,7 +38,8 @@ def scale_rows(quick: bool) -> list[Row]:
     with Rack(size, prefix="bench-rack") as rack:
         started = rack.start_seconds
         time.sleep(SETTLE)
-        rows = [Row(f"{size} daemons on one link: all started (exec to the last READY=1)", f"{started:.1f} s")]
+        what = f"{size} daemons on one link: all started and announced (exec to the last status line saying so)"
+        rows = [Row(what, f"{started:.1f} s")]
         rows += _discover_rows(rack, 1 if quick else 5)
         rows += _status_rows(rack, 1 if quick else 3)
         rows += _ping_all_rows(rack)

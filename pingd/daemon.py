@@ -166,6 +166,8 @@ class Daemon:
             self.status_line.woken(now)
         if now >= self.status_line.due:
             self.status_line.update(now)
+        else:  # an announcement's new state ("registering" → "announced as …"), if any
+            self.status_line.publish()
         return min(watch.due, self.status_line.due, self._next_watchdog)
 
     def _describe_announcers(self) -> list[str]:

@@ -8,8 +8,8 @@ its count, its rate in pings per second and how it is announced; or, while the c
 persisted, that it is not counting and why. It is looked at every ``STATUS_INTERVAL`` seconds
 while pings come and sent only when it changes; once a look finds no ping since the one before,
 the rate shown is 0 and stays so, and the next look waits for the next ping (an idle pingd is
-not woken for a line that cannot change; a storage failure or an announcement's new state is
-sent at once through ``publish``).
+not woken for a rate that cannot change). A storage failure is sent at once through
+``publish``, and an announcement's new state at the daemon's next tick (within 2 s when idle).
 """
 
 from __future__ import annotations

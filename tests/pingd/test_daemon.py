@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -274,3 +275,22 @@ def test_a_state_file_that_is_a_loop_of_links_stops_the_start_with_the_state_exi
         create_daemon(Config(bind="127.0.0.1", port=0, mdns=False), link, environ={}, notifier=RecordingNotifier())
     assert info.value.exit_code == EXIT_STATE
     assert os.readlink(link) == "state.json" and os.listdir(tmp_path) == ["state.json"]
+
+
+def test_an_idle_daemon_shows_an_announcements_new_state_at_its_next_tick(running: Callable[..., Daemon]) -> None:
+    """No ping comes, so the rate's look waits for one; an announcer's new state ("registering"
+    → "announced as …") must still reach systemd's status line, at the next tick."""
+    clock = ManualClock()
+    daemon = running(clock=clock)
+    announcer = Describing("mDNS: registering 'box'")
+    with _client(daemon) as client:
+        daemon.call_soon(lambda: daemon.announcers.append(announcer))
+        clock.now += 5.0
+        _whole_turn(daemon, client)
+        clock.now += 5.0
+        _whole_turn(daemon, client)
+        assert daemon.status_line.due == math.inf  # idle: the rate's look waits for a ping
+        announcer.text = "mDNS: announced as 'box'"
+        clock.now += 5.0
+        _whole_turn(daemon, client)
+    assert _sent(daemon)[-1].endswith(", 0 pings/s, mDNS: announced as 'box'")
