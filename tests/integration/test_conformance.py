@@ -12,7 +12,6 @@ import resource
 import secrets
 import signal
 import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,35 +291,6 @@ def test_a_zeromq_stack_written_by_hand_is_served(daemon_port, version):
         assert delimiter == b"" and isinstance(protocol.decode_reply(frame), StatusReply)
 
 
-def test_a_zmtp_3_peer_that_ignores_heartbeats_is_dropped_and_one_that_answers_them_is_kept(daemon_port):
-    """pingd sends a PING command every 10 s, and drops a connection that sends nothing within
-    30 s of one (about 40 s in all); the peer that answers them is served after that."""
-    kept: list[tuple[list[bytes], protocol.Reply]] = []
-    dropped = threading.Event()
-
-    def answering() -> None:
-        with RawPeer(daemon_port) as peer:
-            while not dropped.wait(0):
-                with contextlib.suppress(TimeoutError):
-                    peer.recv(timeout=0.5)  # no message comes: PINGs only, each answered with a PONG
-            peer.send(protocol.encode_ping(2))
-            kept.append((peer.commands, protocol.decode_reply(peer.recv()[0])))
-
-    thread = threading.Thread(target=answering)
-    thread.start()
-    try:
-        with RawPeer(daemon_port, answer_pings=False) as silent:
-            silent.send(protocol.encode_ping(1))
-            silent.recv()
-            assert silent.wait_closed(60), "a peer that ignores PING commands was kept"
-            assert b"PING" in silent.commands
-    finally:
-        dropped.set()
-        thread.join(30)
-    [(commands, reply)] = kept
-    assert b"PING" in commands and isinstance(reply, Pong)
-
-
 # -- Error codes 4 and 5, provoked as the document says ------------------------------------
 
 
@@ -368,3 +338,18 @@ def test_status_reply_is_ascii_json_with_sorted_keys_within_its_bound(daemon_por
     assert announced == "not announced (--no-mdns, no --dns-domain)"
     assert len(frame) <= 659 + 15 + len(json.dumps(announced)) - 2
     assert len(frame) <= 12_956  # the bound whatever the daemon announces
+
+
+# -- Heartbeats: a trial of about 40 s, run beside the rest of the suite ----------------------
+
+
+def test_a_zmtp_3_peer_that_ignores_heartbeats_is_dropped_and_one_that_answers_them_is_kept(heartbeat_trial):
+    """pingd sends a PING command every 10 s, and drops a connection that sends nothing within
+    30 s of one (about 40 s in all); the peer that answers them is served after that. The
+    trial begins with the first integration test and this test runs last (tests/integration/
+    conftest.py), so its 40 s pass beside the rest of the suite."""
+    trial = heartbeat_trial.outcome(90)
+    assert trial.silent_dropped, "a peer that ignores PING commands was kept"
+    assert trial.silent_commands is not None and b"PING" in trial.silent_commands
+    [(commands, reply)] = trial.kept
+    assert b"PING" in commands and isinstance(reply, Pong)

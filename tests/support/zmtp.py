@@ -12,10 +12,14 @@ conformance suite shows those rather than assume them, with:
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pingd.shared import protocol
 
 _SIGNATURE = b"\xff" + bytes(8) + b"\x7f"
 _DEALER = 5  # ZMTP 2.0's number for a DEALER socket
@@ -166,3 +170,55 @@ def unread_bytes(port: int) -> int:
         if fields[1] == local and fields[3] == "01":  # ESTABLISHED
             total += int(fields[4].split(":")[1], 16)
     return total
+
+
+@dataclass
+class HeartbeatTrial:
+    """Two ZMTP 3 peers on a daemon of their own: one that ignores PING commands and one that
+    answers them. Started with the module, so that the ~40 s the daemon's timers take pass
+    while the other tests run; ``outcome`` waits for what the peers saw."""
+
+    port: int
+    silent_dropped: bool = False
+    silent_commands: list[bytes] | None = None
+    kept: list[tuple[list[bytes], protocol.Reply]] | None = None
+    error: BaseException | None = None
+
+    def start(self) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        dropped = threading.Event()
+        kept: list[tuple[list[bytes], protocol.Reply]] = []
+
+        def answering() -> None:
+            with RawPeer(self.port) as peer:
+                while not dropped.wait(0):
+                    with contextlib.suppress(TimeoutError):
+                        peer.recv(timeout=0.5)  # no message comes: PINGs only, each answered with a PONG
+                peer.send(protocol.encode_ping(2))
+                kept.append((peer.commands, protocol.decode_reply(peer.recv()[0])))
+
+        thread = threading.Thread(target=answering)
+        thread.start()
+        try:
+            with RawPeer(self.port, answer_pings=False) as silent:
+                silent.send(protocol.encode_ping(1))
+                silent.recv()
+                self.silent_dropped = silent.wait_closed(60)
+                self.silent_commands = list(silent.commands)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            dropped.set()
+            thread.join(30)
+            self.kept = kept
+            self._done.set()
+
+    def outcome(self, timeout: float) -> HeartbeatTrial:
+        assert self._done.wait(timeout), "the heartbeat trial did not end"
+        if self.error is not None:
+            raise self.error
+        return self
