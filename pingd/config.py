@@ -71,9 +71,21 @@ def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
         try:
             changes[key] = parser(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{origin}: {key} = {raw!r}: {exc}") from None
+            raise ConfigError(f"{as_given(key, raw, origin)}: {exc}") from None
         origins[key] = origin
     return replace(config, **changes, origins=origins)
+
+
+def as_given(key: str, raw: Any, origin: str) -> str:
+    """A setting as the user wrote it, for a message: ``--port 70000``, ``PINGD_PORT='1.5'``,
+    ``port = 'oops' in config file F`` (a repeatable flag by its name alone: the message
+    names the value)."""
+    declared = BY_KEY[key]
+    if origin == "command line":
+        return declared.flag if isinstance(raw, tuple) else f"{declared.flag} {raw}"
+    if origin == "environment":
+        return f"{declared.env}={raw!r}"
+    return f"{key} = {raw!r} in {origin}"
 
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
