@@ -8,6 +8,7 @@ environment or the disk; ``pingd.configfile.load`` is the thin shell that reads 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -110,10 +111,19 @@ def resolve(
     config = _apply(config, given, "command line")
     if config.allow_clients is not None and not config.curve:
         raise ConfigError("allow_clients needs curve: add --curve (curve = true), since keys need encryption")
+    if config.mdns_backend == "avahi" and (loopback := _loopback(config.mdns_interfaces)):
+        raise ConfigError(
+            f"{config.origin('mdns_backend')} cannot announce on {loopback}: avahi-daemon never uses loopback "
+            "(use --mdns-backend zeroconf, or another --mdns-interface)"
+        )
     for key in ("dns_server", "dns_key"):
         if getattr(config, key) is not None and config.dns_domain is None:
             raise ConfigError(f"{config.origin(key)} needs a domain to register in: add --dns-domain")
     return config
+
+
+def _loopback(addresses: tuple[str, ...]) -> str | None:
+    return next((a for a in addresses if ipaddress.ip_address(a).is_loopback), None)
 
 
 def state_file_path(config: Config, environ: Mapping[str, str] | None = None) -> Path:

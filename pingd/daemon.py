@@ -26,6 +26,7 @@ from typing import Protocol
 import zmq
 
 from pingd import __version__
+from pingd.announce.announcement import Announcement, Announcer
 from pingd.config import RESTART_ONLY, Config
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
 from pingd.host.memory import MemoryTrimmer
@@ -43,12 +44,6 @@ from pingd.shared.protocol import MAX_STATUS_TEXT
 log = logging.getLogger("pingd")
 
 __all__ = ["Daemon", "StartupError", "create_daemon"]
-
-
-class Announcer(Protocol):
-    def start(self) -> None: ...
-    def describe(self) -> str: ...
-    def close(self) -> None: ...
 
 
 class Authenticator(Protocol):
@@ -295,8 +290,6 @@ def _announcers(
     """How the daemon makes itself known: over mDNS, in a DNS domain, both or neither. Each
     is made given the daemon (mDNS hands it a rename). A DNS key file that cannot be used
     stops the start here, with the settings' exit code."""
-    from pingd.announce.mdns import Announcement, MdnsAnnouncer
-
     announcement = Announcement(
         name=config.instance_name,
         port=listening.port,
@@ -306,7 +299,7 @@ def _announcers(
     )
     made: list[Callable[[Daemon], Announcer]] = []
     if config.mdns:
-        made.append(lambda daemon: MdnsAnnouncer(announcement, config.mdns_interfaces, on_renamed=daemon.renamed))
+        made.append(_mdns_announcer(config, announcement))
     if config.dns_domain is not None:
         from pingd.announce.dnssd import DnsSettingError
         from pingd.announce.registrar import registrar_for
@@ -319,6 +312,43 @@ def _announcers(
             raise StartupError(str(exc), EXIT_SETTINGS) from None
         made.append(lambda daemon: registrar)
     return made
+
+
+def _mdns_announcer(config: Config, announcement: Announcement) -> Callable[[Daemon], Announcer]:
+    """avahi-daemon's responder or pingd's own (``mdns_backend``), chosen now and said in
+    one line when it starts."""
+    from pingd.announce import backend
+
+    def avahi_missing() -> str | None:
+        from pingd.announce.avahi import avahi_running
+
+        return avahi_running()
+
+    choice = backend.choose(config.mdns_backend, config.mdns_interfaces, avahi_missing)
+    if choice.backend == backend.AVAHI:
+        from pingd.announce.avahi import AvahiAnnouncer as Chosen
+    else:
+        from pingd.announce.mdns import MdnsAnnouncer as Chosen  # type: ignore[assignment]
+    return lambda daemon: _Introduced(
+        Chosen(announcement, config.mdns_interfaces, on_renamed=daemon.renamed), choice.log_line()
+    )
+
+
+class _Introduced:
+    """An announcer that says which one it is as it starts."""
+
+    def __init__(self, announcer: Announcer, line: str) -> None:
+        self._announcer, self._line = announcer, line
+
+    def start(self) -> None:
+        log.info("%s", self._line)
+        self._announcer.start()
+
+    def describe(self) -> str:
+        return self._announcer.describe()
+
+    def close(self) -> None:
+        self._announcer.close()
 
 
 def _allow_list(config: Config) -> security.ClientAllowList | None:

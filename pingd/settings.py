@@ -22,6 +22,7 @@ from pingd.shared.protocol import DEFAULT_PORT
 
 SYNC_MODES: Final = ("periodic", "always")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+MDNS_BACKENDS: Final = ("auto", "avahi", "zeroconf")
 DNS_PORT: Final = 53
 
 T = TypeVar("T")
@@ -252,6 +253,12 @@ class Config:
         "Announce only on this interface address (repeatable).",
         shown_default="all",
         flag="--mdns-interface",
+    )
+    mdns_backend: str = setting(
+        "auto",
+        _OneOf(MDNS_BACKENDS),
+        "Who answers mDNS for pingd: avahi (avahi-daemon, over D-Bus), zeroconf (pingd's own responder), "
+        "or auto: avahi when it is on the system bus.",
     )
     log_level: str = setting("info", _OneOf(LOG_LEVELS), "debug, info, warning or error.", reloadable=True)
     curve: bool = setting(

@@ -139,8 +139,8 @@ def avahi(tmp_path: Path):
     require(available())
     started: list[Avahi] = []
 
-    def start(host, host_name: str) -> Avahi:
-        a = Avahi(host, host_name, tmp_path)
+    def start(host, host_name: str, ipv6: bool = False) -> Avahi:
+        a = Avahi(host, host_name, tmp_path, ipv6=ipv6)
         started.append(a)
         return a.start()
 

@@ -30,7 +30,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
-from pingd.announce.mdns import Announcement
+from pingd.announce.announcement import Announcement
 from pingd.shared import addresses as addressing
 from pingd.shared import files, service
 from pingd.shared.service import ENUMERATION_LABELS, SERVICE_LABELS

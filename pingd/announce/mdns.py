@@ -10,50 +10,19 @@ logged and pingd keeps serving by address; a registration that fails is logged a
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from pingd.announce import sieve
+from pingd.announce.announcement import FIRST_RETRY, MAX_RETRY, Announcement, announced_addresses
 from pingd.shared import addresses as addressing
 from pingd.shared import service
 from pingd.shared.service import SERVICE_TYPE
 
 log = logging.getLogger("pingd")
-
-
-def announced_addresses(listening: tuple[str, ...], interfaces: tuple[str, ...]) -> list[str]:
-    """Which listening addresses to put in A/AAAA records.
-
-    Restricted to --mdns-interface addresses when given (so a loopback-only announcement
-    carries 127.0.0.1); otherwise every address but loopback, unless loopback is all there is.
-    """
-    if interfaces:
-        chosen = [a for a in listening if a in interfaces]
-        return chosen or list(interfaces)
-    outside = [a for a in listening if not ipaddress.ip_address(a).is_loopback]
-    return outside or list(listening)
-
-
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    """What pingd announces: its name, where it listens, who it is."""
-
-    name: str
-    port: int
-    listening: tuple[str, ...]  # the addresses pingd serves on
-    node_id: str
-    public_key: str | None = None  # with --curve: clients learn the key from the TXT record
-
-
-#: The first retry after a failed registration; each next one waits twice as long, up to
-#: MAX_RETRY (the same policy as the DNS registrar's).
-FIRST_RETRY = 1.0
-MAX_RETRY = 60.0
 
 
 class MdnsAnnouncer:

@@ -39,8 +39,8 @@ import dns.rrset
 import dns.tsig
 
 from pingd.announce import dnsquery, dnssd
+from pingd.announce.announcement import Announcement
 from pingd.announce.dnssd import ServiceRecords
-from pingd.announce.mdns import Announcement
 from pingd.config import DNS_PORT
 from pingd.shared.addresses import host_port
 

@@ -28,7 +28,7 @@ def lines_for(config: Config, state_path: Path, *, create: bool = True) -> list[
     """The zone-file lines. ``create``: a state file that does not exist yet may be made (the
     user's own); false for the service's files, which only the service may make."""
     from pingd.announce import dnssd
-    from pingd.announce.mdns import Announcement
+    from pingd.announce.announcement import Announcement
 
     if config.dns_domain is None:
         raise CannotPrint("--print-dns-records needs the domain: add --dns-domain DOMAIN", EXIT_SETTINGS)

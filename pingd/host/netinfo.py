@@ -30,6 +30,19 @@ def interface_addresses() -> list[str]:
     return sorted(set(v4), key=_order) + sorted(set(v6), key=_order)
 
 
+def interface_indexes() -> dict[str, int]:
+    """Each interface address (text, IPv6 without its scope) and the index of its interface."""
+    import ifaddr
+
+    found: dict[str, int] = {}
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = str(ip.ip) if ip.is_IPv4 else str(ipaddress.IPv6Address(ip.ip[0]))
+            if adapter.index is not None:
+                found.setdefault(text, adapter.index)
+    return found
+
+
 def _order(address: str) -> tuple[bool, str]:
     ip = ipaddress.ip_address(address)
     return (not ip.is_loopback, address)

@@ -1,5 +1,6 @@
 """pingctl's side of the contract: it imports ``pingd.shared`` (and the package root, for the
-version) and nothing else of the daemon.
+version) and nothing else of the daemon — nor the D-Bus library the daemon publishes
+through Avahi with (jeepney).
 
 That boundary keeps pingctl light (a control CLI is started thousands of times) and keeps the
 wire contract in one place. The check walks every module of pingctl, so a new module is
@@ -32,15 +33,16 @@ def pingctl_modules(root: Path) -> list[str]:
 
 
 def daemon_side_loaded(modules: list[str], path: Path | None = None) -> dict[str, set[str]]:
-    """The pingd modules outside ``pingd.shared`` that importing each module loads first (one
-    interpreter, in order: a leak is named after the module that brought it in)."""
+    """The pingd modules outside ``pingd.shared`` (and the D-Bus library's) that importing each
+    module loads first (one interpreter, in order: a leak is named after the module that
+    brought it in)."""
     code = (
         "import importlib, json, sys\n"
         "out = {}\n"
         f"for name in {modules!r}:\n"
         "    before = set(sys.modules)\n"
         "    importlib.import_module(name)\n"
-        "    out[name] = sorted(m for m in set(sys.modules) - before if m == 'pingd' or m.startswith('pingd.'))\n"
+        "    out[name] = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('pingd', 'jeepney'))\n"
         "print(json.dumps(out))\n"
     )
     env = None if path is None else {"PYTHONPATH": str(path), "PATH": "/usr/bin:/bin"}
@@ -71,10 +73,12 @@ def test_the_check_catches_a_module_that_imports_the_daemon(tmp_path):
     shutil.copytree(root / "pingctl", tmp_path / "pingctl")
     shutil.copytree(root / "pingd", tmp_path / "pingd")
     (tmp_path / "pingctl" / "find" / "leak.py").write_text("from pingd.serve import store  # the daemon's\n")
+    (tmp_path / "pingctl" / "find" / "bus.py").write_text("import jeepney  # D-Bus\n")
     site = [p for p in sys.path if p.endswith("site-packages")]
     leaked = daemon_side_loaded(pingctl_modules(tmp_path), Path(":".join([str(tmp_path), *site])))
-    assert set(leaked) == {"pingctl.find.leak"}
+    assert set(leaked) == {"pingctl.find.leak", "pingctl.find.bus"}
     assert "pingd.serve.store" in leaked["pingctl.find.leak"]
+    assert "jeepney" in leaked["pingctl.find.bus"]
 
 
 def test_help_loads_neither_zmq_nor_zeroconf():

@@ -138,7 +138,7 @@ def test_an_unknown_setting_lists_the_known_ones():
         config.resolve({}, {}, {"prot": 1}, "config file /etc/pingd/pingd.toml")
     assert str(info.value) == (
         "config file /etc/pingd/pingd.toml: unknown setting 'prot' (known: allow_clients, bind, curve, dns_domain, "
-        "dns_key, dns_server, log_level, mdns, mdns_interfaces, name, port, state_file, sync)"
+        "dns_key, dns_server, log_level, mdns, mdns_backend, mdns_interfaces, name, port, state_file, sync)"
     )
 
 
@@ -154,6 +154,21 @@ def test_allow_clients_needs_curve():
     assert str(info.value) == "allow_clients needs curve: add --curve (curve = true), since keys need encryption"
     resolved = config.resolve({"allow_clients": "/etc/pingd/clients", "curve": True}, {}, {})
     assert (resolved.allow_clients, resolved.curve) == (Path("/etc/pingd/clients"), True)
+
+
+def test_avahi_on_loopback_is_refused_naming_the_setting_as_given():
+    with pytest.raises(ConfigError) as info:
+        config.resolve({"mdns_backend": "avahi", "mdns_interfaces": ("10.0.0.5", "127.0.0.1")}, {}, {})
+    assert str(info.value) == (
+        "--mdns-backend cannot announce on 127.0.0.1: avahi-daemon never uses loopback "
+        "(use --mdns-backend zeroconf, or another --mdns-interface)"
+    )
+    with pytest.raises(ConfigError, match=r"^PINGD_MDNS_BACKEND cannot announce on ::1"):
+        config.resolve({"mdns_interfaces": ("::1",)}, {"PINGD_MDNS_BACKEND": "Avahi"}, {})
+    assert config.resolve({"mdns_interfaces": ("127.0.0.1",)}, {}, {}).mdns_backend == "auto"
+    assert config.resolve({"mdns_interfaces": ("10.0.0.5",), "mdns_backend": "avahi"}, {}, {}).mdns_backend == "avahi"
+    with pytest.raises(ConfigError, match=r"^--mdns-backend bonjour: 'bonjour' is not one of auto, avahi, zeroconf"):
+        config.resolve({"mdns_backend": "bonjour"}, {}, {})
 
 
 def test_the_state_file_follows_the_process_environment_unless_given_one(monkeypatch):

@@ -153,6 +153,7 @@ def test_effective_settings_are_what_check_config_prints() -> None:
         "sync": "periodic",
         "name": "box",
         "mdns": True,
+        "mdns_backend": "auto",
         "mdns_interfaces": ["127.0.0.1"],
         "log_level": "info",
         "curve": False,

@@ -3,8 +3,9 @@ avahi-browse — a DNS-SD browser nobody here wrote — can ask it what it sees.
 
 Everything runs in a private mount namespace inside the host's network namespace: a fresh
 tmpfs over /run holds the bus socket and avahi's runtime files, so the machine's own D-Bus
-and avahi are never touched. The group (avahi-daemon, its dbus-daemon) is a session of its
-own, stopped by its process group id at the end, even after a failure.
+and avahi are never touched. The bus (a holder process and its dbus-daemon) is a session of
+its own, stopped by its process group id at the end, even after a failure; avahi-daemon
+enters the holder's namespaces and can be stopped and started again while the bus stays.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.netns import Host
-from tests.support.processes import wait_for
+from tests.support.processes import base_env, wait_for
 
 _TOOLS = ("avahi-daemon", "avahi-browse", "dbus-daemon", "unshare", "nsenter")
 
+# The holder: a private /run with the bus socket, dbus-daemon, and a process that only waits,
+# whose namespaces avahi-daemon (and anything meant to run beside it) enters with nsenter.
 _SCRIPT = """set -e
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/dbus /run/avahi-daemon
 dbus-daemon --system --nopidfile --nofork &
 for _ in $(seq 200); do [ -S /run/dbus/system_bus_socket ] && break; sleep 0.01; done
-exec avahi-daemon --no-drop-root --no-chroot --no-rlimits -f "$1"
+echo bus-ready
+exec sleep infinity
 """
 
 
@@ -41,53 +45,74 @@ def available() -> str | None:
 
 @dataclass
 class Avahi:
-    """avahi-daemon (D-Bus on) on ``host``, answering to ``host_name``."""
+    """avahi-daemon (D-Bus on) on ``host``, answering to ``host_name``. The bus outlives
+    avahi-daemon: ``stop_avahi`` and ``start_avahi`` restart the responder alone, as
+    `systemctl restart avahi-daemon` does on a real host."""
 
     host: Host
     host_name: str
     workdir: Path
-    proc: subprocess.Popen | None = None
+    ipv6: bool = False
+    proc: subprocess.Popen | None = None  # the holder (bus and namespaces)
+    avahi: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 15.0) -> Avahi:
-        config = self.workdir / f"avahi-{self.host_name}.conf"
-        config.write_text(
+        self.config = self.workdir / f"avahi-{self.host_name}.conf"
+        self.config.write_text(
             "[server]\n"
             f"host-name={self.host_name}\n"
             f"allow-interfaces={self.host.interface}\n"
-            "use-ipv6=no\nenable-dbus=yes\n"
+            f"use-ipv6={'yes' if self.ipv6 else 'no'}\nenable-dbus=yes\n"
             "[publish]\npublish-workstation=yes\n"
         )
         self.proc = subprocess.Popen(
-            [
-                *self.host.prefix,
-                "unshare",
-                "-m",
-                "--propagation",
-                "private",
-                "bash",
-                "-c",
-                _SCRIPT,
-                "avahi",
-                str(config),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            [*self.host.prefix, "unshare", "-m", "--propagation", "private", "bash", "-c", _SCRIPT],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
-        )
-        threading.Thread(
-            target=lambda: self.lines.extend(line.rstrip() for line in self.proc.stdout), daemon=True
-        ).start()
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        said = []  # until the bus is up (dbus-daemon may warn first), or the script failed
+        while not said or said[-1] not in ("bus-ready", ""):
+            said.append(self.proc.stdout.readline().strip() if len(said) < 100 else "")
+        if said[-1] != "bus-ready":
+            raise AssertionError("the test host's D-Bus did not start:\n" + "\n".join(said))
+        return self.start_avahi(timeout)
+
+    def start_avahi(self, timeout: float = 15.0) -> Avahi:
+        """Start avahi-daemon beside the bus; returns once it says its start-up is complete."""
+        assert self.proc is not None
+        self.lines.clear()
+        self.avahi = subprocess.Popen(
+            ["nsenter", "-t", str(self.proc.pid), "-m", "-n",
+             "avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits", "-f", str(self.config)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        avahi = self.avahi
+        threading.Thread(target=lambda: self.lines.extend(line.rstrip() for line in avahi.stdout), daemon=True).start()
         wait_for(
-            lambda: any("Server startup complete" in line for line in self.lines) or self.proc.poll() is not None,
+            lambda: any("Server startup complete" in line for line in self.lines) or avahi.poll() is not None,
             timeout,
             "avahi-daemon to start",
         )
-        if self.proc.poll() is not None:
+        if avahi.poll() is not None:
             raise AssertionError("avahi-daemon exited:\n" + "\n".join(self.lines))
         return self
+
+    def stop_avahi(self) -> None:
+        """Stop avahi-daemon (SIGTERM, as systemctl does); the bus stays."""
+        if self.avahi is not None and self.avahi.poll() is None:
+            self.avahi.terminate()
+            try:
+                self.avahi.wait(10)
+            except subprocess.TimeoutExpired:
+                self.avahi.kill()
+                self.avahi.wait(10)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment for a program run with ``prefix`` that should find this Avahi's bus."""
+        return base_env(DBUS_SYSTEM_BUS_ADDRESS="unix:path=/run/dbus/system_bus_socket", **extra)
 
     @property
     def prefix(self) -> list[str]:
@@ -96,6 +121,7 @@ class Avahi:
         return ["nsenter", "-t", str(self.proc.pid), "-m", "-n"]
 
     def stop(self) -> None:
+        self.stop_avahi()
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -104,13 +130,17 @@ class Avahi:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         if self.proc is not None:
-            try:  # the bus daemon of the group, if it outlived avahi
+            try:  # the bus daemon of the group, if it outlived the holder
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
     def __enter__(self) -> Avahi:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -141,12 +141,18 @@ class Run:
         return json.loads(self.stdout)
 
 
+NO_SYSTEM_BUS = "unix:path=/nonexistent/pingd-tests-use-no-system-bus"
+
+
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGD_", "NOTIFY_", "WATCHDOG_", "LISTEN_"))}
     env.pop("STATE_DIRECTORY", None)
     env.pop("CONFIGURATION_DIRECTORY", None)
     env.pop("JOURNAL_STREAM", None)
     env["PYTHONUNBUFFERED"] = "1"
+    # No system bus: pingd's `auto` never finds the machine's own avahi-daemon, which would
+    # announce on the machine's real interfaces. Avahi test hosts give their bus (Avahi.env).
+    env["DBUS_SYSTEM_BUS_ADDRESS"] = NO_SYSTEM_BUS
     env.update(extra)
     return env
 

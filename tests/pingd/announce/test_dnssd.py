@@ -12,8 +12,8 @@ import dns.rcode
 import pytest
 
 from pingd.announce import dnssd
+from pingd.announce.announcement import Announcement
 from pingd.announce.dnssd import DnsSettingError
-from pingd.announce.mdns import Announcement
 from pingd.errors import EXIT_SETTINGS
 
 DOMAIN = dnssd.domain_name("example.org")

@@ -22,7 +22,7 @@ import dns.rrset
 import pytest
 
 from pingd.announce import dnssd, registrar
-from pingd.announce.mdns import Announcement
+from pingd.announce.announcement import Announcement
 from pingd.announce.registrar import DnsRegistrar
 from tests.support.processes import wait_for
 from tests.support.scripted_dns import ScriptedDns
