@@ -12,6 +12,8 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 SUBNET = "10.213.0"
@@ -103,3 +105,34 @@ class Network:
         for name in reversed(self._namespaces):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
         self._namespaces.clear()
+
+
+@dataclass(frozen=True)
+class Link:
+    host: Host  # the test host at the link's far end
+    address: str  # the address at the process's end
+
+
+@contextmanager
+def link_to(pid: int, subnet: str = "10.215.0", interface: str = "eth0") -> Iterator[Link]:
+    """A test host joined by one veth link straight to the network namespace of process
+    ``pid`` (a systemd box's PID 1, whose namespace has only ``lo``): the link is that
+    namespace's ``interface``, with ``subnet``.1; the host has ``subnet``.2. Both sides route
+    multicast out of the link, so mDNS crosses it. At the end the host's namespace is deleted,
+    and the veth pair with it (both ends), even after a failure."""
+    tag = "pl" + secrets.token_hex(3)
+    namespace, veth, peer, address = f"{tag}-peer", f"{tag}p", f"{subnet}.2", f"{subnet}.1"
+    made: list[str] = []
+    try:
+        add_namespace(namespace, made)
+        _ip("-n", namespace, "link", "add", veth, "type", "veth", "peer", "name", interface, "netns", str(pid))
+        outside = (["ip", "-n", namespace], veth, peer)
+        inside = (["nsenter", "-t", str(pid), "-n", "ip"], interface, address)
+        for ip, link, where in (outside, inside):
+            for args in (["addr", "add", f"{where}/24", "dev", link], ["link", "set", link, "up"],
+                         ["route", "add", "224.0.0.0/4", "dev", link]):  # fmt: skip
+                subprocess.run([*ip, *args], check=True, capture_output=True, timeout=30)
+        yield Link(Host(namespace, peer, veth), address)
+    finally:
+        for name in made:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)

@@ -200,6 +200,19 @@ class SystemdBox:
             raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    def host_pid(self, pid: int) -> int:
+        """The host's number for the box's process ``pid`` (/proc/N/status: NSpid)."""
+        for procs in self.cgroup.rglob("cgroup.procs"):
+            for host in procs.read_text().split():
+                status = Path(f"/proc/{host}/status")
+                try:
+                    spaces = next(line for line in status.read_text().splitlines() if line.startswith("NSpid:"))
+                except (OSError, StopIteration):
+                    continue  # gone meanwhile
+                if int(spaces.split()[-1]) == pid:
+                    return int(host)
+        raise LookupError(f"no process {pid} in the box")
+
     def journal(self, unit: str) -> str:
         return self.run("journalctl", "-u", unit, "--no-pager", "-o", "cat", check=False).stdout
 

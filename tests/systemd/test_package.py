@@ -18,14 +18,13 @@ import signal
 import subprocess
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require
 from tests.support.processes import wait_for
-from tests.systemd import walk
+from tests.systemd import debs, walk
 from tests.systemd.box import children
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,77 +33,6 @@ LO = ("--mdns-interface", "127.0.0.1")
 SETTINGS = 'mdns_interfaces = ["127.0.0.1"]\n'
 
 pytestmark = pytest.mark.root
-
-
-@dataclass(frozen=True)
-class Packages:
-    current: Path  # version N
-    upgrade: Path  # the same tree as N+1
-    build_seconds: float
-
-
-@pytest.fixture(scope="session")
-def packages(tmp_path_factory) -> Packages:
-    from tests.systemd.box import available
-
-    require(available())
-    out = tmp_path_factory.mktemp("debs")
-    started = time.monotonic()
-    build = [str(ROOT / "packaging" / "build-deb"), "--out", str(out)]
-    first = subprocess.run(build, capture_output=True, text=True, timeout=900)
-    assert first.returncode == 0, first.stdout + first.stderr
-    seconds = time.monotonic() - started
-    print(first.stdout.strip())
-    current = _only(out.glob("pingd_*.deb"))
-    version = current.name.split("_")[1]
-    second = subprocess.run([*build, "--version", f"{version}+1"], capture_output=True, text=True, timeout=900)
-    assert second.returncode == 0, second.stdout + second.stderr
-    upgrade = _only(out.glob(f"pingd_{version}+1_*.deb"))
-    return Packages(current, upgrade, seconds)
-
-
-def _only(items):
-    found = list(items)
-    assert len(found) == 1, found
-    return found[0]
-
-
-@pytest.fixture
-def box():
-    from tests.systemd.box import SystemdBox, available
-
-    require(available())
-    with SystemdBox(packaged_units=True) as b:
-        yield b
-
-
-def _copy_in(box, deb: Path) -> str:
-    """The .deb inside the box, at a path apt takes as a file (./ or absolute)."""
-    target = box.root / "var" / "tmp" / "debs"
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(deb, target / deb.name)
-    return f"/var/tmp/debs/{deb.name}"
-
-
-def _apt(box, *args: str) -> subprocess.CompletedProcess:
-    return box.run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q", "-o", "Dpkg::Use-Pty=0",
-                   "--no-install-recommends", *args, timeout=300)  # fmt: skip
-
-
-def _install(box, deb: Path) -> float:
-    """Install the package as a user does; the seconds from apt-get to pingd active."""
-    # Container images ship a policy-rc.d that forbids starting services (exit 101); the
-    # box's root is this host's image, and the box is meant as a machine that runs them.
-    (box.root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
-    path = _copy_in(box, deb)
-    started = time.monotonic()
-    _apt(box, "install", path)
-    wait_for(lambda: _active(box), 30, "pingd to be active after install")
-    return time.monotonic() - started
-
-
-def _active(box) -> bool:
-    return box.run("systemctl", "is-active", "pingd", check=False).stdout.strip() == "active"
 
 
 def _pingctl(box, *args: str) -> dict | list:
@@ -121,7 +49,7 @@ def _configure_mdns_on_loopback(box) -> None:
 
 
 def test_install_enables_and_starts_pingd_with_everything_in_place(box, packages):
-    seconds = _install(box, packages.current)
+    seconds = debs.install(box, packages.current)
     print(f"install → active: {seconds:.2f} s; .deb {packages.current.stat().st_size / 1e6:.1f} MB, "
           f"built in {packages.build_seconds:.0f} s")  # fmt: skip
     assert box.run("systemctl", "is-enabled", "pingd").stdout.strip() == "enabled"
@@ -156,9 +84,9 @@ def test_install_enables_and_starts_pingd_with_everything_in_place(box, packages
 
 
 def test_upgrade_under_load_loses_nothing_acknowledged(box, packages):
-    _install(box, packages.current)
+    debs.install(box, packages.current)
     _configure_mdns_on_loopback(box)  # a changed conffile, which the upgrade must keep
-    before_pid = _main_pid(box)
+    before_pid = debs.main_pid(box)
     session = subprocess.Popen(
         ["nsenter", "-t", str(box.pid), "-a", "-r", "-w", "/usr/bin/pingctl", "ping", "--server-ip", "127.0.0.1",
          "--count", "0", "--interval", "0", "--json", "--samples"],
@@ -166,14 +94,15 @@ def test_upgrade_under_load_loses_nothing_acknowledged(box, packages):
     )  # fmt: skip
     try:
         wait_for(lambda: _count(box) >= 200, 30, "the session to be under way")
-        upgraded = _apt(box, "install", _copy_in(box, packages.upgrade))
+        upgraded = debs.apt(box, "install", debs.copy_in(box, packages.upgrade))
         assert "pingd.toml" not in upgraded.stderr  # the changed conffile is kept without asking
-        wait_for(lambda: _main_pid(box) not in (before_pid, 0), 30, "pingd to be restarted")
+        wait_for(lambda: debs.main_pid(box) not in (before_pid, 0), 30, "pingd to be restarted")
         at_restart = _count(box)
         wait_for(lambda: _count(box) >= at_restart + 200, 30, "the session to go on after the upgrade")
         # Ctrl-C to pingctl itself: nsenter forks it into the box's pid namespace, and does
         # not pass signals on.
-        os.kill(_only(children(session.pid)), signal.SIGINT)
+        (nsenter_child,) = children(session.pid)
+        os.kill(nsenter_child, signal.SIGINT)
         out, err = session.communicate(timeout=30)
     finally:
         if session.poll() is None:
@@ -194,16 +123,12 @@ def test_upgrade_under_load_loses_nothing_acknowledged(box, packages):
     assert SETTINGS in (box.root / "etc" / "pingd" / "pingd.toml").read_text()
 
 
-def _main_pid(box) -> int:
-    return int(box.run("systemctl", "show", "pingd", "-pMainPID", "--value").stdout.strip() or 0)
-
-
 def _count(box) -> int:
     out = box.run("/usr/bin/pingctl", "status", "--server-ip", "127.0.0.1", "--json", "--timeout", "2", check=False)
     return json.loads(out.stdout)["count"] if out.returncode == 0 else -1
 
 
-def test_the_operators_document_walks_as_written(box, packages):
+def test_the_operators_document_walks_as_written(box, current_deb):
     """docs/operating.md's blocks, run as written on a machine like the document's (named
     `box`, with a LAN address), from install to purge: each command exits as the document says
     and prints the lines it shows. Between the blocks, what the document claims and does not
@@ -213,16 +138,16 @@ def test_the_operators_document_walks_as_written(box, packages):
     assert list(blocks) == WALKED, "walk every block the document marks, in its order"
     _like_the_documents_machine(box)
     (box.root / "var/tmp/debs/build/deb").mkdir(parents=True)
-    shutil.copy(packages.current, box.root / "var/tmp/debs/build/deb" / packages.current.name)
+    shutil.copy(current_deb.path, box.root / "var/tmp/debs/build/deb" / current_deb.path.name)
     before = set(_files(box))
     started = time.monotonic()
 
     _walk(box, blocks, "install")
     assert box.run("systemctl", "is-enabled", "pingd").stdout.strip() == "enabled"
     _walk(box, blocks, "check-config")
-    pid = _main_pid(box)
+    pid = debs.main_pid(box)
     _walk(box, blocks, "reload")
-    assert _main_pid(box) == pid  # a refused reload never reached pingd
+    assert debs.main_pid(box) == pid  # a refused reload never reached pingd
     _walk(box, blocks, "socket")
     _walk(box, blocks, "socket-off")
     assert box.run("systemctl", "is-enabled", "pingd.socket", check=False).stdout.strip() == "disabled"
@@ -304,9 +229,9 @@ def _dpkg_documents(path: str) -> bool:
     )
 
 
-def test_lintian_finds_no_errors(packages):
+def test_lintian_finds_no_errors(current_deb):
     require(None if shutil.which("lintian") else "needs lintian (packaging/build-deb installs it)")
-    run = subprocess.run(["lintian", "--no-tag-display-limit", str(packages.current)], capture_output=True,
+    run = subprocess.run(["lintian", "--no-tag-display-limit", str(current_deb.path)], capture_output=True,
                          text=True, timeout=600)  # fmt: skip
     errors = [line for line in run.stdout.splitlines() if line.startswith("E:")]
     assert errors == [], run.stdout
