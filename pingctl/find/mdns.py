@@ -197,7 +197,8 @@ def find(
     grammar is passed over, as if it had not been heard, and named if nothing else is found."""
     deadline = time.monotonic() + timeout
     ignored: list[str] = []
-    pending: dict[str, None] = {}  # heard, not yet resolved: tried again with each new event
+    pending: dict[str, None] = {}  # heard, not yet resolved: asked for again until resolved
+    ask_again = 0.0  # when the pending names' records are next asked for
     with _browsing(interfaces) as (zc, events):
         for event in events.ticking(deadline, stop):
             if event is not None:
@@ -212,9 +213,15 @@ def find(
             if not pending:
                 continue
             # All at once, briefly: a name whose records never come (forged, or a daemon gone)
-            # must not hold up one that answers.
-            # On a tick, only what has reached the cache meanwhile.
-            wait = 0.0 if event is None else min(FIND_RESOLVE_WAIT, max(0.0, deadline - time.monotonic()))
+            # must not hold up one that answers. Asked for again on the question schedule: a
+            # responder may give the pointer while it still probes the instance's own records
+            # (avahi-daemon does), and a one-shot querier hears no announcement of them later.
+            # Between, only what has reached the cache meanwhile.
+            now = time.monotonic()
+            asking = event is not None or now >= ask_again
+            wait = min(FIND_RESOLVE_WAIT, max(0.0, deadline - now)) if asking else 0.0
+            if asking:
+                ask_again = now + FIND_RESOLVE_WAIT
             for heard, outcome in resolve_all(zc, list(pending), wait).items():
                 if outcome is None:
                     continue

@@ -140,6 +140,15 @@ def resolve_host(watcher, host: str, family: str) -> str:
     return run.stdout.split()[1]
 
 
+def test_a_pingctl_started_with_the_daemon_finds_it_once_avahi_has_published(two_hosts, daemons, tmp_path):
+    """Avahi answers for the pointer while it still probes the instance's own records: pingctl
+    asks for those again until they come, instead of waiting for an event that never comes."""
+    server, watcher = two_hosts
+    daemons.append(start_pingd(server, tmp_path / "s.json", "--name", "just-started"))  # listening: READY
+    run = pingctl("ping", "--name", "just-started", "-c", "1", "--json", prefix=watcher.prefix, env=watcher.env())
+    assert run.code == 0 and run.json()["received"] == 1, run.stderr
+
+
 def test_a_name_taken_here_or_on_the_link_is_renamed_once(two_hosts, daemons, tmp_path):
     server, watcher = two_hosts
     daemons.append(first := start_pingd(server, tmp_path / "1.json", "--name", "twin"))
