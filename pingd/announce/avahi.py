@@ -101,7 +101,9 @@ class AvahiAnnouncer:
         while not self._closing.is_set():
             try:
                 bus = (self._connect or sysbus.SystemBus.open)()
-            except Exception as exc:  # no bus socket, refused, timed out
+            except sysbus.Refused as exc:
+                self._trouble(str(exc))
+            except Exception as exc:  # no bus socket, timed out
                 self._trouble(f"no system bus: {_reason(exc)}")
             else:
                 pause = FIRST_RETRY
@@ -294,6 +296,8 @@ def avahi_running() -> str | None:
 
     try:
         bus = sysbus.SystemBus.open()
+    except sysbus.Refused as exc:
+        return str(exc)
     except Exception as exc:
         return f"no system bus: {_reason(exc)}"
     try:

@@ -14,16 +14,18 @@ import time
 from collections import deque
 from typing import Any
 
-from jeepney import DBusAddress, HeaderFields, MatchRule, Message, MessageType, new_method_call
+from jeepney import AuthenticationError, DBusAddress, HeaderFields, MatchRule, Message, MessageType, new_method_call
+from jeepney.bus import get_bus
 from jeepney.bus_messages import message_bus
-from jeepney.io.threading import DBusConnection, ReceiveStopped, open_dbus_connection
+from jeepney.io.blocking import prep_socket
+from jeepney.io.threading import DBusConnection, ReceiveStopped
 
 #: Seconds a method call may take: Avahi and the bus answer in milliseconds; more is a hung peer.
 CALL_TIMEOUT = 2.0
 #: Seconds the bus may take to accept the connection (authentication and Hello).
 CONNECT_TIMEOUT = 2.0
 
-__all__ = ["BusError", "Interrupted", "Message", "SystemBus", "body_of", "sender_of"]
+__all__ = ["BusError", "Interrupted", "Message", "Refused", "SystemBus", "body_of", "sender_of"]
 
 
 class BusError(Exception):
@@ -32,6 +34,10 @@ class BusError(Exception):
     def __init__(self, name: str, text: str) -> None:
         super().__init__(f"{text} ({name})" if text else name)
         self.name = name
+
+
+class Refused(Exception):
+    """The system bus is there and would not have pingd."""
 
 
 class Interrupted(Exception):
@@ -44,11 +50,28 @@ class SystemBus:
     def __init__(self, connection: DBusConnection) -> None:
         self._connection = connection
         self._signals: deque[Message] = deque()
-        self.unique_name: str = connection.unique_name
+        self.unique_name = ""
 
     @classmethod
     def open(cls) -> SystemBus:
-        return cls(open_dbus_connection(bus="SYSTEM", auth_timeout=CONNECT_TIMEOUT))
+        """Connect and say Hello, on the calling thread (jeepney's own opener runs a receiver
+        thread for the Hello, whose traceback a refused connection would print). Refused: the
+        bus turned pingd away; OSError: no bus to reach."""
+        try:
+            sock = prep_socket(get_bus("SYSTEM"), timeout=CONNECT_TIMEOUT)
+        except AuthenticationError as exc:
+            raise Refused(f"the system bus refused pingd's credentials ({exc.msg})") from None
+        except (ConnectionResetError, BrokenPipeError) as exc:  # connected, then turned away
+            raise Refused(f"the system bus closed pingd's connection ({_reason(exc)})") from None
+        bus = cls(DBusConnection(sock))
+        try:
+            bus.unique_name = str(bus.call(message_bus, "Hello")[0])
+        except (OSError, BusError) as exc:
+            bus.close()
+            # dbus-daemon closes the connection of a user it cannot look up (a DynamicUser=
+            # service: systemd's dbus-daemon does not resolve dynamic users).
+            raise Refused(f"the system bus closed pingd's connection ({_reason(exc)})") from None
+        return bus
 
     def call(self, address: DBusAddress, method: str, signature: str | None = None, body: tuple = ()) -> tuple:
         """Call ``method`` and return its reply's body; BusError for an error reply,
@@ -134,3 +157,9 @@ def body_of(message: Message) -> tuple[Any, ...]:
 def sender_of(message: Message) -> str | None:
     sender = message.header.fields.get(HeaderFields.sender)
     return str(sender) if sender is not None else None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
