@@ -118,6 +118,11 @@ def test_systemctl_start_pingd_serves_persists_and_stops_cleanly(box, wheelhouse
     status = box.run("systemctl", "status", "--no-pager", "pingd", check=False).stdout
     assert "active (running)" in status, status + box.journal("pingd")
     assert re.search(r'Status: "serving tcp://\[::\]:7464, count 0', status), status
+    # The install made the static user the unit runs as (the system bus refuses a dynamic one).
+    # A dynamic user of that name would not be in /etc/passwd.
+    static = box.run("grep", "^pingd:", "/etc/passwd").stdout.split(":")[2]
+    main_pid = _show(box, "pingd", "MainPID")["MainPID"]
+    assert box.run("stat", "-c", "%u", f"/proc/{main_pid}").stdout.strip() == static
 
     report = _pingctl(box, "ping", "--server-ip", "127.0.0.1", "--count", "10", "--interval", "0")
     assert (report["sent"], report["received"]) == (10, 10)
