@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -126,7 +127,11 @@ def persistence_rows() -> list[Row]:
 
 @contextlib.contextmanager
 def pingd(
-    *args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", log: bool = False
+    *args: str,
+    prefix: tuple[str, ...] = (),
+    bind: str = "127.0.0.1",
+    log: bool = False,
+    environ: dict[str, str] | None = None,
 ) -> Iterator[RunningPingd]:
     """A pingd on a free port; the time from exec to READY=1 is measured on a notify socket.
     With ``log``, its output goes to ``log`` in its state directory."""
@@ -134,7 +139,8 @@ def pingd(
         port = free_port()
         args = ("--bind", bind, "--port", str(port), "--log-level", "warning",
                 "--state-file", os.path.join(tmp, "state.json"), *args)  # fmt: skip
-        with pingd_until_ready(args, env=env(), prefix=prefix, stderr=log_file if log else subprocess.DEVNULL) as d:
+        out = log_file if log else subprocess.DEVNULL
+        with pingd_until_ready(args, env=environ or env(), prefix=prefix, stderr=out) as d:
             yield RunningPingd(d.proc, port, d.ready_seconds, tmp)
 
 
@@ -439,6 +445,7 @@ def measure(quick: bool) -> list[Row]:
 
     # Discovery to the first pong, in the places a user meets it.
     rows.extend(discovery_rows(5 if quick else 11))
+    rows.extend(ready_rows(3 if quick else 9))
 
     # Every daemon at once: twenty sessions (ping --all) must not distort each other's round trips.
     rows.extend(fleet_rows(quick))
@@ -503,6 +510,10 @@ def discovery_rows(n: int) -> list[Row]:
         ("discovery → first pong, the daemon's own host, default flags", _own_host, None),
         ("discovery → first pong, two hosts", _two_hosts, None),
         ("discovery → first pong, two hosts running avahi-daemon", _two_hosts_with_avahi, avahi.available),
+        ("discovery → first pong, two hosts running avahi-daemon, pingd publishing through it",
+         functools.partial(_through_avahi, False), avahi.available),
+        ("discovery → first pong, the daemon's own host running avahi-daemon, pingd publishing through it",
+         functools.partial(_through_avahi, True), avahi.available),
         ("discovery → first pong through DNS, another subnet, --domain", _dns_domain, dnsworld.available),
         ("discovery → first pong through DNS, another subnet, default flags (browse domain)", _dns_browse_domain,
          dnsworld.available),
@@ -534,9 +545,15 @@ def _discovery_row(figure: str, n: int, topology) -> Row:
 
 
 @contextlib.contextmanager
-def _announced(*args: str, prefix: tuple[str, ...] = (), bind: str = "127.0.0.1", name: str = "bench-disc"):
+def _announced(
+    *args: str,
+    prefix: tuple[str, ...] = (),
+    bind: str = "127.0.0.1",
+    name: str = "bench-disc",
+    environ: dict[str, str] | None = None,
+):
     """A pingd named ``name``, once its mDNS name is announced (past the ~1 s probe)."""
-    with pingd("--name", name, "--log-level", "info", *args, prefix=prefix, bind=bind, log=True) as d:
+    with pingd("--name", name, "--log-level", "info", *args, prefix=prefix, bind=bind, log=True, environ=environ) as d:
         log = Path(d.state_dir, "log")
         wait_for(lambda: d.proc.poll() is not None or "announced as" in log.read_text(), 30, "pingd's mDNS name")
         if d.proc.poll() is not None:
@@ -632,6 +649,62 @@ def _two_hosts_with_avahi():
             _announced(prefix=tuple(server.prefix), bind="*") as d,
         ):
             yield d.proc, tuple(client.prefix), ()
+
+
+@contextlib.contextmanager
+def _avahi_on_two_hosts():
+    """Two hosts on one link, each running Debian's avahi-daemon with a bus of its own."""
+    from tests.support.avahi import Avahi
+    from tests.support.netns import Network
+
+    with Network() as net, tempfile.TemporaryDirectory() as tmp:
+        server, client = net.add_host(), net.add_host()
+        with Avahi(server, "bench-avahi-s", Path(tmp)) as on_server, Avahi(client, "bench-avahi-c", Path(tmp)):
+            yield on_server, client
+
+
+def _through(avahi) -> dict[str, str]:
+    """pingd's environment beside ``avahi``: its bus, so that pingd publishes through it."""
+    return avahi.env(PYTHONPATH=str(ROOT), LOCALDOMAIN="")
+
+
+@contextlib.contextmanager
+def _through_avahi(client_beside_pingd: bool):
+    """pingd publishing through the server host's avahi-daemon; pingctl on the other host, or
+    on the daemon's own (``client_beside_pingd``)."""
+    with (
+        _avahi_on_two_hosts() as (on_server, client),
+        _announced(prefix=tuple(on_server.prefix), bind="*", environ=_through(on_server)) as d,
+    ):
+        yield d.proc, tuple(on_server.prefix if client_beside_pingd else client.prefix), ()
+
+
+def ready_rows(n: int) -> list[Row]:
+    """A pingd started while avahi-daemon runs on both hosts: from its READY=1 to the first
+    pong of a `pingctl ping --count 1 --name NAME` started at that moment on the other host,
+    publishing through Avahi and, for comparison, with pingd's own responder. A new daemon
+    (state, node id, name) each run; the median and p90 of ``n`` runs."""
+    from tests.support import avahi, netns
+
+    rows = []
+    for backend in ("avahi", "zeroconf"):
+        figure = f"pingd started beside avahi-daemon → first pong (READY=1 to pong, two hosts), {backend}"
+        missing = netns.available() or avahi.available()
+        if missing:
+            rows.append(Row(figure, f"n/a ({missing})"))
+            continue
+        times = []
+        with _avahi_on_two_hosts() as (on_server, client):
+            for i in range(n):
+                name = f"bench-ready-{backend}-{i}"
+                args = ("--name", name, "--mdns-backend", backend)
+                with pingd(*args, prefix=tuple(on_server.prefix), bind="*", environ=_through(on_server)):
+                    times.append(time_to_first_pong("--name", name, prefix=tuple(client.prefix)))
+                time.sleep(SPACING)
+        times.sort()
+        p50, p90 = median(times), times[min(len(times) - 1, int(0.9 * len(times)))]
+        rows.append(Row(figure, f"{p50:.3f} s (p90 {p90:.3f} s)"))
+    return rows
 
 
 @contextlib.contextmanager
