@@ -683,28 +683,33 @@ def ready_rows(n: int) -> list[Row]:
     """A pingd started while avahi-daemon runs on both hosts: from its READY=1 to the first
     pong of a `pingctl ping --count 1 --name NAME` started at that moment on the other host,
     publishing through Avahi and, for comparison, with pingd's own responder. A new daemon
-    (state, node id, name) each run; the median and p90 of ``n`` runs."""
+    (state, node id, name) each run; the median and p90 of ``n`` runs. Then each one's RSS,
+    announced and answered (the median over the runs)."""
     from tests.support import avahi, netns
 
-    rows = []
+    rows, memory = [], []
     for backend in ("avahi", "zeroconf"):
         figure = f"pingd started beside avahi-daemon → first pong (READY=1 to pong, two hosts), {backend}"
         missing = netns.available() or avahi.available()
         if missing:
             rows.append(Row(figure, f"n/a ({missing})"))
             continue
-        times = []
+        times, sizes = [], []
         with _avahi_on_two_hosts() as (on_server, client):
             for i in range(n):
                 name = f"bench-ready-{backend}-{i}"
                 args = ("--name", name, "--mdns-backend", backend)
-                with pingd(*args, prefix=tuple(on_server.prefix), bind="*", environ=_through(on_server)):
+                with pingd(*args, prefix=tuple(on_server.prefix), bind="*", environ=_through(on_server)) as d:
                     times.append(time_to_first_pong("--name", name, prefix=tuple(client.prefix)))
+                    sizes.append(rss_mb(d.proc.pid))
                 time.sleep(SPACING)
         times.sort()
         p50, p90 = median(times), times[min(len(times) - 1, int(0.9 * len(times)))]
         rows.append(Row(figure, f"{p50:.3f} s (p90 {p90:.3f} s)"))
-    return rows
+        who = "through avahi-daemon" if backend == "avahi" else "with its own responder, beside avahi-daemon"
+        memory.append(Row(f"pingd RSS idle, announcing {who}", f"{median(sizes):.1f} MB", "", "", "≤ 40 MB",
+                          median(sizes) <= 40))  # fmt: skip
+    return rows + memory
 
 
 @contextlib.contextmanager
