@@ -39,8 +39,13 @@ GROUP_ESTABLISHED, GROUP_COLLISION, GROUP_FAILURE = 2, 3, 4
 LOCAL_COLLISION = "org.freedesktop.Avahi.CollisionError"
 #: Names tried after the one asked for (``name-2`` … ``name-20``) when it is taken.
 MAX_RENAMES = 19
-#: Seconds ``close`` waits for the thread: one Free call, answered in milliseconds.
+#: Seconds the last call (Free, as pingd stops) may take: Avahi answers in milliseconds, and a
+#: hung Avahi must not hold up a stop.
+LAST_CALL = 0.5
+#: Seconds ``close`` waits for the thread: the last call, with room to spare.
 JOIN = 2.0
+#: Seconds ``auto`` gives the bus to say whether Avahi is there (readiness waits for it).
+PROBE = 1.0
 
 
 class AvahiAnnouncer:
@@ -268,11 +273,11 @@ class AvahiAnnouncer:
             log.warning("mDNS through avahi-daemon: %s; serving by address, and publishing when it can", reason)
             self._said = reason
 
-    def _free(self, bus: Any) -> None:
+    def _free(self, bus: Any, timeout: float | None = None) -> None:
         group, self._group = self._group, None
         if group is not None and self._owner is not None:
             try:
-                bus.call(_group(group), "Free")
+                bus.call(_group(group), "Free", **({} if timeout is None else {"timeout": timeout}))
             except Exception as exc:  # Avahi gone meanwhile: the group went with it
                 log.debug("mDNS: entry group not freed: %s", _reason(exc))
 
@@ -282,7 +287,7 @@ class AvahiAnnouncer:
             self._bus = None
         try:
             bus.resume()
-            self._free(bus)
+            self._free(bus, LAST_CALL)
         except Exception as exc:
             log.debug("mDNS: leaving avahi-daemon: %s", _reason(exc))
         finally:
@@ -295,13 +300,13 @@ def avahi_running() -> str | None:
     from pingd.announce import sysbus
 
     try:
-        bus = sysbus.SystemBus.open()
+        bus = sysbus.SystemBus.open(PROBE)
     except sysbus.Refused as exc:
         return str(exc)
     except Exception as exc:
         return f"no system bus: {_reason(exc)}"
     try:
-        return None if bus.has_owner(AVAHI) else "avahi-daemon is not on the system bus"
+        return None if bus.has_owner(AVAHI, PROBE) else "avahi-daemon is not on the system bus"
     except Exception as exc:
         return f"system bus: {_reason(exc)}"
     finally:

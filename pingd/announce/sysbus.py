@@ -53,19 +53,19 @@ class SystemBus:
         self.unique_name = ""
 
     @classmethod
-    def open(cls) -> SystemBus:
+    def open(cls, timeout: float = CONNECT_TIMEOUT) -> SystemBus:
         """Connect and say Hello, on the calling thread (jeepney's own opener runs a receiver
         thread for the Hello, whose traceback a refused connection would print). Refused: the
         bus turned pingd away; OSError: no bus to reach."""
         try:
-            sock = prep_socket(get_bus("SYSTEM"), timeout=CONNECT_TIMEOUT)
+            sock = prep_socket(get_bus("SYSTEM"), timeout=timeout)
         except AuthenticationError as exc:
             raise Refused(f"the system bus refused pingd's credentials ({exc.msg})") from None
         except (ConnectionResetError, BrokenPipeError) as exc:  # connected, then turned away
             raise Refused(f"the system bus closed pingd's connection ({_reason(exc)})") from None
         bus = cls(DBusConnection(sock))
         try:
-            bus.unique_name = str(bus.call(message_bus, "Hello")[0])
+            bus.unique_name = str(bus.call(message_bus, "Hello", timeout=timeout)[0])
         except (OSError, BusError) as exc:
             bus.close()
             # dbus-daemon closes the connection of a user it cannot look up (a DynamicUser=
@@ -73,18 +73,25 @@ class SystemBus:
             raise Refused(f"the system bus closed pingd's connection ({_reason(exc)})") from None
         return bus
 
-    def call(self, address: DBusAddress, method: str, signature: str | None = None, body: tuple = ()) -> tuple:
+    def call(
+        self,
+        address: DBusAddress,
+        method: str,
+        signature: str | None = None,
+        body: tuple = (),
+        timeout: float = CALL_TIMEOUT,
+    ) -> tuple:
         """Call ``method`` and return its reply's body; BusError for an error reply,
-        TimeoutError after CALL_TIMEOUT, Interrupted if another thread stops us meanwhile.
+        TimeoutError after ``timeout`` s, Interrupted if another thread stops us meanwhile.
         Signals that arrive while waiting are kept for ``next_signal``, in order."""
         message = new_method_call(address, method, signature, body)
         serial = next(self._connection.outgoing_serial)
         self._connection.send(message, serial=serial)
-        deadline = time.monotonic() + CALL_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             reply = self._receive(max(0.0, deadline - time.monotonic()))
             if reply is None:
-                raise TimeoutError(f"no answer to {method} in {CALL_TIMEOUT:g} s")
+                raise TimeoutError(f"no answer to {method} in {timeout:g} s")
             if reply.header.fields.get(HeaderFields.reply_serial) == serial:
                 if reply.header.message_type == MessageType.error:
                     text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
@@ -97,8 +104,8 @@ class SystemBus:
         """Ask the bus to send us the signals ``rule`` matches."""
         self.call(message_bus, "AddMatch", "s", (rule.serialise(),))
 
-    def has_owner(self, name: str) -> bool:
-        return bool(self.call(message_bus, "NameHasOwner", "s", (name,))[0])
+    def has_owner(self, name: str, timeout: float = CALL_TIMEOUT) -> bool:
+        return bool(self.call(message_bus, "NameHasOwner", "s", (name,), timeout=timeout)[0])
 
     def owner_of(self, name: str) -> str | None:
         """The unique name that owns ``name`` now, or None."""

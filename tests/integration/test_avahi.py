@@ -261,6 +261,25 @@ def test_pingd_stopped_frees_its_group_and_browsers_drop_it(two_hosts, daemons, 
     assert gone - sent <= 1.0 + 0.5
 
 
+def test_a_hung_avahi_holds_up_neither_serving_nor_a_stop(two_hosts, daemons, tmp_path):
+    server, watcher = two_hosts
+    daemons.append(d := start_pingd(server, tmp_path / "s.json", "--name", "patient"))
+    d.wait_for_line("announced as 'patient' through avahi-daemon")
+    assert server.avahi is not None
+    os.kill(server.avahi.pid, signal.SIGSTOP)
+    try:
+        target = ("--server-ip", server.host.address, "--port", str(d.port))
+        run = pingctl("ping", *target, "-c", "3", "-i", "0.05", "--json", prefix=watcher.prefix)
+        assert run.code == 0 and run.json()["received"] == 3, run.stderr
+        sent = time.monotonic()
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0
+        assert time.monotonic() - sent <= 1.5, d.output
+    finally:
+        os.kill(server.avahi.pid, signal.SIGCONT)
+    assert "Traceback" not in d.output
+
+
 def test_the_machines_own_bus_is_never_reached_from_the_tests():
     """Tests run pingd with no system bus unless they give an Avahi test host's."""
     assert base_env()["DBUS_SYSTEM_BUS_ADDRESS"].startswith("unix:path=/nonexistent/")

@@ -31,6 +31,7 @@ class FakeAvahiBus:
         self.owner = owner
         self.on_commit = on_commit or (lambda name: avahi.GROUP_ESTABLISHED)
         self.calls: list[tuple[str, str, tuple]] = []
+        self.timeouts: list[float] = []
         self.signals: queue.Queue[Any] = queue.Queue()
         self.unique_name = ":1.50"
         self.groups = 0
@@ -47,8 +48,11 @@ class FakeAvahiBus:
     def owner_of(self, name: str) -> str | None:
         return self.owner
 
-    def call(self, address: DBusAddress, method: str, signature: str | None = None, body: tuple = ()) -> tuple:
+    def call(
+        self, address: DBusAddress, method: str, signature: str | None = None, body: tuple = (), timeout: float = 2.0
+    ) -> tuple:
         self.calls.append((address.object_path, method, body))
+        self.timeouts.append(timeout)
         if method == "GetState":
             return (self.server_state,)
         if method == "EntryGroupNew":
@@ -310,6 +314,7 @@ def test_close_frees_the_group_and_ends_the_thread(announcer_with):
     wait_for(_says(a, "announced as"), 5, "the group to be established")
     a.close()
     assert bus.methods("Free") == [()] and bus.closed.is_set()
+    assert bus.timeouts[-1] == avahi.LAST_CALL  # a hung Avahi holds up a stop half a second at most
     assert a._thread is not None and not a._thread.is_alive()
 
 
