@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import zmq
 
@@ -40,6 +40,9 @@ from pingd.serve.persistence import Persistence
 from pingd.serve.store import StateStore
 from pingd.shared import keys
 from pingd.shared.protocol import MAX_STATUS_TEXT
+
+if TYPE_CHECKING:
+    from pingd.host.exporter import MetricsServer
 
 log = logging.getLogger("pingd")
 
@@ -71,6 +74,7 @@ class Daemon:
         public_key: str | None = None,
         descriptor_watch: descriptors.DescriptorWatch | None = None,
         memory: MemoryTrimmer | None = None,
+        metrics: MetricsServer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -80,6 +84,7 @@ class Daemon:
         self.reload_config = reload_config
         self.allow_list = allow_list
         self.authenticator = authenticator
+        self.metrics = metrics  # /metrics, bound; served from serve() on (pingd.host.metrics)
         self._context = context
         self._socket = sock
         self.actor = CounterActor(
@@ -126,6 +131,11 @@ class Daemon:
         origin = " (socket passed by systemd)" if self.listening.passed else ""
         for ep in self.listening.endpoints:
             log.info("listening on %s%s", ep, origin)
+        if self.metrics is not None:
+            from pingd.host.metrics import app_for
+
+            self.metrics.start(app_for(self))
+            log.info("metrics on %s", self.metrics.url)
         self.notifier.ready(self.status_line.text())
         self.ready.set()
         for announcer in self.announcers:
@@ -208,6 +218,8 @@ class Daemon:
         log.info("reloaded configuration: %s", ", ".join(changed) or "nothing changed live")
 
     def _shutdown(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()  # waits for no scrape
         if self.descriptor_watch.evictor is not None:
             self.descriptor_watch.evictor.close()  # its monitor first: the context must end
         self.notifier.stopping(f"stopping, count {self.actor.committed}")
@@ -248,10 +260,12 @@ def create_daemon(
     context = zmq.Context()
     authenticator: Authenticator | None = None
     pair: keys.KeyPair | None = None
+    metrics: MetricsServer | None = None
     try:
+        metrics = _metrics_for(config)
         if config.curve:
             pair = keys.load_or_create(Path(state_path).parent, "pingd-curve")
-        allow_list = _allow_list(config)
+        allow_list = security.allow_list_for(config)
         if allow_list is not None:
             authenticator = security.start_authenticator(context, allow_list)
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
@@ -262,10 +276,10 @@ def create_daemon(
             sock.close(linger=0)
             raise
     except keys.KeyFileError as exc:
-        _abandon(store, context, authenticator)
+        _abandon(store, context, authenticator, metrics)
         raise StartupError(str(exc), EXIT_STATE) from None
     except BaseException:
-        _abandon(store, context, authenticator)
+        _abandon(store, context, authenticator, metrics)
         raise
     return Daemon(
         config,
@@ -280,8 +294,18 @@ def create_daemon(
         authenticator=authenticator,
         public_key=pair.public if pair is not None else None,
         descriptor_watch=descriptors.DescriptorWatch(evictor=evictor),
+        metrics=metrics,
         clock=clock,
     )
+
+
+def _metrics_for(config: Config) -> MetricsServer | None:
+    """The /metrics server, bound, if asked for: only then are http.server and prometheus-client imported."""
+    if config.metrics is None:
+        return None
+    from pingd.host.exporter import bind_for
+
+    return bind_for(config)
 
 
 def _announcers(
@@ -351,17 +375,6 @@ class _Introduced:
         self._announcer.close()
 
 
-def _allow_list(config: Config) -> security.ClientAllowList | None:
-    """The clients --allow-clients admits, if it is given; a key that cannot be read names
-    the setting it came from."""
-    if config.allow_clients is None:
-        return None
-    try:
-        return security.ClientAllowList(config.allow_clients)
-    except keys.KeyFileError as exc:
-        raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None
-
-
 def _identity(
     config: Config, store: StateStore, public_key: str | None, allow_list: security.ClientAllowList | None
 ) -> Identity:
@@ -377,8 +390,10 @@ def _identity(
     )
 
 
-def _abandon(store: StateStore, context: zmq.Context, authenticator: Authenticator | None) -> None:
-    if authenticator is not None:
-        authenticator.stop()
+def _abandon(store: StateStore, ctx: zmq.Context, auth: Authenticator | None, metrics: MetricsServer | None) -> None:
+    if metrics is not None:
+        metrics.close()
+    if auth is not None:
+        auth.stop()
     store.close()
-    context.term()
+    ctx.term()

@@ -24,6 +24,9 @@ SYNC_MODES: Final = ("periodic", "always")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 MDNS_BACKENDS: Final = ("auto", "avahi", "zeroconf")
 DNS_PORT: Final = 53
+#: The port the documents suggest for ``metrics``: beside pingd's own, and outside the range
+#: Prometheus' list of default exporter ports allocates (docs/operating.md, "Metrics").
+METRICS_PORT: Final = 7465
 
 T = TypeVar("T")
 
@@ -167,6 +170,31 @@ def _dns_port(text: str) -> int:
     return int(text)
 
 
+def _metrics(value: Any) -> str:
+    if not isinstance(value, str):  # metrics = 7465 in the file: a port alone is not where
+        raise ValueError(f'expected ADDRESS:PORT in quotes, such as "127.0.0.1:{METRICS_PORT}"')
+    host, port = metrics_address(_text(value))
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[V6]:PORT`` or ``*:PORT`` (every interface) → (host, port); the
+    address is a literal, so the metrics are served exactly where the setting says."""
+    host, colon, number = text.rpartition(":")
+    if not colon or not host:
+        raise ValueError(f"expected ADDRESS:PORT, such as 127.0.0.1:{METRICS_PORT} ([::1]:PORT, *:PORT)")
+    if host != "*":
+        if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+            raise ValueError("write an IPv6 address in brackets: [::1]:PORT")
+        try:
+            host = str(ipaddress.ip_address(host.strip("[]")))
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address (or * for every interface)") from None
+    if not number.isdigit() or not 0 <= int(number) <= 65535:
+        raise ValueError(f"{number!r} is not a port (0-65535; 0 picks a free one)")
+    return host, int(number)
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One setting, as its ``Config`` field declares it; read them from ``SETTINGS``."""
@@ -280,6 +308,14 @@ class Config:
     dns_key: Path | None = setting(
         None, _path, "With --dns-domain: sign updates with the TSIG key in this file (BIND's format, tsig-keygen)."
     )
+    metrics: str | None = setting(
+        None,
+        _metrics,
+        f"Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:{METRICS_PORT} (*:PORT: every "
+        "interface).",
+        shown_default="off",
+        metavar="ADDR:PORT",
+    )
     #: Where the settings file was read from, if any (for --check-config and SIGHUP).
     config_file: Path | None = field(default=None, compare=False)
     #: Where each setting that is not a default came from, for error messages.
@@ -316,6 +352,10 @@ class Config:
     @property
     def dns_server_address(self) -> tuple[str, int] | None:
         return dns_server_address(self.dns_server) if self.dns_server else None
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return metrics_address(self.metrics) if self.metrics else None
 
 
 def settings_of(cls: type) -> tuple[Setting, ...]:

@@ -48,6 +48,11 @@ class CounterActor:
         return self._committed
 
     @property
+    def committed_served(self) -> int:
+        """Pings acknowledged since start, as STATUS reports them: never less than before."""
+        return self._committed_served
+
+    @property
     def dirty(self) -> bool:
         return self.count != self._committed
 
@@ -68,7 +73,7 @@ class CounterActor:
             version=self.identity.version,
             protocol=protocol.VERSION,
             uptime_seconds=round(max(0.0, now - self.started_at), 3),
-            pings_served=self._committed_served,
+            pings_served=self.committed_served,
             durability=self.identity.durability,
             storage=self.storage_error or "ok",
             security=self.identity.security,

@@ -83,6 +83,8 @@ class Evictor(Protocol):
 
     watching: bool
 
+    @property
+    def connections(self) -> int: ...
     def round(self, now: float, watch: bool, wanted: int) -> int: ...
     def receive(self, flags: int = 0) -> list[bytes]: ...
     def close(self) -> None: ...
@@ -107,6 +109,8 @@ class DescriptorWatch:
         self._warned_at: float | None = None
         self._every = EVERY  # the wait before the next count while not short
         self._used = -1  # at the last count
+        #: Idle peers evicted since start (for the metrics).
+        self.evicted_total = 0
 
     @property
     def receive(self) -> Callable[..., list[bytes]] | None:
@@ -131,6 +135,7 @@ class DescriptorWatch:
         # waiting there is accepted at the next turn.
         wanted = used - threshold + BACKLOG if short_now else 0
         evicted = self.evictor.round(now, self.short, wanted) if self.evictor is not None else 0
+        self.evicted_total += evicted
         if evicted:
             log.debug("evicted %d idle peers (%d of %d descriptors were in use)", evicted, used, self.limit)
         self._tell(now, used, short_now, evicted)

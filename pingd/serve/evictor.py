@@ -71,6 +71,11 @@ class IdleEvictor:
             self._events.close(linger=0)
             raise
 
+    @property
+    def connections(self) -> int:
+        """Connections accepted on the port and still open, as of the last ``round``."""
+        return len(self.table)
+
     def receive(self, flags: int = 0) -> list[bytes]:
         """``recv_multipart`` that notes the descriptor each message came over."""
         frames = self._socket.recv_multipart(flags, copy=False)

@@ -44,16 +44,19 @@ from typing import Final, cast
 import zmq
 
 from pingd.serve.counter import CounterActor
+from pingd.serve.histogram import Histogram
 from pingd.serve.persistence import Persistence
 from pingd.shared import protocol
 from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, StatusReply, StatusRequest
 
 log = logging.getLogger("pingd")
 
-__all__ = ["MAX_BATCH", "MAX_SLEEP_MS", "TICK_MS", "Loop", "Receive", "sleep_ms"]
+__all__ = ["BATCH_BUCKETS", "MAX_BATCH", "MAX_SLEEP_MS", "TICK_MS", "Loop", "Receive", "sleep_ms"]
 
 #: The most requests one turn answers after one commit (``--sync always``).
 MAX_BATCH: Final = 256
+#: The buckets of ``Loop.batches``: requests answered after one group commit.
+BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, MAX_BATCH)
 #: While requests come, the longest the receive waits: a deadline is met this precisely then.
 TICK_MS: Final = 100
 #: The longest a quiet receive waits, whatever the deadlines say.
@@ -113,6 +116,16 @@ class Loop:
         self._stopping = threading.Event()
         #: The receive in use: the socket's own, or the one ``watch_peers`` handed over.
         self.receive: Receive = sock.recv_multipart
+        # For the metrics, read by a scrape on another thread: plain ints, kept where requests
+        # other than PING and ERROR replies are made, off the hot path (PINGs are the actor's
+        # count of pings served). Every key exists from the start: a reader never sees the
+        # dict grow.
+        #: STATUS requests answered.
+        self.status_requests = 0
+        #: ERROR replies sent, by code.
+        self.errors: dict[ErrorCode, int] = dict.fromkeys(ErrorCode, 0)
+        #: With --sync always: how many requests each group commit answered.
+        self.batches = Histogram(BATCH_BUCKETS)
 
     # -- from any thread ---------------------------------------------------------------------
 
@@ -204,8 +217,12 @@ class Loop:
             if not drain or len(replies) >= MAX_BATCH or not cast(int, events(_EVENTS)) & _POLLIN:
                 break
             frames = recv(_NOBLOCK)
-        if self.actor.dirty and not self.persistence.commit():
-            _refuse_pongs(replies, f"not counted: {self.actor.storage_error}")
+        if self.actor.dirty:
+            if drain:
+                self.batches.observe(len(replies))
+            if not self.persistence.commit():
+                refused = _refuse_pongs(replies, f"not counted: {self.actor.storage_error}")
+                self.errors[ErrorCode.STORAGE_FAILED] += refused
         self._send(replies)
 
     def _send(self, replies: list[_Reply]) -> None:
@@ -237,6 +254,7 @@ class Loop:
         """Every PING is counted here, whichever way it came."""
         count = self.actor.ping()
         if count is None:
+            self.errors[ErrorCode.COUNT_EXHAUSTED] += 1
             error = ErrorReply(protocol.sequence_of(ping), ErrorCode.COUNT_EXHAUSTED, "the count is at 2**64-1")
             replies.append((peer, envelope, None, 0, error))
         else:
@@ -250,17 +268,20 @@ class Loop:
         message = frames[2:] if envelope else frames[1:]
         if len(message) != 1:
             seq = protocol.sequence_of(message[0]) if message else 0
+            self.errors[ErrorCode.MALFORMED] += 1
             error = ErrorReply(seq, ErrorCode.MALFORMED, "a request is exactly one frame")
             replies.append((peer, envelope, None, 0, error))
             return
         try:
             request = protocol.decode_request(message[0])
         except ProtocolError as exc:
+            self.errors[exc.code] += 1
             replies.append((peer, envelope, None, 0, ErrorReply(exc.seq, exc.code, exc.text)))
             return
         if isinstance(request, Ping):  # from a REQ socket: the same PING path
             self._ping(peer, envelope, message[0], replies)
         else:  # answered once the batch is committed (_send)
+            self.status_requests += 1
             replies.append((peer, envelope, None, 0, request))
 
     def _run_task(self, task: Callable[[], None]) -> None:
@@ -272,12 +293,16 @@ class Loop:
             log.error("an internal task failed, serving on: %s: %s", type(exc).__name__, exc)
 
 
-def _refuse_pongs(replies: list[_Reply], text: str) -> None:
-    """The commit failed: each PONG of the batch becomes an ERROR 4, in its place."""
+def _refuse_pongs(replies: list[_Reply], text: str) -> int:
+    """The commit failed: each PONG of the batch becomes an ERROR 4, in its place. Returns
+    how many."""
+    refused = 0
     for i, (peer, envelope, ping, _, _) in enumerate(replies):
         if ping is not None:
             error = ErrorReply(protocol.sequence_of(ping), ErrorCode.STORAGE_FAILED, text)
             replies[i] = (peer, envelope, None, 0, error)
+            refused += 1
+    return refused
 
 
 def sleep_ms(seconds: float) -> int:

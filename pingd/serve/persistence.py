@@ -58,6 +58,8 @@ class Persistence:
         self._on_change = on_change  # storage failed or recovered: the status line changes
         self._dirty_since: float | None = None
         self._retry_at: float | None = None
+        #: Writes and syncs of the state file that failed, since start (for the metrics).
+        self.failures = 0
 
     def commit(self) -> bool:
         """Hand the actor's count to the operating system (and the disk, if asked).
@@ -104,6 +106,7 @@ class Persistence:
                 self._recovered()
 
     def _failed(self, exc: OSError) -> None:
+        self.failures += 1
         # What clients see (error replies, STATUS) names no path; the log has the detail.
         reason = f"cannot write the state file: {exc.strerror or exc}"
         if self.actor.storage_error != reason:

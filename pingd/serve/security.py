@@ -17,6 +17,8 @@ from pingd.shared import keys
 if TYPE_CHECKING:  # imported for real only with --allow-clients
     from zmq.auth.thread import ThreadAuthenticator
 
+    from pingd.settings import Config
+
 log = logging.getLogger("pingd")
 
 #: One log line per refused key per this many seconds; at most this many keys remembered.
@@ -101,3 +103,14 @@ def start_authenticator(context: zmq.Context, allow_list: ClientAllowList) -> Th
     auth.start()
     auth.configure_curve_callback(domain="*", credentials_provider=allow_list)
     return auth
+
+
+def allow_list_for(config: Config) -> ClientAllowList | None:
+    """The clients --allow-clients admits, if it is given; a key that cannot be read names
+    the setting it came from."""
+    if config.allow_clients is None:
+        return None
+    try:
+        return ClientAllowList(config.allow_clients)
+    except keys.KeyFileError as exc:
+        raise keys.KeyFileError(f"{exc} (from {config.origin('allow_clients')})") from None

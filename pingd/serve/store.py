@@ -24,8 +24,11 @@ import fcntl
 import logging
 import os
 import stat
+import time
 from pathlib import Path
+from typing import Final
 
+from pingd.serve.histogram import Histogram
 from pingd.serve.statefile import (
     COUNT_WIDTH,
     FORMAT,
@@ -53,6 +56,12 @@ __all__ = [
 
 log = logging.getLogger("pingd")
 
+#: The buckets of ``StateStore.syncs`` (seconds): from a fast SSD's fdatasync (~0.1 ms) to a
+#: struggling disk's seconds.
+SYNC_BUCKETS: Final = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
+
 
 class StateStore:
     """An open, locked state file. One pingd per file: a second one is refused."""
@@ -66,6 +75,8 @@ class StateStore:
         self._offset = count_offset(state.node_id)
         self._written = state.count
         self._synced = state.count
+        #: How long each fdatasync that worked took (seconds), for the metrics.
+        self.syncs = Histogram(SYNC_BUCKETS)
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> StateStore:
@@ -142,7 +153,9 @@ class StateStore:
     def sync(self) -> None:
         """Make the recorded count durable (fdatasync). Raises OSError on failure."""
         written = self._written
+        started = time.perf_counter()
         os.fdatasync(self._fd)
+        self.syncs.observe(time.perf_counter() - started)
         self._synced = written
 
     def close(self) -> None:

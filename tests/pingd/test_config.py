@@ -138,7 +138,7 @@ def test_an_unknown_setting_lists_the_known_ones():
         config.resolve({}, {}, {"prot": 1}, "config file /etc/pingd/pingd.toml")
     assert str(info.value) == (
         "config file /etc/pingd/pingd.toml: unknown setting 'prot' (known: allow_clients, bind, curve, dns_domain, "
-        "dns_key, dns_server, log_level, mdns, mdns_backend, mdns_interfaces, name, port, state_file, sync)"
+        "dns_key, dns_server, log_level, mdns, mdns_backend, mdns_interfaces, metrics, name, port, state_file, sync)"
     )
 
 
@@ -182,3 +182,17 @@ def test_without_a_state_directory_the_state_file_is_in_the_users_state_director
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     assert config.state_file_path(Config()) == user_state_path("pingd") / "state.json"
     assert config.state_file_path(Config(), {}) == user_state_path("pingd") / "state.json"
+
+
+def test_metrics_that_cannot_be_served_are_named_as_given():
+    with pytest.raises(ConfigError) as info:
+        config.resolve({"metrics": "localhost:7465"}, {}, {})
+    assert str(info.value) == "--metrics localhost:7465: 'localhost' is not an IP address (or * for every interface)"
+    with pytest.raises(ConfigError) as info:
+        config.resolve({}, {"PINGD_METRICS": "127.0.0.1"}, {})
+    assert str(info.value).startswith("PINGD_METRICS='127.0.0.1': expected ADDRESS:PORT")
+    with pytest.raises(ConfigError) as info:
+        config.resolve({}, {}, {"metrics": 7465}, "config file F")
+    assert str(info.value) == (
+        'metrics = 7465 in config file F: expected ADDRESS:PORT in quotes, such as "127.0.0.1:7465"'
+    )

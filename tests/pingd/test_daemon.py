@@ -8,10 +8,8 @@ import logging
 import math
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,40 +17,10 @@ from pingctl.client import PingClient, Target
 from pingd.config import Config
 from pingd.daemon import Daemon, StartupError, create_daemon
 from pingd.errors import EXIT_STATE
-from pingd.host.systemd import Notifier
 from pingd.serve import persistence
 from pingd.shared.protocol import MAX_STATUS_TEXT
+from tests.pingd.conftest import RecordingNotifier, no_space
 from tests.support.processes import wait_for
-
-
-class RecordingNotifier(Notifier):
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
-        super().__init__(environ or {})
-        self.sent: list[str] = []
-
-    def _send(self, message: str) -> None:
-        self.sent.append(message)
-
-
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """A daemon serving on 127.0.0.1 in a thread; stopped and joined at teardown."""
-    daemons: list[tuple[Daemon, threading.Thread]] = []
-
-    def start(clock: Callable[[], float] = time.monotonic, notifier: Notifier | None = None, **settings: Any) -> Daemon:
-        config = Config(bind="127.0.0.1", port=0, mdns=False, **settings)
-        notifier = notifier or RecordingNotifier()
-        daemon = create_daemon(config, tmp_path / "state.json", environ={}, notifier=notifier, clock=clock)
-        thread = threading.Thread(target=daemon.serve)
-        thread.start()
-        daemon.ready.wait(10)
-        daemons.append((daemon, thread))
-        return daemon
-
-    yield start
-    for daemon, thread in daemons:
-        daemon.stop()
-        thread.join(10)
 
 
 def _sent(daemon: Daemon) -> list[str]:
@@ -75,15 +43,7 @@ def test_write_failure_refuses_pings_and_recovers(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="pingd")
     daemon = running(sync=sync)
-    failing = threading.Event()
-    real_pwrite = os.pwrite
-
-    def pwrite(fd: int, data: bytes, offset: int) -> int:
-        if failing.is_set():
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr("pingd.serve.store.os.pwrite", pwrite)
+    failing = no_space(monkeypatch)
     with _client(daemon) as client:
         assert client.ping().count == 1
         failing.set()

@@ -161,6 +161,7 @@ def test_effective_settings_are_what_check_config_prints() -> None:
         "dns_domain": "example.org",
         "dns_server": None,
         "dns_key": None,
+        "metrics": None,
         "config_file": None,
         "origins": {},
     }
@@ -191,3 +192,45 @@ def test_a_new_setting_is_one_more_field() -> None:
     assert loud == Setting("loud", False, bool, "Shout.", "quietly", True, "--shout", "YES")
     assert (colour.flag, colour.env, colour.help_default) == ("--colour", "PINGD_COLOUR", "red")
     assert (loud.flag, loud.env, loud.help_default) == ("--shout", "PINGD_LOUD", "quietly")
+
+
+@pytest.mark.parametrize(
+    "value, metrics",
+    [
+        ("127.0.0.1:7465", "127.0.0.1:7465"),
+        (" 0.0.0.0:0 ", "0.0.0.0:0"),
+        ("[::1]:7465", "[::1]:7465"),
+        ("[0:0::1]:65535", "[::1]:65535"),
+        ("*:7465", "*:7465"),
+    ],
+)
+def test_metrics_are_an_address_and_a_port(value: str, metrics: str) -> None:
+    assert parse("metrics", value) == metrics
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("127.0.0.1", "expected ADDRESS:PORT, such as 127.0.0.1:7465 ([::1]:PORT, *:PORT)"),
+        (":7465", "expected ADDRESS:PORT, such as 127.0.0.1:7465 ([::1]:PORT, *:PORT)"),
+        ("::1:7465", "write an IPv6 address in brackets: [::1]:PORT"),
+        ("[::1:7465", "write an IPv6 address in brackets: [::1]:PORT"),
+        ("::1]:7465", "write an IPv6 address in brackets: [::1]:PORT"),
+        ("localhost:7465", "'localhost' is not an IP address (or * for every interface)"),
+        ("[127.0.0.300]:7465", "'[127.0.0.300]' is not an IP address (or * for every interface)"),
+        ("127.0.0.1:65536", "'65536' is not a port (0-65535; 0 picks a free one)"),
+        ("127.0.0.1:-1", "'-1' is not a port (0-65535; 0 picks a free one)"),
+        ("127.0.0.1:", "'' is not a port (0-65535; 0 picks a free one)"),
+        (7465, 'expected ADDRESS:PORT in quotes, such as "127.0.0.1:7465"'),
+        ("  ", "expected a non-empty string"),
+    ],
+)
+def test_metrics_that_cannot_be_served_say_why(value: Any, message: str) -> None:
+    assert refusal("metrics", value) == message
+
+
+def test_metrics_are_off_by_default_and_their_address_is_read_from_the_setting() -> None:
+    assert Config().metrics is None and Config().metrics_address is None
+    assert Config(metrics="[::1]:7465").metrics_address == ("::1", 7465)
+    assert Config(metrics="*:0").metrics_address == ("*", 0)
+    assert BY_KEY["metrics"].help_default == "off" and not BY_KEY["metrics"].reloadable

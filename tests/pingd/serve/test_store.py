@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from pingd.serve import statefile, store
+from pingd.serve import histogram, statefile, store
 from pingd.serve.store import StateFileError, StateStore
 from pingd.shared import files
 
@@ -102,7 +102,7 @@ def test_unwritable_directory_is_a_clear_error():
         ro = os.path.join(top, "ro")
         os.mkdir(ro, 0o555)
         # A copy of the modules (stdlib only), so the check does not depend on who may read the checkout.
-        for module in (store, statefile, files):
+        for module in (store, statefile, histogram, files):
             name = module.__name__.split(".")  # pingd.serve.store, pingd.shared.files, ...
             folder = top
             for part in name[:-1]:
