@@ -29,7 +29,7 @@ from pathlib import Path
 
 # The test kit starts, waits on and measures processes for the benchmark as for the tests (one
 # kit, no copies); python -m bench runs from the repository root, where `tests` is importable.
-from bench import scale
+from bench import prober, scale
 from bench.table import Row, ms, ratio_row
 from tests.support.processes import base_env, free_port, pingctl, pingd_until_ready, rss_kib, wait_for
 
@@ -452,6 +452,9 @@ def measure(quick: bool) -> list[Row]:
 
     # At scale: a rack of daemons on one link, an idle daemon's wake-ups, stopping (bench/scale.py).
     rows.extend(scale.scale_rows(quick))
+
+    # pingctl monitor: twenty daemons probed every second, its CPU and its round trips (bench/prober.py).
+    rows.extend(prober.monitor_rows(quick, placement(), on_cpus, env()))
 
     # Start-up: pingd to READY=1, pingctl --help, a one-ping session by address.
     ready = []
