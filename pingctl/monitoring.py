@@ -264,7 +264,7 @@ def _context() -> zmq.Context:
 def _what(plan: Plan) -> str:
     if plan.given:
         return ", ".join(plan.given)
-    which = f"the pingd named {', '.join(plan.names)}" if plan.names else "every pingd"
+    which = f"the pingd named {', '.join(plan.names)}" if plan.names else "each pingd"
     return f"{which} registered in {plan.domain}" if plan.domain else f"{which} discovery finds"
 
 
