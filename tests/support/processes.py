@@ -276,10 +276,15 @@ def pingd_until_ready(
                 raise RuntimeError(f"pingd did not become ready (exit code {proc.poll()})") from None
             yield ReadyPingd(proc, time.monotonic() - started, notify)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop ``proc`` by its PID: SIGTERM, and SIGKILL if it lingers past ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
