@@ -29,7 +29,7 @@ from pathlib import Path
 
 # The test kit starts, waits on and measures processes for the benchmark as for the tests (one
 # kit, no copies); python -m bench runs from the repository root, where `tests` is importable.
-from bench import prober, scale
+from bench import instructions, prober, scale
 from bench.table import Row, ms, ratio_row
 from tests.support.processes import base_env, free_port, pingctl, pingd_until_ready, rss_kib, wait_for
 
@@ -207,6 +207,28 @@ def on_cpus(cpus: set[int]) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+@contextlib.contextmanager
+def scraping(port: int, every: float) -> Iterator[list[int]]:
+    """GET pingd's /metrics every ``every`` seconds on a thread, as Prometheus would, until the
+    end of the block; yields [scrapes so far]."""
+    import threading
+
+    done, scrapes = threading.Event(), [0]
+
+    def scrape() -> None:
+        while not done.wait(every):
+            instructions.scrape_once(port)
+            scrapes[0] += 1
+
+    thread = threading.Thread(target=scrape, daemon=True)
+    thread.start()
+    try:
+        yield scrapes
+    finally:
+        done.set()
+        thread.join(10)
+
+
 def minimal_p50(port: int, pings: int) -> float:
     """The minimal blocking client's p50 RTT (µs) over ``pings`` round trips."""
     return workers(port, 1, 600, pings)[0]["p50_us"]
@@ -322,6 +344,7 @@ def measure(quick: bool) -> list[Row]:
     c_client = build_c_client()
     echo_min: list[float] = []
     pingd_min: list[float] = []
+    scraped_min: list[float] = []
     pingd_ctl: list[float] = []
     echo_c: list[float] = []
     pingd_c: list[float] = []
@@ -334,9 +357,13 @@ def measure(quick: bool) -> list[Row]:
             echo_port = servers.enter_context(echo_server())
             per = servers.enter_context(pingd("--no-mdns", "--sync", "periodic"))
             alw = servers.enter_context(pingd("--no-mdns", "--sync", "always"))
+            metrics = free_port()
+            met = servers.enter_context(pingd("--no-mdns", "--sync", "periodic", "--metrics", f"127.0.0.1:{metrics}"))
         servers.enter_context(on_cpus(client_cpus))
+        servers.enter_context(scraping(metrics, 1.0))  # as Prometheus would, every second
         workers(echo_port, 1, 600, per_round // 4)
         workers(per.port, 1, 600, per_round // 4)
+        workers(met.port, 1, 600, per_round // 4)
         pingctl_session(per.port, per_round // 4)
         pingctl_session(alw.port, per_round // 16)
 
@@ -348,6 +375,7 @@ def measure(quick: bool) -> list[Row]:
         runs = [
             lambda: echo_min.append(minimal_p50(echo_port, per_round)),
             lambda: pingd_min.append(minimal_p50(per.port, per_round)),
+            lambda: scraped_min.append(minimal_p50(met.port, per_round)),
             lambda: pingctl_on(per.port, per_round, pingd_ctl, periodic_pct),
             lambda: pingctl_on(alw.port, per_round // 4, always_p, always_pct),
         ]
@@ -362,6 +390,12 @@ def measure(quick: bool) -> list[Row]:
     base = median(echo_min)
     rows.append(Row("minimal pyzmq client → bare ZeroMQ echo, p50 RTT (the baseline)", ms(base)))
     rows.append(ratio_row("minimal pyzmq client → pingd, p50 RTT (pingd's own cost)", median(pingd_min), base, 1.08))
+    on, off = median(scraped_min) / base, median(pingd_min) / base
+    rows.append(  # timing swings ±10 % here: the instruction counts below hold the 2 % goal
+        Row("pingd's own cost (minimal client, p50 ÷ echo), metrics on and scraped every second ÷ off",
+            f"{on:.3f}×", f"{off:.3f}× (metrics off)", f"{on / off:.3f}×")
+    )  # fmt: skip
+    rows.extend(instructions.metrics_rows(c_client))
     rows.append(
         ratio_row(
             "pingctl → pingd, p50 RTT ÷ minimal client → pingd (pingctl's own cost)",
@@ -482,6 +516,12 @@ def measure(quick: bool) -> list[Row]:
         workers(d.port, 8, 600, per_worker)
         after = rss_mb(d.proc.pid)
     rows.append(Row("pingd RSS idle (--no-mdns)", f"{idle:.1f} MB", "", "", "≤ 40 MB", idle <= 40))
+    metrics = free_port()
+    with pingd("--no-mdns", "--metrics", f"127.0.0.1:{metrics}") as d, scraping(metrics, 0.2) as scrapes:
+        workers(d.port, 1, 5, 10)
+        wait_for(lambda: scrapes[0] >= 3, 10, "three scrapes")
+        scraped = rss_mb(d.proc.pid)
+    rows.append(Row("pingd RSS idle, metrics on and scraped", f"{scraped:.1f} MB", "", "", "≤ 40 MB", scraped <= 40))
     with pingd("--mdns-interface", "127.0.0.1", "--name", "bench-rss") as d:
         time_to_first_pong("--name", "bench-rss", "--mdns-interface", "127.0.0.1")  # announced and serving
         with_mdns = rss_mb(d.proc.pid)
