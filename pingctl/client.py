@@ -12,18 +12,21 @@ clock readings of a ping there is a send and a receive and nothing else; or, for
 contact (``status``), a poll on the socket and on its connection events (pyzmq's monitor
 socket), so a refused port, a program that is not ZeroMQ or a refused key is told at once
 instead of after the timeout. Failures are typed (``pingctl.errors``); the CLI words them.
+
+A loop that serves many clients from one thread (``ping --all``: ``pingctl.multiplex``) takes
+a ping in two halves instead: ``send_ping`` queues it, and the loop's own poll hands the reply
+to ``take_reply``, or calls ``time_out`` when the timeout passes. The rules stay the same.
 """
 
 from __future__ import annotations
 
-import errno
 import itertools
 import socket
-import struct
 import time
 
 import zmq
 
+from pingctl.connection import EVENTS, HANDSHAKE_FAILED, connect_error, monitor_event
 from pingctl.errors import (
     ClientError,
     HandshakeFailed,
@@ -60,16 +63,6 @@ def resolve_target(host: str, port: int) -> list[Target]:
     return [Target(address=a, port=port) for a in seen]
 
 
-_MONITOR_EVENTS = (
-    zmq.EVENT_CONNECTED
-    | zmq.EVENT_CONNECT_RETRIED
-    | zmq.EVENT_DISCONNECTED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
-_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
 _monitor_ids = itertools.count()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
 _PONG_SIZE = protocol.HEADER_SIZE + 8
@@ -117,12 +110,7 @@ class PingClient:
         outcome = self.request(protocol.encode_ping(seq), seq)
         if outcome is None:
             return PingResult(seq)
-        reply, rtt_ns = outcome
-        if isinstance(reply, Pong):
-            return PingResult(seq, rtt_ms=rtt_ns / 1e6, count=reply.count)
-        if isinstance(reply, ErrorReply):
-            return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
-        return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="a status reply to a ping")
+        return _ping_result(seq, *outcome)
 
     def status(self, wait: float | None = None) -> protocol.Status:
         """The daemon's status, waiting ``wait`` seconds at most (default: the timeout). No
@@ -139,6 +127,34 @@ class PingClient:
         if isinstance(reply, ErrorReply):
             raise Refused(self.target.display, reply.describe())
         raise NotPingd(self.target.display)
+
+    # -- one ping at a time, for a loop that serves many clients (``pingctl.multiplex``) -------
+
+    def send_ping(self) -> tuple[zmq.Socket, int] | None:
+        """Queue the next ping: the socket its reply comes on and the send's ``perf_counter_ns``,
+        or None if it could not be queued (lost). ``take_reply`` or ``time_out`` ends it."""
+        seq = self._next_seq()
+        sock = self._socket or self._open()
+        self.in_flight = True
+        sent = time.perf_counter_ns()
+        if not _try_send(sock, protocol.encode_ping(seq)):  # the queue to a daemon not there is full
+            self._lost()
+            return None
+        return sock, sent
+
+    def take_reply(self, data: bytes, rtt_ns: int) -> PingResult | None:
+        """The ping's result from ``data``, a reply ``rtt_ns`` after the send; None for a late
+        reply to an earlier request (the ping goes on waiting)."""
+        reply = self._accept(data, self._seq)
+        if reply is None:
+            return None
+        self.in_flight = False
+        return _ping_result(self._seq, reply, rtt_ns)
+
+    def time_out(self) -> PingResult:
+        """No reply in time: the ping is lost and the socket reset, as ``ping`` does it."""
+        self._lost()
+        return PingResult(self._seq)
 
     # -- the one request path -------------------------------------------------------------------
 
@@ -228,11 +244,11 @@ class PingClient:
         address = f"inproc://pingctl-monitor-{next(_monitor_ids)}"
         if self._socket is None:
             sock = self._open(connect=False)
-            monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=address)
+            monitor = sock.get_monitor_socket(EVENTS, addr=address)
             sock.connect(self.target.endpoint)
         else:
             sock = self._socket
-            monitor = sock.get_monitor_socket(_MONITOR_EVENTS, addr=address)
+            monitor = sock.get_monitor_socket(EVENTS, addr=address)
         self.in_flight = True
         try:
             sent = time.perf_counter_ns()
@@ -267,14 +283,14 @@ class PingClient:
         if event == zmq.EVENT_CONNECTED:
             self._connected = True
         elif event == zmq.EVENT_CONNECT_RETRIED:
-            reason = _connect_error(self.target)
+            reason = connect_error(self.target)
             if reason:
                 self._lost()
                 raise Unreachable(where, reason)
         elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self._lost()
             raise KeyRefused(where)
-        elif event & _HANDSHAKE_FAILED:
+        elif event & HANDSHAKE_FAILED:
             self._lost()
             raise HandshakeFailed(where, encrypted=self.target.server_key is not None)
 
@@ -314,6 +330,15 @@ class PingClient:
         return self._seq
 
 
+def _ping_result(seq: int, reply: protocol.Reply, rtt_ns: int) -> PingResult:
+    """What a reply to ping ``seq`` is: a pong, or an answer that is none (a lost ping)."""
+    if isinstance(reply, Pong):
+        return PingResult(seq, rtt_ms=rtt_ns / 1e6, count=reply.count)
+    if isinstance(reply, ErrorReply):
+        return PingResult(seq, rtt_ms=rtt_ns / 1e6, error=reply.describe())
+    return PingResult(seq, rtt_ms=rtt_ns / 1e6, error="a status reply to a ping")
+
+
 #: With a shared deadline, the least each address still gets to answer (a fleet's last
 #: contacts start a little after its first).
 MIN_WAIT = 0.2
@@ -346,32 +371,10 @@ def first_to_answer(
     raise failure
 
 
-def monitor_event(frames: list[bytes]) -> int:
-    """The event in a ZeroMQ monitor message (frame 1: a 16-bit event id, a 32-bit value).
-    Read here rather than with ``zmq.utils.monitor``, which imports asyncio (~30 ms of every
-    pingctl start)."""
-    if len(frames) != 2 or len(frames[0]) != 6:
-        return 0  # not an event: none of those pingctl acts on
-    return struct.unpack_from("=H", frames[0])[0]
-
-
 def _try_send(sock: zmq.Socket, frame: bytes) -> bool:
     """Queue ``frame``; False if the socket has no connection to queue it on right now."""
     try:
-        sock.send(frame, zmq.NOBLOCK)
+        sock.send(frame, _NOBLOCK)
     except zmq.Again:
         return False
     return True
-
-
-def _connect_error(target: Target) -> str | None:
-    """Why a plain TCP connection to the target fails right now, or None if it succeeds."""
-    with socket.socket(addresses.family(target.address), socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.connect((target.address, target.port))
-        except TimeoutError:
-            return "connection timed out"
-        except OSError as exc:
-            return (exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))).lower()
-    return None

@@ -4,9 +4,10 @@ report at the end.
 One daemon: a session shown live (its observer's listener prints each pong and redraws the
 progress bar), then ping's summary (or one JSON document). Several (``--all``, or several
 ``--name``): a session per daemon, started a fraction of the interval apart, shown as one
-board redrawn in place, then fping's summary lines (or a list of JSON documents). Either way
-the sessions run through ``pingctl.session.run``, SIGQUIT prints the figures so far, and every
-figure shown comes from the sessions' observers.
+board redrawn in place, then fping's summary lines (or a list of JSON documents). One session
+runs in a thread of its own (``pingctl.session.run``); several run from one poll loop
+(``pingctl.multiplex.run``). Either way SIGQUIT prints the figures so far, and every figure
+shown comes from the sessions' observers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from types import FrameType
 
 import zmq
 
-from pingctl import fleet
+from pingctl import fleet, multiplex
 from pingctl import session as sessions
 from pingctl.client import PingClient
 from pingctl.connect import Wanted, WantedAll, choose_all, connect, reach_all, searched
@@ -85,7 +86,7 @@ def _ping_one(wanted: Wanted, schedule: Schedule, view: View) -> int:
             observer.listener = live_view(out, client.target, schedule, observer)
             session = Session(client, schedule.count, schedule.interval, schedule.deadline, observer=observer)
             out.header(render.session_header(client.target, schedule.count, schedule.interval, status))
-            _run([session], context, out)
+            _run(lambda: sessions.run([session], interrupt=context.term), out)
         finally:
             client.close()
     print(_report(session, client.target, status, view))
@@ -140,11 +141,11 @@ def _report(session: Session, target: Target, status: Status, view: View) -> str
     return "\n".join(lines if view.quiet else ["", *lines])  # a blank line after the pong lines
 
 
-def _run(running: list[Session], context: zmq.Context, out: Output, redraw: Callable[[], None] | None = None) -> None:
-    """Run the sessions with ``out`` open; Ctrl-C ends them, and the report shows what ran."""
+def _run(run: Callable[[], object], out: Output) -> None:
+    """``run`` the sessions with ``out`` open; Ctrl-C ends them, and the report shows what ran."""
     try:
         with out:
-            sessions.run(running, interrupt=context.term, redraw=redraw)
+            run()
     except KeyboardInterrupt:
         pass
 
@@ -165,7 +166,7 @@ def _ping_all(who: WantedAll, schedule: Schedule, view: View) -> int:
     redraw = _board(out, lanes, schedule, len(running))
     with interim_on_sigquit(lambda: "\n".join(board.interim_lines(lanes))):
         try:
-            _run(running, context, out, redraw)
+            _run(lambda: multiplex.run(running, redraw=redraw), out)
         finally:
             for session in running:
                 session.client.close()

@@ -4,15 +4,14 @@ against one daemon or many at once.
 Pings are sent on a fixed schedule (start + i × interval), as ping does; the wait between
 pings is never part of a round trip. A ping that times out is lost, not repeated.
 
-``run`` is the one way sessions are run, whether one (``pingctl ping``) or one per daemon
-(``ping --all``). Each session has a thread of its own, and its ping is a blocking send and
-receive on its own socket. That is why threads and not one poller or asyncio: pyzmq lets go
-of the GIL while a thread waits in ``recv``, libzmq wakes exactly the thread whose reply
-came, and nothing is between a ping's two clock readings but that send and receive. One
-poller serving twenty sockets would read each clock only after handling the replies that
-came before it, so one daemon's reply would add to another's round trip; an event loop adds
-its own turn on top. The sessions of ``ping --all`` start a fraction of the interval apart
-(``offset``), so twenty daemons' pings do not leave, and come back, in the same instant.
+``run`` runs a session in a thread of its own (``pingctl ping`` to one daemon), its ping a
+blocking send and receive on its own socket: pyzmq lets go of the GIL while the thread waits
+in ``recv``, libzmq wakes exactly that thread when its reply comes, and nothing is between a
+ping's two clock readings but that send and receive. The sessions of ``ping --all`` are run
+by ``pingctl.multiplex`` instead, all from one poll loop: a thread each costs two wake-ups and
+two hand-offs of the GIL per ping, which with hundreds of daemons queue behind each other.
+They start a fraction of the interval apart (``offset``), so the daemons' pings do not leave,
+and come back, in the same instant.
 
 The calling thread only waits (and redraws a live view). Ctrl-C reaches it, and it stops
 every session at once: it sets each one's ``stop`` (which ends its wait between pings) and
@@ -115,6 +114,14 @@ class Session:
                 self.observer.cut_off(PingResult(self.client.last_seq))
             raise
         self.observer.record(index, result)
+
+    def begin(self) -> None:
+        """The session starts now, run by a loop of its own (``pingctl.multiplex``), not ``run``."""
+        self._started = self.clock()
+
+    def end(self) -> None:
+        """The session, run by a loop of its own, ends now."""
+        self._ended = self.clock()
 
     @property
     def elapsed(self) -> float:

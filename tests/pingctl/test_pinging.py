@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from pingctl import connect, fleet, pinging
-from pingctl import session as session_module
+from pingctl import connect, fleet, multiplex, pinging
 from pingctl.connect import WantedAll
 from pingctl.find.found import Found
 from pingctl.model import PingResult, Target
@@ -78,7 +77,7 @@ def test_several_daemons_start_a_fraction_of_the_interval_apart_and_every_client
     monkeypatch.setattr(pinging, "choose_all", lambda wanted: (daemons, []))
     monkeypatch.setattr(pinging, "reach_all", lambda found, timeout, context: answers)
     ran: list[list[float]] = []
-    monkeypatch.setattr(session_module, "run", lambda sessions, **kw: ran.append([s.offset for s in sessions]))
+    monkeypatch.setattr(multiplex, "run", lambda sessions, **kw: ran.append([s.offset for s in sessions]))
     code = pinging.ping(WantedAll(), Schedule(5, 0.3, 1.0), pinging.View())
     assert ran == [pytest.approx([0.0, 0.1, 0.2])]  # one session per daemon that answered
     assert all(a.client is not None and a.client.closed for a in answers[:3])  # type: ignore[attr-defined]

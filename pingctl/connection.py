@@ -1,0 +1,47 @@
+"""A first contact's connection, watched: the ZeroMQ monitor events pingctl acts on, and a
+plain TCP connection's own error, so a refused port or an unreachable host is told at once
+by its reason rather than after the reply timeout."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+
+import zmq
+
+from pingctl.model import Target
+from pingd.shared import addresses
+
+EVENTS = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_DISCONNECTED
+
+
+def monitor_event(frames: list[bytes]) -> int:
+    """The event in a ZeroMQ monitor message (frame 1: a 16-bit event id, a 32-bit value).
+    Read here rather than with ``zmq.utils.monitor``, which imports asyncio (~30 ms of every
+    pingctl start)."""
+    if len(frames) != 2 or len(frames[0]) != 6:
+        return 0  # not an event: none of those pingctl acts on
+    return struct.unpack_from("=H", frames[0])[0]
+
+
+def connect_error(target: Target) -> str | None:
+    """Why a plain TCP connection to the target fails right now, or None if it succeeds."""
+    with socket.socket(addresses.family(target.address), socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect((target.address, target.port))
+        except TimeoutError:
+            return "connection timed out"
+        except OSError as exc:
+            return (exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))).lower()
+    return None
