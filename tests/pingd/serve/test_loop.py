@@ -253,6 +253,7 @@ def test_a_ping_at_the_largest_count_is_refused_whichever_way_it_came(kind: int)
         reply = protocol.decode_reply(client.recv())
         assert isinstance(reply, ErrorReply) and (reply.code, reply.seq) == (ErrorCode.COUNT_EXHAUSTED, 11)
         assert world.actor.count == protocol.MAX_COUNT and world.store.recorded == []
+        assert world.loop.errors[ErrorCode.COUNT_EXHAUSTED] == 1  # for the metrics
 
 
 # -- the batch ------------------------------------------------------------------------------------
@@ -269,6 +270,8 @@ def test_with_sync_always_what_waits_is_answered_after_one_commit(always: World)
     always.turn()
     assert always.store.recorded == [5] and always.store.synced == [5]  # group commit: one of each
     assert [protocol.decode_reply(client.recv()) for _ in range(5)] == [Pong(s, s) for s in range(1, 6)]
+    batches = always.loop.batches.snapshot()  # for the metrics: one batch of 5
+    assert (batches.count, batches.total) == (1, 5) and dict(batches.buckets)[4.0] == 0
 
 
 def test_a_batch_stops_at_max_batch(always: World) -> None:
@@ -292,6 +295,7 @@ def test_a_failed_group_commit_refuses_the_whole_batch(always: World) -> None:
         (ErrorCode.STORAGE_FAILED, s) for s in (1, 2, 3)
     ]
     assert always.actor.count == 0
+    assert always.loop.errors[ErrorCode.STORAGE_FAILED] == 3 and always.loop.persistence.failures == 1
 
 
 def _batch_of_mixed_requests(client: zmq.Socket) -> None:
