@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import IN_CI, require
 from tests.support.processes import wait_for
 from tests.systemd import debs, walk
 from tests.systemd.box import children
@@ -81,6 +81,24 @@ def test_install_enables_and_starts_pingd_with_everything_in_place(box, packages
     assert "_pingctl_completion" in completion.stdout
     page = box.run("zcat", "/usr/share/man/man1/pingctl.1.gz").stdout
     assert "\\fB\\-\\-all\\fR" in page
+    _metrics_under_the_hardened_unit(box)
+    assert "/usr/share/pingd/prometheus/pingd.rules.yml" in files
+    if shutil.which("promtool") or IN_CI:  # Debian's prometheus, which CI installs
+        assert "SUCCESS" in box.run("promtool", "check", "rules", "/usr/share/pingd/prometheus/pingd.rules.yml").stdout
+
+
+def _metrics_under_the_hardened_unit(box) -> None:
+    """metrics on, through the conffile: served under the unit's sandbox (its address families,
+    ProcSubset=pid hiding /proc/stat), the process metrics included."""
+    conf = box.root / "etc" / "pingd" / "pingd.toml"
+    conf.write_text(conf.read_text() + 'metrics = "127.0.0.1:7465"\n')
+    box.run("systemctl", "restart", "pingd")
+    url = "http://127.0.0.1:7465/metrics"
+    get = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
+    page = wait_for(lambda: box.run("python3", "-c", get, check=False).stdout, 30, "pingd's metrics")
+    assert "pingd_pings_counted_total 10.0" in page and "pingd_storage_failing 0.0" in page
+    assert re.search(r"^process_resident_memory_bytes \d", page, re.M) and "process_start_time_seconds" in page
+    assert "metrics on http://127.0.0.1:7465/metrics" in box.journal("pingd")
 
 
 def test_upgrade_under_load_loses_nothing_acknowledged(box, packages):
