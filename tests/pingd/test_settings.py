@@ -217,6 +217,7 @@ def test_metrics_are_an_address_and_a_port(value: str, metrics: str) -> None:
         ("[::1:7465", "write an IPv6 address in brackets: [::1]:PORT"),
         ("::1]:7465", "write an IPv6 address in brackets: [::1]:PORT"),
         ("localhost:7465", "'localhost' is not an IP address (or * for every interface)"),
+        ("X127.0.0.1X:7465", "'X127.0.0.1X' is not an IP address (or * for every interface)"),
         ("[127.0.0.300]:7465", "'[127.0.0.300]' is not an IP address (or * for every interface)"),
         ("127.0.0.1:65536", "'65536' is not a port (0-65535; 0 picks a free one)"),
         ("127.0.0.1:-1", "'-1' is not a port (0-65535; 0 picks a free one)"),
