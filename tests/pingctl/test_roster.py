@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from dataclasses import replace
 
 import pytest
 import zmq
@@ -117,7 +118,8 @@ def test_memory_stays_bounded_over_waves_of_churn(monitor):
             wave(monitor, k * 1000.0)
             monitor.lines.clear()
         gc.collect()
-        diffs = tracemalloc.take_snapshot().compare_to(before, "filename")
+        mine = [tracemalloc.Filter(True, "*/pingctl/*")]  # not a tracer's (coverage's) own tables
+        diffs = tracemalloc.take_snapshot().filter_traces(mine).compare_to(before.filter_traces(mine), "filename")
     finally:
         tracemalloc.stop()
     assert kept(monitor) == 0
@@ -152,3 +154,40 @@ def test_only_the_names_asked_for_are_probed():
         assert [s.name for s in figures.series] == ["churn-0002"]
     finally:
         context.destroy(linger=0)
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+KEY = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+OTHER = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+
+
+def test_a_daemon_whose_key_differs_from_the_pinned_one_is_not_probed(monitor, tmp_path, monkeypatch):
+    from pingctl import trust
+
+    monkeypatch.setenv("PINGCTL_CONFIG_DIR", str(tmp_path))
+    trust.record("churn-0000", "0000000000000000", OTHER)
+    impostor = replace(found(0), curve_key=KEY)
+    monitor.news(("local", impostor), 0)
+    (labels,) = monitor.figures.series
+    series = monitor.figures.series[labels]
+    assert series.errors == {"key_refused": 1} and series.up == 0
+    assert monitor.probes == {labels: None} and monitor.prober.probes == set()
+    monitor.news(("local", impostor.name), 1)
+    monitor.forget_due(301)
+    assert kept(monitor) == 0  # forgotten like any other
+
+
+def test_a_new_key_is_pinned_once_the_daemon_has_answered_through_it(monitor, tmp_path, monkeypatch):
+    from pingctl import trust
+
+    monkeypatch.setenv("PINGCTL_CONFIG_DIR", str(tmp_path))
+    monitor.news(("local", replace(found(1), curve_key=KEY)), 0)
+    (probe,) = monitor.prober.probes
+    assert probe.target.server_key == KEY and trust.check("churn-0001", "0000000000000001", KEY) is False
+    assert probe.on_answer is not None
+    probe.on_answer()  # what the prober calls on the first answer
+    assert trust.check("churn-0001", "0000000000000001", KEY) is True
+    monitor.news(("local", replace(found(1), curve_key=OTHER)), 1)  # the same daemon, another key
+    assert len(monitor.figures.series) == 1 and probe.retired  # vetted afresh: refused
+    assert monitor.figures.series[probe.labels].errors == {"key_refused": 1}

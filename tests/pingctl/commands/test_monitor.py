@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pingctl.errors import PingctlError
 from pingd.shared import protocol
 from tests.pingctl.commands.conftest import STATUS
 from tests.support import wire
@@ -89,3 +90,16 @@ def _received(url: str, scraped: list[str]) -> float:
             if s.name == "pingctl_monitor_received_total":
                 return s.value
     return 0
+
+
+def test_a_discovery_source_that_cannot_start_is_one_line_and_exit_2(pingctl, monkeypatch):
+    from pingctl.find import follow
+
+    def broken(interfaces, domain, news, stop):
+        news(PingctlError("cannot start mDNS discovery ([Errno 99] Cannot assign requested address)"))
+        return []
+
+    monkeypatch.setattr(follow, "follow", broken)
+    ran = pingctl("monitor", "--mdns-interface", "192.0.2.254", "--listen", f"127.0.0.1:{free_port()}")
+    assert ran.code == 2
+    assert ran.err == "pingctl: cannot start mDNS discovery ([Errno 99] Cannot assign requested address)\n"
