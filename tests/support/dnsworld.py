@@ -106,7 +106,10 @@ class DnsWorld:
         (d / "named.conf").write_text(
             f'include "{self.key_file}";\n'
             f'options {{ directory "{d}"; listen-on {{ {DNS_ADDRESS}; }}; listen-on-v6 {{ none; }};\n'
-            f'  recursion no; pid-file "{d}/named.pid"; dnssec-validation no; allow-query {{ any; }}; }};\n'
+            f'  recursion no; pid-file "{d}/named.pid"; dnssec-validation no; allow-query {{ any; }};\n'
+            # BIND 9.18.28 and later refuse a 101st record of one type at one name (CVE-2024-1737):
+            # the service's PTR set holds one record per daemon registered, hundreds at scale.
+            "  max-records-per-type 0; };\n"
             f'zone "{ZONE}" {{ type primary; file "{d}/db.{ZONE}";\n'
             # The README's policy: the key may change only the record types pingd registers.
             f"  update-policy {{ grant {KEY_NAME} subdomain {ZONE}. PTR SRV TXT A AAAA; }}; }};\n"
