@@ -1,6 +1,7 @@
 """A rack: many pingd on one link (the loopback of a namespace of their own), as a test or the
 benchmark meets them — every one announced over mDNS on 127.0.0.1, on a port of its own, with a
-state file of its own.
+state file of its own. Or, given a test host's namespace, the address to serve on and how to
+announce (e.g. registered by DNS update in a zone), the same rack on that host.
 
 One thread hears every daemon's notify socket (READY=1 comes with the status line, which names
 the port it serves), so that starting 300 costs 300 processes and not 300 listening threads. The
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 from tests.support import netns
 from tests.support.processes import base_env
 
-_SERVING = re.compile(r"^STATUS=serving tcp://127\.0\.0\.1:(\d+)", re.M)
+_SERVING = re.compile(r"^STATUS=serving tcp://(?:\[[^\]]*\]|[^:\s]+):(\d+)", re.M)
+#: The announcement the default rack waits for in each daemon's status line.
+MDNS_READY = ", mDNS: announced as "
 
 
 @dataclass
@@ -36,21 +39,28 @@ class Member:
 
 @dataclass
 class Rack:
-    """``size`` daemons called ``<prefix>-NNN``; ``start`` returns once every one is announced."""
+    """``size`` daemons called ``<prefix>-NNN``; ``start`` returns once every one's status line
+    says ``ready`` (that it is announced). ``namespace``: a test host's, to run there instead of
+    in a namespace made (and removed) for the rack; ``bind``: the address they serve on;
+    ``announce``: how they are announced."""
 
     size: int
     prefix: str = "rack"
     extra: tuple[str, ...] = ()
-    members: list[Member] = field(default_factory=list)
     namespace: str = ""
+    bind: str = "127.0.0.1"
+    announce: tuple[str, ...] = ("--mdns-interface", "127.0.0.1")
+    ready: str = MDNS_READY
+    members: list[Member] = field(default_factory=list)
     start_seconds: float = 0.0  # from the first exec to the last one announced
     _made: list[str] = field(default_factory=list)
 
     def __enter__(self) -> Rack:
         self._dir = tempfile.TemporaryDirectory(prefix="pingd-rack-")
         try:
-            self.namespace = "rk" + os.urandom(3).hex()
-            netns.add_namespace(self.namespace, self._made)
+            if not self.namespace:
+                self.namespace = "rk" + os.urandom(3).hex()
+                netns.add_namespace(self.namespace, self._made)
             self.start_seconds = self.start()
         except BaseException:
             self.close()
@@ -78,7 +88,7 @@ class Rack:
                 # (net.unix.max_dgram_qlen), and pingd drops what does not fit, READY=1 included.
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 sock.bind(os.path.join(self._dir.name, f"n{i}"))
-                args = ["--bind", "127.0.0.1", "--port", "0", "--mdns-interface", "127.0.0.1", "--name", name,
+                args = ["--bind", self.bind, "--port", "0", *self.announce, "--name", name,
                         "--state-file", os.path.join(self._dir.name, f"{name}.json"), "--log-level", "warning",
                         *self.extra]  # fmt: skip
                 proc = subprocess.Popen(
@@ -102,7 +112,7 @@ class Rack:
                         key.data.port = int(port.group(1))
                     # Ready to be found once its status line says it is announced (it serves
                     # by address from READY=1 on; its name probe takes about a second more).
-                    if key.data.port and ", mDNS: announced as " in text:
+                    if key.data.port and self.ready in text:
                         selector.unregister(key.fileobj)
                         key.fileobj.close()  # type: ignore[union-attr]
             return time.monotonic() - started
