@@ -111,10 +111,10 @@ def resolve(
     config = _apply(config, given, "command line")
     if config.allow_clients is not None and not config.curve:
         raise ConfigError("allow_clients needs curve: add --curve (curve = true), since keys need encryption")
-    if config.mdns_backend == "avahi" and (loopback := _loopback(config.mdns_interfaces)):
+    if config.mdns_backend == "avahi" and (loopback := _loopback((*config.mdns_interfaces, config.bind))):
         raise ConfigError(
             f"{config.origin('mdns_backend')} cannot announce on {loopback}: avahi-daemon never uses loopback "
-            "(use --mdns-backend zeroconf, or another --mdns-interface)"
+            "(use --mdns-backend zeroconf, or another --mdns-interface or --bind)"
         )
     for key in ("dns_server", "dns_key"):
         if getattr(config, key) is not None and config.dns_domain is None:
@@ -123,7 +123,14 @@ def resolve(
 
 
 def _loopback(addresses: tuple[str, ...]) -> str | None:
-    return next((a for a in addresses if ipaddress.ip_address(a).is_loopback), None)
+    """The first loopback address among ``addresses`` (a ``--bind`` of * or a name is none)."""
+    for text in addresses:
+        try:
+            if ipaddress.ip_address(text.strip("[]")).is_loopback:
+                return text
+        except ValueError:
+            continue
+    return None
 
 
 def state_file_path(config: Config, environ: Mapping[str, str] | None = None) -> Path:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import zmq
 
 from pingd import __version__
-from pingd.announce.announcement import Announcement, Announcer
+from pingd.announce.announcement import Announcement, Announcer, announced_addresses
 from pingd.config import RESTART_ONLY, Config
 from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
 from pingd.host.memory import MemoryTrimmer
@@ -348,7 +348,8 @@ def _mdns_announcer(config: Config, announcement: Announcement) -> Callable[[Dae
 
         return avahi_running()
 
-    choice = backend.choose(config.mdns_backend, config.mdns_interfaces, avahi_missing)
+    addresses = announced_addresses(announcement.listening, config.mdns_interfaces)
+    choice = backend.choose(config.mdns_backend, config.mdns_interfaces, addresses, avahi_missing)
     if choice.backend == backend.AVAHI:
         from pingd.announce.avahi import AvahiAnnouncer as Chosen
     else:

@@ -118,9 +118,14 @@ def _interfaces(value: Any) -> tuple[str, ...]:
             continue
         text = _text(item)
         try:
-            out.append(str(ipaddress.ip_address(text)))
+            ip = ipaddress.ip_address(text)
         except ValueError:
             raise ValueError(f"{text!r} is not an IP address (give the interface's address)") from None
+        if ip.is_unspecified or ip.is_multicast:
+            raise ValueError(f"{text!r} is no interface's address (give the address of the interface to announce on)")
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            raise ValueError(f"{text!r} is an IPv4 address written as IPv6: give {ip.ipv4_mapped}")
+        out.append(str(ip))
     return tuple(out)
 
 

@@ -44,8 +44,17 @@ MAX_RENAMES = 19
 LAST_CALL = 0.5
 #: Seconds ``close`` waits for the thread: the last call, with room to spare.
 JOIN = 2.0
+#: A lost system bus is looked for again after BUS_RETRY seconds, then twice as long each time
+#: up to MAX_BUS_RETRY: a connection attempt costs next to nothing, and Avahi carries pingd
+#: again within seconds of the bus's return.
+BUS_RETRY = 0.25
+MAX_BUS_RETRY = 4.0
 #: Seconds ``auto`` gives the bus to say whether Avahi is there (readiness waits for it).
 PROBE = 1.0
+
+
+class NothingToPublish(Exception):
+    """No address of the announcement can be published through Avahi; the message says why."""
 
 
 class AvahiAnnouncer:
@@ -102,7 +111,7 @@ class AvahiAnnouncer:
     def _run(self) -> None:
         from pingd.announce import sysbus
 
-        pause = FIRST_RETRY
+        pause = BUS_RETRY
         while not self._closing.is_set():
             try:
                 bus = (self._connect or sysbus.SystemBus.open)()
@@ -111,20 +120,22 @@ class AvahiAnnouncer:
             except Exception as exc:  # no bus socket, timed out
                 self._trouble(f"no system bus: {_reason(exc)}")
             else:
-                pause = FIRST_RETRY
+                pause = BUS_RETRY
                 with self._lock:
                     self._bus = bus
                 try:
                     self._serve(bus)
                 except sysbus.Interrupted:
                     pass
+                except TimeoutError as exc:  # Avahi (or the bus) hung: says which
+                    self._trouble(str(exc))
                 except Exception as exc:  # the bus went away, or answered nonsense
                     self._trouble(f"system bus: {_reason(exc)}")
                 finally:
                     self._leave(bus)
             if self._closing.wait(pause):
                 return
-            pause = min(pause * 2, MAX_RETRY)
+            pause = min(pause * 2, MAX_BUS_RETRY)
 
     def _serve(self, bus: Any) -> None:
         from jeepney import MatchRule
@@ -204,11 +215,17 @@ class AvahiAnnouncer:
                 self._add_entries(bus, self._group)
                 bus.call(_group(self._group), "Commit")
             except BusError as exc:
-                if exc.name == LOCAL_COLLISION and self._attempt < MAX_RENAMES:
+                if exc.name == LOCAL_COLLISION:
                     self._free(bus)
-                    self._attempt += 1
-                    continue
+                    if self._attempt < MAX_RENAMES:
+                        self._attempt += 1
+                        continue
+                    self._every_name_taken(bus)
+                    return
                 self._failed(bus, _reason(exc))
+                return
+            except NothingToPublish as exc:
+                self._failed(bus, str(exc))
                 return
             self._state = f"mDNS: registering '{self.name}' through avahi-daemon"
             return
@@ -218,15 +235,30 @@ class AvahiAnnouncer:
         host = f"{service.host_label(a.node_id)}.local"
         txt = [f"{k}={v}".encode() for k, v in service.txt_records(a.node_id, a.public_key).items()]
         indexes = (self._indexes or _interface_indexes)()
+        self._addresses(indexes)  # nothing to publish: said before anything is added
         for interface, protocol in self._service_scopes(indexes):
             bus.call(
                 _group(group), "AddService", "iiussssqaay",
                 (interface, protocol, 0, self.name, service.SERVICE, "", host, a.port, txt),
             )  # fmt: skip
-        for address in announced_addresses(a.listening, self._interfaces):
+        for address in self._addresses(indexes):
             # Over IPv4 and IPv6 mDNS alike, as pingd's own responder answers for its addresses.
             scope = indexes.get(address, IF_UNSPEC)
             bus.call(_group(group), "AddAddress", "iiuss", (scope, PROTO_UNSPEC, PUBLISH_NO_REVERSE, host, address))
+
+    def _addresses(self, indexes: dict[str, int]) -> list[str]:
+        """The addresses to publish: those of the announcement that this host has, never
+        loopback (Avahi never sends on it, and a loopback address on the LAN is a lie);
+        NothingToPublish if none is left."""
+        wanted = announced_addresses(self._announcement.listening, self._interfaces)
+        usable = [a for a in wanted if a in indexes and not ipaddress.ip_address(a).is_loopback]
+        if usable:
+            return usable
+        if all(ipaddress.ip_address(a).is_loopback for a in wanted):
+            raise NothingToPublish(
+                "pingd listens on loopback only, which avahi-daemon never announces (use --mdns-backend zeroconf)"
+            )
+        raise NothingToPublish(f"no address to announce is on this host ({', '.join(wanted)})")
 
     def _service_scopes(self, indexes: dict[str, int]) -> list[tuple[int, int]]:
         """Where the service is published: on every interface (Avahi's choice), or only on the
@@ -253,12 +285,15 @@ class AvahiAnnouncer:
         """Another responder on the link holds the name: the next one (``box-2``), as pingd's
         own responder does; past MAX_RENAMES, a failure retried later from the name asked for."""
         if self._attempt >= MAX_RENAMES:
-            self._attempt = 0
-            last = renamed(self._announcement.name, MAX_RENAMES)
-            self._failed(bus, f"every name from '{self._announcement.name}' to '{last}' is taken")
+            self._every_name_taken(bus)
             return
         self._attempt += 1
         self._publish(bus)
+
+    def _every_name_taken(self, bus: Any) -> None:
+        self._attempt = 0
+        last = renamed(self._announcement.name, MAX_RENAMES)
+        self._failed(bus, f"every name from '{self._announcement.name}' to '{last}' is taken")
 
     def _failed(self, bus: Any, reason: str) -> None:
         self._free(bus)
@@ -267,11 +302,15 @@ class AvahiAnnouncer:
         self._retry = min(self._retry * 2, MAX_RETRY)
 
     def _trouble(self, reason: str) -> None:
-        """Not announced, and why: in the status, and in the log once until it changes."""
+        """Not announced, and why: always in the status; in the log once, until pingd is
+        announced again (a bus lost, then refused, then back is one episode, one line; what
+        follows within it is at debug)."""
         self._state = f"mDNS: not announced ({reason}; serving by address)"
-        if reason != self._said:
+        if self._said is None:
             log.warning("mDNS through avahi-daemon: %s; serving by address, and publishing when it can", reason)
             self._said = reason
+        elif reason != self._said:
+            log.debug("mDNS through avahi-daemon: %s", reason)
 
     def _free(self, bus: Any, timeout: float | None = None) -> None:
         group, self._group = self._group, None

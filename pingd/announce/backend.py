@@ -29,8 +29,11 @@ class Choice:
         return f"mDNS: announcing {who}: {self.why}"
 
 
-def choose(setting: str, interfaces: tuple[str, ...], avahi_missing: Callable[[], str | None]) -> Choice:
-    """The backend for ``setting`` (auto, avahi or zeroconf); ``avahi_missing`` says why
+def choose(
+    setting: str, interfaces: tuple[str, ...], addresses: list[str], avahi_missing: Callable[[], str | None]
+) -> Choice:
+    """The backend for ``setting`` (auto, avahi or zeroconf), given the --mdns-interface
+    addresses and the addresses the announcement would carry; ``avahi_missing`` says why
     Avahi cannot be used (None: it can), asked only for ``auto``."""
     if setting == ZEROCONF:
         return Choice(ZEROCONF, "mdns_backend is zeroconf")
@@ -39,6 +42,8 @@ def choose(setting: str, interfaces: tuple[str, ...], avahi_missing: Callable[[]
     loopback = next((a for a in interfaces if ipaddress.ip_address(a).is_loopback), None)
     if loopback is not None:
         return Choice(ZEROCONF, f"avahi-daemon never announces on loopback ({loopback})")
+    if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return Choice(ZEROCONF, f"avahi-daemon never announces loopback addresses ({', '.join(addresses)})")
     why = avahi_missing()
     if why is None:
         return Choice(AVAHI, "avahi-daemon is on the system bus")

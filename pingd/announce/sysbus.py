@@ -58,7 +58,11 @@ class SystemBus:
         thread for the Hello, whose traceback a refused connection would print). Refused: the
         bus turned pingd away; OSError: no bus to reach."""
         try:
-            sock = prep_socket(get_bus("SYSTEM"), timeout=timeout)
+            address = get_bus("SYSTEM")
+        except (ValueError, KeyError) as exc:  # not an address jeepney can use
+            raise OSError(f"DBUS_SYSTEM_BUS_ADDRESS is not a unix: address it can use ({exc})") from None
+        try:
+            sock = prep_socket(address, timeout=timeout)
         except AuthenticationError as exc:
             raise Refused(f"the system bus refused pingd's credentials ({exc.msg})") from None
         except (ConnectionResetError, BrokenPipeError) as exc:  # connected, then turned away
@@ -91,7 +95,7 @@ class SystemBus:
         while True:
             reply = self._receive(max(0.0, deadline - time.monotonic()))
             if reply is None:
-                raise TimeoutError(f"no answer to {method} in {timeout:g} s")
+                raise TimeoutError(f"{address.bus_name or 'the bus'} did not answer {method} in {timeout:g} s")
             if reply.header.fields.get(HeaderFields.reply_serial) == serial:
                 if reply.header.message_type == MessageType.error:
                     text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""

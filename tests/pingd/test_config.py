@@ -161,14 +161,32 @@ def test_avahi_on_loopback_is_refused_naming_the_setting_as_given():
         config.resolve({"mdns_backend": "avahi", "mdns_interfaces": ("10.0.0.5", "127.0.0.1")}, {}, {})
     assert str(info.value) == (
         "--mdns-backend cannot announce on 127.0.0.1: avahi-daemon never uses loopback "
-        "(use --mdns-backend zeroconf, or another --mdns-interface)"
+        "(use --mdns-backend zeroconf, or another --mdns-interface or --bind)"
     )
     with pytest.raises(ConfigError, match=r"^PINGD_MDNS_BACKEND cannot announce on ::1"):
         config.resolve({"mdns_interfaces": ("::1",)}, {"PINGD_MDNS_BACKEND": "Avahi"}, {})
+    with pytest.raises(ConfigError, match=r"^--mdns-backend cannot announce on 127.0.0.1: "):
+        config.resolve({"mdns_backend": "avahi", "bind": "127.0.0.1"}, {}, {})
     assert config.resolve({"mdns_interfaces": ("127.0.0.1",)}, {}, {}).mdns_backend == "auto"
+    assert config.resolve({"mdns_backend": "avahi", "bind": "*"}, {}, {}).bind == "*"
     assert config.resolve({"mdns_interfaces": ("10.0.0.5",), "mdns_backend": "avahi"}, {}, {}).mdns_backend == "avahi"
     with pytest.raises(ConfigError, match=r"^--mdns-backend bonjour: 'bonjour' is not one of auto, avahi, zeroconf"):
         config.resolve({"mdns_backend": "bonjour"}, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("0.0.0.0", "'0.0.0.0' is no interface's address"),
+        ("::", "'::' is no interface's address"),
+        ("224.0.0.251", "'224.0.0.251' is no interface's address"),
+        ("::ffff:127.0.0.1", "'::ffff:127.0.0.1' is an IPv4 address written as IPv6: give 127.0.0.1"),
+    ],
+)
+def test_an_mdns_interface_must_be_an_interfaces_own_address(given, why):
+    with pytest.raises(ConfigError) as info:
+        config.resolve({"mdns_interfaces": (given,)}, {}, {})
+    assert str(info.value).startswith(f"--mdns-interface: {why}")
 
 
 def test_the_state_file_follows_the_process_environment_unless_given_one(monkeypatch):

@@ -11,10 +11,12 @@ enters the holder's namespaces and can be stopped and started again while the bu
 from __future__ import annotations
 
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,11 +74,20 @@ class Avahi:
             start_new_session=True,
         )  # fmt: skip
         assert self.proc.stdout is not None
-        said = []  # until the bus is up (dbus-daemon may warn first), or the script failed
-        while not said or said[-1] not in ("bus-ready", ""):
-            said.append(self.proc.stdout.readline().strip() if len(said) < 100 else "")
-        if said[-1] != "bus-ready":
-            raise AssertionError("the test host's D-Bus did not start:\n" + "\n".join(said))
+        # Until the bus is up, or the script failed, or the time is out. dbus-daemon may warn
+        # first, and its warning may share a line with the script's word: look for the word, in
+        # raw reads (a buffered readline could keep it from select's sight).
+        said = b""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"bus-ready" not in said:
+                chunk = os.read(fd, 4096) if selector.select(max(0.0, deadline - time.monotonic())) else None
+                if not chunk:
+                    why = "in time" if chunk is None else "(it exited)"
+                    raise AssertionError(f"the test host's D-Bus did not start {why}:\n{said.decode(errors='replace')}")
+                said += chunk
         return self.start_avahi(timeout)
 
     def start_avahi(self, timeout: float = 15.0) -> Avahi:

@@ -21,6 +21,8 @@ from tests.support.processes import wait_for
 OWNER = ":1.7"
 NODE = "0123456789abcdef"
 ANNOUNCEMENT = Announcement("box", 7464, ("10.0.0.5", "fd00::5", "127.0.0.1"), NODE)
+#: The host's addresses and their interfaces' indexes, as the announcer sees them.
+HOST = {"10.0.0.5": 2, "fd00::5": 2, "127.0.0.1": 1}
 
 
 class FakeAvahiBus:
@@ -120,9 +122,7 @@ def announcer_with():
 
     def make(bus: Any, interfaces: tuple[str, ...] = (), **kwargs: Any) -> avahi.AvahiAnnouncer:
         buses = bus if isinstance(bus, list) else [bus]
-        a = avahi.AvahiAnnouncer(
-            ANNOUNCEMENT, interfaces, connect=lambda: _next(buses), indexes=lambda: {"10.0.0.5": 2}, **kwargs
-        )
+        a = avahi.AvahiAnnouncer(ANNOUNCEMENT, interfaces, connect=lambda: _next(buses), indexes=lambda: HOST, **kwargs)
         made.append(a)
         a.start()
         return a
@@ -153,10 +153,10 @@ def test_it_publishes_the_records_pingd_publishes_and_says_so_once(announcer_wit
     assert (interface, protocol, flags, name, kind, domain) == (-1, -1, 0, "box", "_pingd._tcp", "")
     assert (host, port) == (f"pingd-{NODE}.local", 7464)
     assert txt[0] == b"txtvers=1" and f"id={NODE}".encode() in txt and b"pv=1" in txt
-    # Every listening address but loopback, each on its own interface when known, no reverse PTR.
+    # Every listening address but loopback, each on its own interface, no reverse PTR.
     assert bus.methods("AddAddress") == [
         (2, -1, avahi.PUBLISH_NO_REVERSE, f"pingd-{NODE}.local", "10.0.0.5"),
-        (-1, -1, avahi.PUBLISH_NO_REVERSE, f"pingd-{NODE}.local", "fd00::5"),
+        (2, -1, avahi.PUBLISH_NO_REVERSE, f"pingd-{NODE}.local", "fd00::5"),
     ]
     assert len(bus.methods("Commit")) == 1
     assert [r.getMessage() for r in caplog.records] == ["announced as 'box' through avahi-daemon"]
@@ -165,7 +165,9 @@ def test_it_publishes_the_records_pingd_publishes_and_says_so_once(announcer_wit
 def test_the_curve_key_is_in_the_txt_record(announcer_with):
     bus = FakeAvahiBus()
     key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
-    a = avahi.AvahiAnnouncer(Announcement("box", 1, ("10.0.0.5",), NODE, key), connect=lambda: bus, indexes=dict)
+    a = avahi.AvahiAnnouncer(
+        Announcement("box", 1, ("10.0.0.5",), NODE, key), connect=lambda: bus, indexes=lambda: HOST
+    )
     a.start()
     try:
         wait_for(_says(a, "announced as"), 5, "the group to be established")
@@ -195,6 +197,56 @@ def test_a_name_another_client_of_avahi_holds_is_renamed_at_once(announcer_with,
     assert sum("is taken on this network" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_every_name_held_by_other_clients_of_avahi_is_retried_from_the_first_and_taken_once_free(
+    announcer_with, monkeypatch, caplog
+):
+    monkeypatch.setattr(avahi, "FIRST_RETRY", 0.05)
+    bus = FakeAvahiBus()
+    bus.taken_locally = {"box", *(f"box-{n}" for n in range(2, avahi.MAX_RENAMES + 2))}
+    a = announcer_with(bus)
+    wait_for(_says(a, "every name from 'box' to 'box-20' is taken"), 5, "the failure")
+    bus.taken_locally.discard("box-7")  # that daemon stopped
+    wait_for(_says(a, "announced as 'box-7' through avahi-daemon"), 5, "the freed name")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum("every name from 'box' to 'box-20' is taken" in m for m in said) == 1, said
+
+
+def test_an_address_this_host_does_not_have_is_not_published():
+    bus = FakeAvahiBus()
+    a = avahi.AvahiAnnouncer(
+        Announcement("box", 1, ("10.0.0.5",), NODE), ("192.0.2.99",), connect=lambda: bus, indexes=lambda: HOST
+    )
+    a.start()
+    try:
+        wait_for(_says(a, "not announced (no address to announce is on this host (192.0.2.99)"), 5, "the refusal")
+        assert bus.methods("AddService") == [] and bus.methods("AddAddress") == []
+    finally:
+        a.close()
+
+
+def test_loopback_only_is_not_announced_and_says_what_to_do():
+    bus = FakeAvahiBus()
+    a = avahi.AvahiAnnouncer(Announcement("box", 1, ("127.0.0.1",), NODE), connect=lambda: bus, indexes=lambda: HOST)
+    a.start()
+    try:
+        wait_for(_says(a, "pingd listens on loopback only, which avahi-daemon never announces"), 5, "the refusal")
+        assert "(use --mdns-backend zeroconf)" in a.describe() and bus.methods("AddAddress") == []
+    finally:
+        a.close()
+
+
+def test_one_episode_of_trouble_is_one_warning(announcer_with, monkeypatch, caplog):
+    """A bus lost, then refused, then Avahi absent: one warning until pingd is announced again."""
+    monkeypatch.setattr(avahi, "BUS_RETRY", 0.01)
+    bus = FakeAvahiBus(owner=None)
+    a = announcer_with([ConnectionResetError(104, "Connection reset by peer"), OSError(111, "Connection refused"), bus])
+    wait_for(_says(a, "avahi-daemon is not running"), 5, "the third reason")
+    bus.owner_changed(OWNER)
+    wait_for(_says(a, "announced as 'box'"), 5, "published")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "connection reset by peer" in warnings[0], warnings
+
+
 def test_a_collision_on_the_network_renames_as_pingds_own_responder_does(announcer_with):
     seen: list[str] = []
 
@@ -216,7 +268,7 @@ def test_every_name_taken_is_a_failure_retried_later_from_the_name_asked_for(ann
         seen.append(name)
         return avahi.GROUP_COLLISION if len(seen) <= avahi.MAX_RENAMES + 1 else avahi.GROUP_ESTABLISHED
 
-    a = avahi.AvahiAnnouncer(ANNOUNCEMENT, connect=lambda: bus, indexes=dict)
+    a = avahi.AvahiAnnouncer(ANNOUNCEMENT, connect=lambda: bus, indexes=lambda: HOST)
     bus = FakeAvahiBus(on_commit=commit)
     a.start()
     try:
