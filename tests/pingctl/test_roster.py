@@ -108,13 +108,14 @@ def test_a_thousand_daemons_come_and_go_and_nothing_is_left(monitor):
 
 
 def test_memory_stays_bounded_over_waves_of_churn(monitor):
-    wave(monitor, 0)  # warm: every cache and free list filled once
+    for k in range(3):  # warm: every cache, free list and hash table at a wave's size
+        wave(monitor, k * 1000.0)
     monitor.lines.clear()
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.take_snapshot()
-        for k in range(1, 6):
+        for k in range(3, 8):
             wave(monitor, k * 1000.0)
             monitor.lines.clear()
         gc.collect()
