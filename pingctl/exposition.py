@@ -63,7 +63,7 @@ class Labels:
 class Series:
     """One daemon's figures. The prober changes them only under ``Figures.lock``."""
 
-    __slots__ = ("buckets", "count", "errors", "lost", "received", "rtt_sum", "sent", "up")
+    __slots__ = ("buckets", "count", "errors", "listed", "lost", "received", "rtt_sum", "sent", "up")
 
     def __init__(self) -> None:
         self.sent = 0
@@ -72,6 +72,7 @@ class Series:
         self.errors: dict[str, int] = {}
         self.count: int | None = None  # the daemon's count, from its last answer
         self.up: int | None = None  # 1 while it answers, 0 once a probe failed; None before any outcome
+        self.listed = 1  # 1 while discovery lists it, 0 in its grace after it left
         self.buckets = [0] * (len(RTT_BUCKETS) + 1)  # per bucket (not cumulative), +Inf last
         self.rtt_sum = 0.0
 
@@ -120,11 +121,18 @@ class Figures(Collector):
         with self.lock:
             self.series.pop(labels, None)
 
+    def listing(self, labels: Labels, listed: bool) -> None:
+        """Whether discovery lists the daemon (it left: its grace runs, it is still probed)."""
+        with self.lock:
+            series = self.series.get(labels)
+            if series is not None:
+                series.listed = int(listed)
+
     def collect(self) -> Iterator[Metric]:
         with self.lock:
             rows = [(labels.values(), _copy(s)) for labels, s in self.series.items()]
         yield GaugeMetricFamily(PREFIX + "daemons", _DOCS["daemons"], value=len(rows))
-        sent, received, lost, errors, up, count, rtt = _families()
+        sent, received, lost, errors, up, listed, count, rtt = _families()
         for values, s in rows:
             sent.add_metric(values, s.sent)
             received.add_metric(values, s.received)
@@ -133,10 +141,11 @@ class Figures(Collector):
                 errors.add_metric((*values, kind), n)
             if s.up is not None:
                 up.add_metric(values, s.up)
+            listed.add_metric(values, s.listed)
             if s.count is not None:
                 count.add_metric(values, s.count)
             rtt.add_metric(values, _cumulative(s.buckets), s.rtt_sum)
-        yield from (sent, received, lost, errors, up, count, rtt)
+        yield from (sent, received, lost, errors, up, listed, count, rtt)
 
 
 _DOCS = {
@@ -146,13 +155,14 @@ _DOCS = {
     "lost": "Probes not answered in time, or answered with an error; never sent again.",
     "errors": "Failures other than silence, by kind.",
     "up": "1 while the daemon answers, 0 once its last probe failed.",
+    "listed": "1 while discovery lists the daemon, 0 in the grace after it left (a goodbye, a record gone).",
     "daemon_pings_counted": "The daemon's count (pings it has counted), from its last answer.",
     "rtt_seconds": "Round trip of each probe answered.",
 }
 
 
 def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily,
-                         GaugeMetricFamily, GaugeMetricFamily, HistogramMetricFamily]:  # fmt: skip
+                         GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, HistogramMetricFamily]:  # fmt: skip
     """The per-daemon families, empty."""
 
     def counter(name: str, labels: tuple[str, ...] = LABELS) -> CounterMetricFamily:
@@ -163,7 +173,7 @@ def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, CounterMetric
 
     rtt = HistogramMetricFamily(PREFIX + "rtt_seconds", _DOCS["rtt_seconds"], labels=LABELS)
     return (counter("sent"), counter("received"), counter("lost"), counter("errors", (*LABELS, "kind")),
-            gauge("up"), gauge("daemon_pings_counted"), rtt)  # fmt: skip
+            gauge("up"), gauge("listed"), gauge("daemon_pings_counted"), rtt)  # fmt: skip
 
 
 def _copy(s: Series) -> Series:

@@ -87,6 +87,7 @@ class Monitor:
         labels = Labels(shown(found.name), target.display, found.node_id or "")
         before = self.roster.subject((source, found.name))
         new = self.roster.hold((source, found.name), labels, now)
+        self.figures.listing(labels, True)  # back within its grace, if it had left
         if before is not None and before != labels:
             self._left(before)
         probe = self.probes.get(labels)
@@ -132,6 +133,7 @@ class Monitor:
 
     def _left(self, labels: Labels) -> None:
         if self.roster.leaving(labels):
+            self.figures.listing(labels, False)
             grace = self.roster.grace
             self.say(f"- {labels.name} {labels.address} (gone; its series go in {grace:g} s unless it returns)")
 

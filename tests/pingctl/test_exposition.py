@@ -69,6 +69,7 @@ def test_each_family_has_its_fixed_name_type_and_labels():
         "pingctl_monitor_lost": "counter",
         "pingctl_monitor_errors": "counter",
         "pingctl_monitor_up": "gauge",
+        "pingctl_monitor_listed": "gauge",
         "pingctl_monitor_daemon_pings_counted": "gauge",
         "pingctl_monitor_rtt_seconds": "histogram",
     }
@@ -78,6 +79,7 @@ def test_each_family_has_its_fixed_name_type_and_labels():
     assert samples["pingctl_monitor_lost_total"] == {key(A): 2, key(B): 1}
     assert samples["pingctl_monitor_errors_total"] == {key(A, kind="storage_failed"): 1}
     assert samples["pingctl_monitor_up"] == {key(A): 0, key(B): 0}
+    assert samples["pingctl_monitor_listed"] == {key(A): 1, key(B): 1}
     assert samples["pingctl_monitor_daemon_pings_counted"] == {key(A): 41}  # none known for B
     assert samples["pingctl_monitor_daemons"] == {(): 2}
     assert "process_cpu_seconds_total" in samples  # the library's own metrics of this process
@@ -104,6 +106,16 @@ def test_a_forgotten_daemon_has_no_series_left():
     samples = scrape(figures)
     assert not any(("name", "alpha") in k for name, rows in samples.items() for k in rows)
     assert samples["pingctl_monitor_sent_total"] == {key(B): 1}
+
+
+def test_a_daemon_that_left_is_listed_0_until_it_returns():
+    figures = Figures()
+    fill(figures)
+    figures.listing(A, False)
+    figures.listing(Labels("nobody", "10.9.9.9:7464", ""), False)  # not probed: nothing made
+    assert scrape(figures)["pingctl_monitor_listed"] == {key(A): 0, key(B): 1}
+    figures.listing(A, True)
+    assert scrape(figures)["pingctl_monitor_listed"] == {key(A): 1, key(B): 1}
 
 
 def test_a_move_keeps_the_figures_under_the_new_labels():

@@ -136,6 +136,12 @@ def test_while_daemons_are_present_the_series_are_theirs_and_the_leavers(monitor
     monitor.news(("local", found(0).name), 10)
     monitor.forget_due(309)
     assert len(monitor.figures.series) == 3 and len(monitor.prober.probes) == 3  # the leaver still probed
+    # ...and no longer listed, so that an alert on its silence can tell it left on purpose.
+    assert {s.name: f.listed for s, f in monitor.figures.series.items()} == {
+        "churn-0000": 0,
+        "churn-0001": 1,
+        "churn-0002": 1,
+    }
     monitor.forget_due(310)
     assert sorted(s.name for s in monitor.figures.series) == ["churn-0001", "churn-0002"]
     assert monitor.lines[-2:] == [
