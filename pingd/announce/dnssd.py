@@ -96,6 +96,7 @@ class ServiceRecords:
         return [
             (self.enumeration, _rdata("PTR", self.service.to_text())),
             (self.service, self.pointer()),
+            (self.service, self.srv()),
             (self.instance, self.srv()),
             (self.instance, self.txt_rdata()),
             *((self.host, rdata) for rdata in self.address_rdatas()),
@@ -170,6 +171,7 @@ def remove_update(zone: dns.name.Name, records: ServiceRecords) -> dns.update.Up
     update.present(records.instance, _prerequisite(records.srv()))
     update.delete(records.instance)
     update.delete(records.service, records.pointer())
+    update.delete(records.service, records.srv())
     update.delete(records.host)
     return update
 
@@ -177,6 +179,9 @@ def remove_update(zone: dns.name.Name, records: ServiceRecords) -> dns.update.Up
 def _put(update: dns.update.UpdateMessage, records: ServiceRecords) -> None:
     update.add(records.enumeration, records.ttl, _rdata("PTR", records.service.to_text()))
     update.add(records.service, records.ttl, records.pointer())
+    # The same SRV at the service's own name too, beside every other daemon's: what a client of
+    # plain SRV records reads (RFC 2782; Prometheus' dns_sd_configs), which follows no PTR.
+    update.add(records.service, records.ttl, records.srv())
     update.replace(records.instance, records.ttl, records.srv())
     update.replace(records.instance, records.ttl, records.txt_rdata())
     update.delete(records.host)  # addresses from an earlier run go; this run's follow

@@ -112,3 +112,38 @@ def test_the_storage_alert_fires_while_the_state_file_cannot_be_written(scraped)
     flag.unlink()
     wait_for(lambda: server.alerts("PingdStorageFailing") == [], 20, "the alert to end once writes work again")
     assert pingctl(*ping).code == 0
+
+
+def test_a_fleet_registered_in_dns_is_scraped_through_dns_sd_configs(tmp_path):
+    """The operator's document's scrape configuration, as written: Prometheus on another subnet
+    reads pingd's SRV record from BIND (dns_sd_configs), puts the metrics port in place of the
+    serving one, and scrapes the daemon by the host name pingd registered."""
+    from tests.support import dnsworld
+    from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld
+
+    require(prometheus.available() or dnsworld.available())
+    job = {
+        "job_name": "pingd",
+        "dns_sd_configs": [{"names": [f"_pingd._tcp.{ZONE}"], "refresh_interval": "1s"}],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "regex": "(.+):\\d+", "replacement": "${1}:7465",
+             "target_label": "__address__"},
+        ],
+    }  # fmt: skip
+    with DnsWorld() as world:
+        args = ["--bind", "*", "--port", "7464", "--metrics", "*:7465", "--name", "rack-a",
+                "--state-file", str(tmp_path / "state.json"), "--no-mdns",
+                "--dns-domain", ZONE, "--dns-server", DNS_ADDRESS, "--dns-key", str(world.key_file)]  # fmt: skip
+        daemon = Daemon(args=args, env=base_env(), prefix=world.server.prefix).start()
+        try:
+            daemon.wait_for_line(r"DNS: registered 'rack-a' in example\.test", timeout=20)
+            with prometheus.running(tmp_path / "prometheus", {}, jobs=[job], prefix=world.client.prefix) as prom:
+                try:
+                    wait_for_value(prom, 'up{job="pingd"}', 1.0, 30)
+                except AssertionError:
+                    raise AssertionError(f"{prom.api('targets')}\n{prom.output}") from None
+                [(labels, _, _)] = prom.query('pingd_build_info{job="pingd"}')
+                assert labels["instance"].startswith("pingd-") and labels["instance"].endswith(f".{ZONE}:7465")
+            assert daemon.stop() == 0
+        finally:
+            daemon.kill()

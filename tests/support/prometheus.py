@@ -12,6 +12,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -33,16 +34,34 @@ def available() -> str | None:
     return None
 
 
+#: Fetches a URL and prints the body: how the test reads a Prometheus that runs on a test host.
+_FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+
+
 @dataclass
 class Prometheus:
     url: str
     proc: subprocess.Popen
     log: Path
+    prefix: Sequence[str] = ()  # the test host it runs on (its loopback is that host's), if any
+
+    def get(self, path: str) -> str:
+        """GET ``path`` from Prometheus' web server (on its own host's loopback)."""
+        if not self.prefix:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+                return response.read().decode()
+        run = subprocess.run(
+            [*self.prefix, sys.executable, "-c", _FETCH, f"{self.url}{path}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if run.returncode != 0:
+            raise OSError(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "fetch failed")
+        return run.stdout
 
     def api(self, path: str, **params: str) -> Any:
-        query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as response:
-            body = json.load(response)
+        body = json.loads(self.get(f"/api/v1/{path}?{urllib.parse.urlencode(params)}"))
         assert body["status"] == "success", body
         return body["data"]
 
@@ -67,36 +86,44 @@ class Prometheus:
         return self.log.read_text(errors="replace")
 
 
-def _config(targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path]) -> str:
-    """prometheus.yml: every job scraped every INTERVAL, the rules evaluated as often."""
+def _config(targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path], jobs: Sequence[dict]) -> str:
+    """prometheus.yml: every job scraped every INTERVAL, the rules evaluated as often; ``jobs``
+    are scrape configurations given whole (service discovery, relabelling)."""
     config = {
         "global": {"scrape_interval": f"{INTERVAL:g}s", "scrape_timeout": f"{INTERVAL:g}s",
                    "evaluation_interval": f"{INTERVAL:g}s"},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": list(addresses)}]} for job, addresses in targets.items()
-        ],
+        ] + list(jobs),
     }  # fmt: skip
     return json.dumps(config, indent=2)  # JSON is YAML
 
 
 @contextlib.contextmanager
 def running(
-    directory: Path, targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = (), timeout: float = 30.0
+    directory: Path,
+    targets: Mapping[str, Sequence[str]],
+    rule_files: Sequence[Path] = (),
+    timeout: float = 30.0,
+    *,
+    jobs: Sequence[dict] = (),
+    prefix: Sequence[str] = (),
 ) -> Iterator[Prometheus]:
-    """Prometheus scraping ``targets`` (job → host:port), ready to be asked; stopped at the end."""
+    """Prometheus scraping ``targets`` (job → host:port) and ``jobs``, on the test host
+    ``prefix`` runs commands on (else this one), ready to be asked; stopped at the end."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
-    config.write_text(_config(targets, rule_files))
+    config.write_text(_config(targets, rule_files, jobs))
     log = directory / "prometheus.log"
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+            [*prefix, "prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
         )  # fmt: skip
-    prometheus = Prometheus(f"http://127.0.0.1:{port}", proc, log)
+    prometheus = Prometheus(f"http://127.0.0.1:{port}", proc, log, prefix)
     try:
         wait_for(lambda: _ready(prometheus), timeout, "Prometheus to be ready")
         yield prometheus
@@ -108,8 +135,7 @@ def _ready(prometheus: Prometheus) -> bool:
     if prometheus.proc.poll() is not None:
         raise AssertionError(f"prometheus exited {prometheus.proc.returncode}:\n{prometheus.output}")
     try:
-        with urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=2) as response:
-            return response.status == 200
+        return "Ready" in prometheus.get("/-/ready")
     except OSError:
         return False
 

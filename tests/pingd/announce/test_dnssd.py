@@ -9,6 +9,7 @@ from pathlib import Path
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import pytest
 
 from pingd.announce import dnssd
@@ -29,11 +30,23 @@ def test_zone_lines_are_the_dns_sd_records():
     assert dnssd.zone_lines(records()) == [
         "_services._dns-sd._udp.example.org. 60 IN PTR  _pingd._tcp.example.org.",
         "_pingd._tcp.example.org.            60 IN PTR  box._pingd._tcp.example.org.",
+        # For clients of plain SRV records (Prometheus' dns_sd_configs), which follow no PTR.
+        "_pingd._tcp.example.org.            60 IN SRV  0 0 7464 pingd-9f2c41d07be35a18.example.org.",
         "box._pingd._tcp.example.org.        60 IN SRV  0 0 7464 pingd-9f2c41d07be35a18.example.org.",
         'box._pingd._tcp.example.org.        60 IN TXT  "txtvers=1" "pv=1" "ver=0.1.0" "id=9f2c41d07be35a18"',
         "pingd-9f2c41d07be35a18.example.org. 60 IN A    192.0.2.10",
         "pingd-9f2c41d07be35a18.example.org. 60 IN AAAA 2001:db8::10",
     ]
+
+
+def test_the_service_level_srv_is_added_beside_the_others_and_only_its_own_removed():
+    srv = "0 0 7464 pingd-9f2c41d07be35a18.example.org."
+    added = dnssd.register_update(DOMAIN, records(), take_over=False)
+    at_service = [r for r in added.update if r.name.to_text() == "_pingd._tcp.example.org." and r.rdtype == 33]
+    assert [(r.deleting, [x.to_text() for x in r]) for r in at_service] == [(None, [srv])]  # added, not replaced
+    removed = dnssd.remove_update(DOMAIN, records())
+    at_service = [r for r in removed.update if r.name.to_text() == "_pingd._tcp.example.org." and r.rdtype == 33]
+    assert [(r.deleting, [x.to_text() for x in r]) for r in at_service] == [(dns.rdataclass.NONE, [srv])]
 
 
 def test_an_instance_name_is_any_text_escaped_in_one_label():

@@ -81,7 +81,12 @@ class ScriptedRegistry:
         """The instance names the updates so far registered (refreshes and removals left out:
         they require this daemon's SRV, not its absence)."""
         return [
-            next(r.name.labels[0].decode() for r in u.update if r.rdtype == dns.rdatatype.SRV)
+            # The instance's SRV (the service's own name holds every daemon's SRV as well).
+            next(
+                r.name.labels[0].decode()
+                for r in u.update
+                if r.rdtype == dns.rdatatype.SRV and not r.name.labels[0].startswith(b"_")
+            )
             for u in self.updates
             if not u.prerequisite or u.prerequisite[0].deleting == dns.rdataclass.NONE
         ]
