@@ -1,9 +1,12 @@
-"""A rack: a hundred pingd on one link, and the fleet commands with their default flags.
+"""A rack: a hundred pingd on one link, and the fleet commands with their default flags; and
+more daemons than BIND takes records of one type at a name by default, registered in one zone.
 
-Every daemon is announced over mDNS on the loopback of a namespace of their own; pingctl runs
-there too. What is asserted is what must hold at any scale — every daemon found, every one
-answered, no pong lost, each one's goodbye seen, every one stopped — not how fast: the figures
-for 100 and 300 daemons are `make bench`'s (docs/performance.md).
+Every daemon on the link is announced over mDNS on the loopback of a namespace of their own;
+pingctl runs there too. The zone's daemons have no mDNS: each registers by DNS update on a DNS
+world's server host, and pingctl asks from its client host with ``--domain``. What is asserted
+is what must hold at any scale — every daemon found, every one answered, no pong lost, each
+one's goodbye seen, every one stopped — not how fast: the figures for 100 and 300 daemons are
+`make bench`'s (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import signal
 import pytest
 
 from tests.conftest import require
+from tests.support import dnsworld
 from tests.support.netns import available
 from tests.support.processes import Watcher, pingctl, wait_for
 from tests.support.rack import Rack
 
 SIZE = 100
 LO = ("--mdns-interface", "127.0.0.1")
+#: Above BIND's default max-records-per-type (100): the service's PTR set has one per daemon.
+ZONE_SIZE = 120
 
 pytestmark = pytest.mark.root
 
@@ -78,3 +84,24 @@ def test_every_daemon_stops_cleanly_when_all_are_stopped_together(rack):
     exits = rack.stop_all()
     assert len(exits) == len(rack.members)
     assert [m.proc.returncode for m in running] == [0] * len(running)
+
+
+def test_a_zone_of_more_than_a_hundred_registrations_is_found_answered_and_pinged():
+    require(dnsworld.available())
+    with dnsworld.DnsWorld() as world:
+        announce = ("--no-mdns", "--dns-domain", dnsworld.ZONE, "--dns-server", dnsworld.DNS_ADDRESS,
+                    "--dns-key", str(world.key_file))  # fmt: skip
+        with Rack(ZONE_SIZE, "zone", namespace=world.server.namespace, bind=world.server.address,
+                  announce=announce, ready="DNS: registered as ") as rack:  # fmt: skip
+            names = sorted(m.name for m in rack.members)
+
+            def ask(*args: str):
+                run = pingctl(*args, "--domain", dnsworld.ZONE, prefix=world.client.prefix, timeout=120)
+                assert run.code == 0, run.stderr[-2000:]
+                return run.json()
+
+            assert sorted(d["name"] for d in ask("discover", "--json")) == names
+            rows = ask("status", "--all", "--json")
+            assert sorted(r["name"] for r in rows if isinstance(r.get("count"), int)) == names
+            reports = ask("ping", "--all", "--count", "3", "--interval", "0.1", "--json")
+            assert sorted((r["server"]["name"], r["received"]) for r in reports) == [(n, 3) for n in names]
