@@ -111,10 +111,10 @@ def _round(server: prometheus.Prometheus, daemons: list[Daemon], addresses: list
 def _session_and_monitor(
     server: prometheus.Prometheus, port: int, address: str
 ) -> tuple[list[tuple[float, float]], list[float]]:
-    """A 5 s session on the daemon at ``port``; the monitor's buckets for it over the same
+    """A 3 s session on the daemon at ``port``; the monitor's buckets for it over the same
     window, as Prometheus computes them, and the session's round trips (seconds)."""
     began = time.time()
-    run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "-c", "100", "-i", "0.05", "--json",
+    run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "-c", "60", "-i", "0.05", "--json",
                   "--samples", prefix=CLIENTS)  # fmt: skip
     assert run.code == 0, run.stderr
     ended = time.time()

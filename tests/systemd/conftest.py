@@ -26,9 +26,9 @@ def current_deb(tmp_path_factory) -> debs.Built:
 
 @pytest.fixture(scope="session")
 def packages(current_deb) -> debs.Packages:
-    """Version N and, from the same tree, N+1 for the upgrade."""
+    """Version N and, the same package relabelled, N+1 for the upgrade."""
     current = current_deb.path
-    upgrade = debs.build(current.parent, f"{debs.version_of(current)}+1")
+    upgrade = debs.relabelled(current, f"{debs.version_of(current)}+1")
     return debs.Packages(current, upgrade, current_deb.seconds)
 
 
