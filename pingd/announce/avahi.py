@@ -235,13 +235,13 @@ class AvahiAnnouncer:
         host = f"{service.host_label(a.node_id)}.local"
         txt = [f"{k}={v}".encode() for k, v in service.txt_records(a.node_id, a.public_key).items()]
         indexes = (self._indexes or _interface_indexes)()
-        self._addresses(indexes)  # nothing to publish: said before anything is added
+        addresses = self._addresses(indexes)  # nothing to publish: said before anything is added
         for interface, protocol in self._service_scopes(indexes):
             bus.call(
                 _group(group), "AddService", "iiussssqaay",
                 (interface, protocol, 0, self.name, service.SERVICE, "", host, a.port, txt),
             )  # fmt: skip
-        for address in self._addresses(indexes):
+        for address in addresses:
             # Over IPv4 and IPv6 mDNS alike, as pingd's own responder answers for its addresses.
             scope = indexes.get(address, IF_UNSPEC)
             bus.call(_group(group), "AddAddress", "iiuss", (scope, PROTO_UNSPEC, PUBLISH_NO_REVERSE, host, address))
