@@ -11,6 +11,9 @@ PYTHONS ?= 3.11 3.12 3.13
 UNIT_TESTS := tests/pingd tests/pingctl tests/packaging
 # make test measures branch coverage (pyproject.toml: [tool.coverage]); COVERAGE=no skips it.
 COVERAGE ?= yes
+# As root, the suite runs in two workers (pytest-xdist), each in a network namespace of its own
+# (tests/support/isolation.py): most tests wait on daemons, not on the CPU. Without root, one.
+WORKERS ?= $(shell [ "$$(id -u)" = 0 ] && echo 2 || echo 0)
 # The suite runs outside make: none of this make's command-line variables may reach the makes
 # that tests start in turn (debian/rules, in the package tests, has a VENV and a PYTHON too).
 OUTSIDE_MAKE := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
@@ -49,10 +52,10 @@ LINTED := pingd pingctl bench tests packaging/demo.py packaging/manpages.py
 test: lint
 	@$(BIN)/python -m compileall -q pingd pingctl tests/support
 ifeq ($(COVERAGE),no)
-	$(OUTSIDE_MAKE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(OUTSIDE_MAKE) $(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 else
 	@rm -f .coverage .coverage.*
-	$(OUTSIDE_MAKE) $(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
+	$(OUTSIDE_MAKE) $(BIN)/python -m coverage run -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 	@$(BIN)/python -m coverage combine --quiet
 	$(BIN)/python -m coverage report
 endif

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
+from tests.support import isolation
 from tests.support.processes import Daemon, base_env
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -28,6 +31,30 @@ os.environ["LOCALDOMAIN"] = ""
 # the user's real daemons) into the next. Tests that need one of their own set it themselves.
 os.environ["PINGCTL_CONFIG_DIR"] = tempfile.mkdtemp(prefix="pingctl-tests-")
 atexit.register(shutil.rmtree, os.environ["PINGCTL_CONFIG_DIR"], True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest-xdist worker takes a network namespace of its own (tests/support/isolation.py);
+    workers without root cannot, and would see each other's daemons on loopback."""
+    if isolation.worker() is None:
+        return
+    if os.geteuid() != 0:
+        raise pytest.UsageError("parallel workers (-n) need root, for a network namespace each; run without -n")
+    isolation.own_network_namespace()
+
+
+class _Scheduling(LoadScopeScheduling):
+    """Each test file a work unit, run on one worker (its module fixtures, a rack or a fleet,
+    are made once and its tests see them in order), and the systemd tests (tests/systemd/)
+    one unit together: the package is built once, and no two boxes (each a systemd) boot side
+    by side. The largest unit goes out first, so the boxes run beside the rest of the suite."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return "tests/systemd/" if nodeid.startswith("tests/systemd/") else nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> _Scheduling:
+    return _Scheduling(config, log)
 
 
 def pytest_runtest_setup(item):

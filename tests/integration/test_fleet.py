@@ -70,7 +70,10 @@ def test_all_twenty_are_found_in_the_default_one_second_window(fleet):
     found = {d["name"]: d for d in run.json()}
     assert sorted(found) == fleet.names
     assert {found[n]["addresses"][0] for n in fleet.names} == {h.address for h in fleet.hosts}
-    assert run.seconds < 3  # the 1 s window and start-up; the window itself is the bound
+    # The 1 s window and start-up (pingctl and zeroconf imported, under coverage, on a machine
+    # the suite keeps busy): a window kept, where the original took 15-30 s. The time itself is
+    # the bench's (docs/performance.md).
+    assert run.seconds < 6
 
 
 def test_ping_all_counts_exactly_ten_on_every_daemon(fleet):

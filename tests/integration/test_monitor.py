@@ -93,8 +93,11 @@ def test_every_daemon_found_is_probed_and_answers(rack, monitor):
 def test_the_counters_grow_and_hold_their_invariants(rack, monitor):
     before = monitor.scrape()
     sent = before["pingctl_monitor_sent_total"]
-    more = lambda: all(monitor.scrape()["pingctl_monitor_sent_total"][n] >= sent[n] + 3 for n in names(rack))  # noqa: E731
-    wait_for(more, 20, "three more probes each")
+    more = lambda: all(monitor.scrape()["pingctl_monitor_sent_total"].get(n, -1) >= sent[n] + 3 for n in names(rack))  # noqa: E731
+    try:
+        wait_for(more, 20, "three more probes each")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the monitor said: {monitor.proc.lines}") from None
     s = monitor.scrape()
     for n in names(rack):
         sent, received, lost = (s[f"pingctl_monitor_{k}_total"][n] for k in ("sent", "received", "lost"))

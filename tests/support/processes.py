@@ -103,9 +103,12 @@ class Daemon:
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str:
         rx = re.compile(pattern)
-        return wait_for(
-            lambda: next((line for line in self.lines if rx.search(line)), None), timeout, f"log line /{pattern}/"
-        )
+        try:
+            return wait_for(
+                lambda: next((line for line in self.lines if rx.search(line)), None), timeout, f"log line /{pattern}/"
+            )
+        except AssertionError as exc:  # what it said instead
+            raise AssertionError(f"{exc}; its last lines: {self.lines[-12:]}") from None
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -91,11 +91,12 @@ class Rack:
                 args = ["--bind", self.bind, "--port", "0", *self.announce, "--name", name,
                         "--state-file", os.path.join(self._dir.name, f"{name}.json"), "--log-level", "warning",
                         *self.extra]  # fmt: skip
-                proc = subprocess.Popen(
-                    [*self.run_prefix, sys.executable, "-m", "pingd", *args],
-                    env=env | {"NOTIFY_SOCKET": sock.getsockname()},
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                with open(os.path.join(self._dir.name, f"{name}.log"), "wb") as log:  # warnings and worse
+                    proc = subprocess.Popen(
+                        [*self.run_prefix, sys.executable, "-m", "pingd", *args],
+                        env=env | {"NOTIFY_SOCKET": sock.getsockname()},
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    )  # fmt: skip
                 member = Member(name, proc)
                 self.members.append(member)
                 selector.register(sock, selectors.EVENT_READ, member)
@@ -104,7 +105,8 @@ class Rack:
                 dead = [m.name for m in self.members if m.proc.poll() is not None]
                 if time.monotonic() >= deadline or dead:
                     waiting = len(selector.get_map())
-                    raise RuntimeError(f"{waiting} of {self.size} never became ready (exited: {dead[:5]})")
+                    said = self.log(dead[0]).strip().splitlines()[-1:] if dead else []
+                    raise RuntimeError(f"{waiting} of {self.size} never became ready (exited: {dead[:5]}) {said}")
                 for key, _ in selector.select(timeout=1.0):
                     text = key.fileobj.recv(65536).decode(errors="replace")  # type: ignore[union-attr]
                     port = _SERVING.search(text)
@@ -120,6 +122,11 @@ class Rack:
             for key in list(selector.get_map().values()):
                 key.fileobj.close()  # type: ignore[union-attr]
             selector.close()
+
+    def log(self, name: str) -> str:
+        """What daemon ``name`` wrote to its stdout and stderr."""
+        with open(os.path.join(self._dir.name, f"{name}.log"), errors="replace") as f:
+            return f.read()
 
     def stop_all(self, timeout: float = 60.0) -> list[float]:
         """SIGTERM to every daemon at once; each one's seconds from the signal to its exit."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.support import isolation
 from tests.support.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,11 +76,12 @@ def wheelhouse(tmp_path_factory):
     builder = base / "venv"
     subprocess.run([str(python), "-m", "venv", str(builder)], check=True, timeout=300)
     wheels = base / "wheels"
-    subprocess.run(
-        [str(builder / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
-        check=True,
-        timeout=600,
-    )
+    with isolation.machine_network():  # pip fetches the dependencies
+        subprocess.run(
+            [str(builder / "bin" / "pip"), "wheel", "--quiet", "--wheel-dir", str(wheels), str(ROOT)],
+            check=True,
+            timeout=600,
+        )
     return wheels
 
 

@@ -53,10 +53,16 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def _refused(host: str | None, port: int | None) -> bool:
+    """Whether a connection is refused: nothing listens there. A reset is not yet (the
+    listener closed with the connection still in its queue); the next try is refused."""
     try:
-        http.client.HTTPConnection(host or "", port, timeout=5).connect()
+        connection = http.client.HTTPConnection(host or "", port, timeout=5)
+        connection.connect()
+        connection.close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False
     return False
 
 
