@@ -4,11 +4,10 @@ as Prometheus computes them from the monitor's histogram are those `pingctl ping
 measure on the same daemons, and a daemon stopped with SIGTERM shows as down within two
 scrape intervals.
 
-A quantile read from a histogram is exact only to its bucket (the monitor's double from 50 µs,
-as smokeping_prober's do): each daemon's is held to that resolution of its session's exact p50,
-and the three daemons' together to 20 % of the sessions', the sessions' samples put in the same
-buckets and read the way Prometheus reads them. Each session runs while the monitor probes,
-over the window its figure is read for, daemons on one core and clients on the other.
+Each daemon's median, as Prometheus computes it from the monitor's histogram (whose buckets,
+four to a doubling, read a median to within about 10 %), is held to 20 % of the p50 that
+`pingctl ping` reports for a session on the same daemon, run while the monitor probes, over
+the window the figure is read for; daemons on one core, clients on the other.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.prober import bucketed, quantile
+from bench.prober import quantile
 from tests.conftest import require
 from tests.support import prometheus
 from tests.support.processes import Daemon, base_env, free_port, pingctl, pingctl_background, wait_for
@@ -74,9 +73,13 @@ def test_the_monitors_round_trips_are_a_ping_sessions_and_a_stopped_daemon_is_do
     names = {labels["address"]: labels["name"] for labels, _, _ in server.query("pingctl_monitor_up")}
     assert names == {a: f"prom-{i}" for i, a in enumerate(addresses)}  # each named by its STATUS
 
-    ratios = [_round(server, daemons, addresses) for _ in range(ROUNDS)]
-    # The median round: a machine shared with other work sometimes slows one window alone.
-    assert 0.8 <= statistics.median(ratios) <= 1.2, ratios
+    rounds = [_round(server, daemons, addresses) for _ in range(ROUNDS)]
+    print("the monitor's p50 ÷ the session's, per round:", [[f"{r[a]:.2f}" for a in addresses] for r in rounds])
+    # Each daemon's median ratio over the rounds: a machine shared with other work sometimes
+    # slows one window alone.
+    for address in addresses:
+        ratio = statistics.median(r[address] for r in rounds)
+        assert 0.8 <= ratio <= 1.2, (address, rounds)
 
     leaving, address = daemons[-1], addresses[-1]
     stopped_at = time.time()
@@ -89,33 +92,24 @@ def test_the_monitors_round_trips_are_a_ping_sessions_and_a_stopped_daemon_is_do
     assert sorted(answering(server)) == sorted(addresses[:-1])
 
 
-def _round(server: prometheus.Prometheus, daemons: list[Daemon], addresses: list[str]) -> float:
-    """A session on each daemon in turn, each compared with the monitor over its window; the
-    monitor's p50 over all three ÷ the sessions' (their samples in the same buckets)."""
-    monitored, sessions = {}, {}
+def _round(server: prometheus.Prometheus, daemons: list[Daemon], addresses: list[str]) -> dict[str, float]:
+    """A session on each daemon in turn; for each, the monitor's p50 over the session's window
+    (read as Prometheus reads it) ÷ the p50 the session reported."""
+    ratios = {}
     for daemon, address in zip(daemons, addresses, strict=True):
-        monitored[address], sessions[address] = _session_and_monitor(server, daemon.port, address)
-    # Each daemon's p50, as Prometheus reads it from the monitor's histogram, is the session's
-    # to the histogram's resolution (the same bucket or the next: a unit, a bound or a clock
-    # read at the wrong place would be off by far more).
-    for address in addresses:
-        exact = statistics.median(sessions[address])
-        assert 0.5 <= quantile(0.5, monitored[address]) / exact <= 2, (address, monitored[address], exact)
-    # All three together, within 20 %: one daemon's alone swung 0.7-1.5x between runs here,
-    # the monitor faster as often as slower (where each process's threads land on two cores).
-    bounds = [le for le, _ in monitored[addresses[0]]]
-    together = quantile(0.5, [(le, sum(dict(monitored[a])[le] for a in addresses)) for le in bounds])
-    return together / quantile(0.5, bucketed([rtt for a in addresses for rtt in sessions[a]]))
+        monitored, reported = _session_and_monitor(server, daemon.port, address)
+        ratios[address] = quantile(0.5, monitored) / reported
+    return ratios
 
 
 def _session_and_monitor(
     server: prometheus.Prometheus, port: int, address: str
-) -> tuple[list[tuple[float, float]], list[float]]:
+) -> tuple[list[tuple[float, float]], float]:
     """A 3 s session on the daemon at ``port``; the monitor's buckets for it over the same
-    window, as Prometheus computes them, and the session's round trips (seconds)."""
+    window, as Prometheus computes them, and the p50 the session reported (seconds)."""
     began = time.time()
     run = pingctl("ping", "--server-ip", "127.0.0.1", "--port", str(port), "-c", "60", "-i", "0.05", "--json",
-                  "--samples", prefix=CLIENTS)  # fmt: skip
+                  prefix=CLIENTS)  # fmt: skip
     assert run.code == 0, run.stderr
     ended = time.time()
     last = lambda: server.query('timestamp(up{job="pingctl-monitor"})')[0][1]  # noqa: E731
@@ -125,4 +119,4 @@ def _session_and_monitor(
     monitored = sorted((float(r["metric"]["le"]), float(r["value"][1])) for r in found)
     (p50,) = server.api("query", query=f"histogram_quantile(0.5, sum by (le) ({buckets}))", time=f"{at:.3f}")["result"]
     assert float(p50["value"][1]) == pytest.approx(quantile(0.5, monitored))  # read as Prometheus reads it
-    return monitored, [p["rtt_ms"] / 1000 for p in run.json()["samples"]]
+    return monitored, run.json()["rtt_ms"]["p50"] / 1000

@@ -123,6 +123,9 @@ def test_systemctl_start_pingd_serves_persists_and_stops_cleanly(box, wheelhouse
     # The install made the static user the unit runs as (the system bus refuses a dynamic one).
     # A dynamic user of that name would not be in /etc/passwd.
     static = box.run("grep", "^pingd:", "/etc/passwd").stdout.split(":")[2]
+    # The monitor's unit comes with it, installed but neither enabled nor started.
+    monitor = _show(box, "pingctl-monitor", "LoadState", "UnitFileState", "ActiveState")
+    assert monitor == {"LoadState": "loaded", "UnitFileState": "disabled", "ActiveState": "inactive"}, monitor
     main_pid = _show(box, "pingd", "MainPID")["MainPID"]
     assert box.run("stat", "-c", "%u", f"/proc/{main_pid}").stdout.strip() == static
 
