@@ -56,6 +56,8 @@ def resolve_target(host: str, port: int) -> list[Target]:
         infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise Unresolvable(host, exc.strerror or str(exc)) from None
+    except UnicodeError:  # the IDNA codec: an empty label (a..b), or one over 63 characters
+        raise Unresolvable(host, "not a valid host name (an empty label, or one over 63 characters)") from None
     seen: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         if str(sockaddr[0]) not in seen:

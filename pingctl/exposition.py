@@ -20,14 +20,13 @@ import errno
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 from pingctl.errors import PingctlError
-from pingd.shared.addresses import host_port
+from pingd.shared.metricsserver import MetricsServer
 
 LABELS = ("name", "address", "node_id")
 PREFIX = "pingctl_monitor_"
@@ -155,7 +154,7 @@ class Figures(Collector):
 
 _DOCS = {
     "daemons": "Daemons probed: those discovery finds, and those gone less than --forget-after ago.",
-    "sent": "Probes sent (a PING each; a STATUS first to an address given).",
+    "sent": "Probes sent: a PING each (a STATUS to learn who answers at an address counts only if it fails).",
     "received": "Probes answered within --timeout.",
     "lost": "Probes not answered in time, or answered with an error; never sent again.",
     "errors": "Failures other than silence, by kind.",
@@ -225,26 +224,31 @@ def split_host_port(text: str, default_port: int | None, what: str) -> tuple[str
         host, _, port_text = text.partition(":")
     if not port_text and default_port is not None:
         return host, default_port
-    if not host or not port_text.isdigit() or int(port_text) > 65535:
+    if not host or not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
         raise PingctlError(f"{what} takes HOST:PORT (a port 0-65535), not {text!r}")
     return host, int(port_text)
 
 
-def serve(listen: str, reg: CollectorRegistry) -> tuple[WSGIServer, str]:
-    """prometheus_client's HTTP server on ``listen`` in a thread of its own; the server (stop
-    it with ``stop``) and the URL it serves the metrics at (its real port when 0 was asked)."""
-    from prometheus_client import start_http_server
+def serve(listen: str, reg: CollectorRegistry) -> tuple[MetricsServer, str]:
+    """Serve ``reg`` on ``listen`` from a thread of its own, with the server pingd serves its
+    own metrics with (bounded; slow clients hold nothing up): the server (stop it with
+    ``stop``) and the URL of the metrics (its real port when 0 was asked)."""
+    from prometheus_client import make_wsgi_app
 
     host, port = split_host_port(listen, None, "--listen")
     try:
-        server, _thread = start_http_server(port, addr=host, registry=reg)
-    except OSError as exc:
-        why = "the address is in use (another monitor?)" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        server = MetricsServer.bind(host, port)
+    except (OSError, UnicodeError) as exc:
+        why = (
+            "the address is in use (another monitor?)"
+            if getattr(exc, "errno", None) == errno.EADDRINUSE
+            else getattr(exc, "strerror", None) or str(exc)
+        )
         raise PingctlError(f"cannot serve metrics on {listen}: {why}; choose another with --listen") from None
-    return server, f"http://{host_port(host, server.server_port)}/metrics"
+    server.start(make_wsgi_app(reg))
+    return server, server.url
 
 
-def stop(server: WSGIServer) -> None:
+def stop(server: MetricsServer) -> None:
     """End the server's thread and close its socket."""
-    server.shutdown()
-    server.server_close()
+    server.close()

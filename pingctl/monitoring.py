@@ -84,7 +84,7 @@ class Monitor:
         if self.names and found.name.lower() not in self.names:
             return
         target = found.targets()[0]
-        labels = Labels(shown(found.name), target.display, found.node_id or "")
+        labels = Labels(found.name, target.display, found.node_id or "")  # raw: the exposition escapes
         before = self.roster.subject((source, found.name))
         new = self.roster.hold((source, found.name), labels, now)
         self.figures.listing(labels, True)  # back within its grace, if it had left
@@ -97,7 +97,7 @@ class Monitor:
             self.prober.retire(probe)
         self.probes[labels] = self._probe(found, labels, now)
         if new:
-            self.say(f"+ {labels.name} {labels.address} {labels.node_id or '?'}")
+            self.say(f"+ {shown(labels.name)} {labels.address} {labels.node_id or '?'}")
 
     def _probe(self, found: Found, labels: Labels, now: float) -> Probe | None:
         from pingctl.connect import vet
@@ -108,7 +108,7 @@ class Monitor:
         except PingctlError as exc:  # its key differs from the one pinned (or known_hosts is unusable)
             with self.figures.lock:
                 series.error("key_refused")
-            print(f"pingctl: not probing {labels.name} at {labels.address}: {shown(str(exc))}", file=sys.stderr)
+            print(f"pingctl: not probing {shown(labels.name)} at {labels.address}: {shown(str(exc))}", file=sys.stderr)
             return None
         on_answer = None
         if unpinned is not None:
@@ -135,7 +135,7 @@ class Monitor:
         if self.roster.leaving(labels):
             self.figures.listing(labels, False)
             grace = self.roster.grace
-            self.say(f"- {labels.name} {labels.address} (gone; its series go in {grace:g} s unless it returns)")
+            self.say(f"- {shown(labels.name)} {labels.address} (gone; its series go in {grace:g} s unless it returns)")
 
     def forget_due(self, now: float) -> None:
         """Retire the daemons whose grace ran out, and remove their series."""
@@ -144,7 +144,7 @@ class Monitor:
             if probe is not None:
                 self.prober.retire(probe)
             self.figures.forget(labels)
-            self.say(f"x {labels.name} {labels.address} forgotten")
+            self.say(f"x {shown(labels.name)} {labels.address} forgotten")
 
     def add_given(self, target: Target, now: float) -> None:
         """A daemon given by address: probed for as long as the monitor runs."""
@@ -160,6 +160,8 @@ def given_targets(plan: Plan) -> list[Target]:
     targets = []
     for text in plan.given:
         host, port = exposition.split_host_port(text, plan.port, "--server-ip")
+        if port == 0:
+            raise PingctlError(f"--server-ip takes a port 1-65535, not {text!r}")
         targets.append(replace(resolve_target(host, port)[0], server_key=plan.server_key))
     return targets
 

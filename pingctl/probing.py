@@ -52,6 +52,10 @@ def first_due(now: float, interval: float, rng: random.Random) -> float:
     return now + rng.random() * interval
 
 
+#: Failures after which a daemon given by address is asked its STATUS again: no answer came.
+_SILENT = (None, "unsent", "local_limit")
+
+
 def next_due(slot: float, now: float, interval: float, rng: random.Random) -> float:
     """When the probe after the one due at ``slot`` is due, its outcome known ``now``: an
     interval after ``slot``, varied by up to ±JITTER of it, and never before ``now``."""
@@ -74,8 +78,9 @@ class Probe:
     target: Target
     labels: Labels
     series: Series
-    #: Given by address: its first probe, and the first after a failure, is a STATUS, which says
-    #: who answers there (name, node id) for the labels.
+    #: Given by address: it is first asked its STATUS, which says who answers there (name, node
+    #: id) for the labels, and so again after a probe that got no answer (another daemon may
+    #: answer there now). A STATUS is a lookup, not a probe: it counts only when it fails.
     given: bool = False
     ask_status: bool = False
     #: Called once the daemon has answered through its announced key (to pin it).
@@ -184,8 +189,9 @@ class Prober:
                 self._send(probe, now)
 
     def _send(self, probe: Probe, now: float) -> None:
-        with self.figures.lock:
-            probe.series.sent += 1
+        if not probe.ask_status:
+            with self.figures.lock:
+                probe.series.sent += 1
         try:
             sock = probe.sock or self._open(probe)
         except zmq.ZMQError:  # out of sockets or descriptors: this probe fails, the rest go on
@@ -216,8 +222,11 @@ class Prober:
         for the next probe."""
         self._reset(probe)
         with self.figures.lock:
+            if probe.ask_status:  # a STATUS that failed: a probe lost all the same
+                probe.series.sent += 1
             probe.series.failed(kind)
-        probe.ask_status = probe.given
+        # Silence may mean another daemon there now; an answer (an ERROR, say) came from this one.
+        probe.ask_status = probe.given and kind in _SILENT
         self._schedule(probe, now)
 
     def _reset(self, probe: Probe) -> None:
@@ -263,7 +272,11 @@ class Prober:
             self._failed(probe, error_kind(reply.code), now)
         elif isinstance(reply, StatusReply) and probe.ask_status:
             self._identified(probe, reply.status)
-            self._answered(probe, rtt, reply.status.count, now)
+            self._settle(probe)
+            with self.figures.lock:
+                probe.series.count = reply.status.count
+            probe.ask_status = False
+            self._send(probe, now)  # the probe itself, at once
         elif isinstance(reply, Pong) and not probe.ask_status:
             self._answered(probe, rtt, reply.count, now)
         else:
@@ -281,9 +294,8 @@ class Prober:
 
     def _identified(self, probe: Probe, status: protocol.Status) -> None:
         """A daemon given by address said who it is: its series carry its name and node id."""
-        from pingctl.show.text import shown
 
-        labels = Labels(shown(status.name), probe.labels.address, status.node_id)
+        labels = Labels(status.name, probe.labels.address, status.node_id)  # raw: the exposition escapes
         if labels != probe.labels:
             probe.series = self.figures.move(probe.labels, labels)
             probe.labels = labels

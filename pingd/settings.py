@@ -170,7 +170,7 @@ def dns_server_address(text: str) -> tuple[str, int]:
 
 
 def _dns_port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise ValueError(f"{text!r} is not a port (1-65535)")
     return int(text)
 
@@ -195,7 +195,7 @@ def metrics_address(text: str) -> tuple[str, int]:
             host = str(ipaddress.ip_address(host.strip("[]")))
         except ValueError:
             raise ValueError(f"{host!r} is not an IP address (or * for every interface)") from None
-    if not number.isdigit() or not 0 <= int(number) <= 65535:
+    if not (number.isascii() and number.isdigit()) or not 0 <= int(number) <= 65535:
         raise ValueError(f"{number!r} is not a port (0-65535; 0 picks a free one)")
     return host, int(number)
 

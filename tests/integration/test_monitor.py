@@ -76,6 +76,14 @@ def monitor(rack):
         running.proc.kill()
 
 
+def waited(monitor: Running, predicate, timeout: float, what: str):
+    """wait_for, and what the monitor said if it times out."""
+    try:
+        return wait_for(predicate, timeout, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the monitor said: {monitor.proc.lines}") from None
+
+
 def names(rack: Rack) -> set[str]:
     return {m.name for m in rack.members}
 
@@ -94,10 +102,7 @@ def test_the_counters_grow_and_hold_their_invariants(rack, monitor):
     before = monitor.scrape()
     sent = before["pingctl_monitor_sent_total"]
     more = lambda: all(monitor.scrape()["pingctl_monitor_sent_total"].get(n, -1) >= sent[n] + 3 for n in names(rack))  # noqa: E731
-    try:
-        wait_for(more, 20, "three more probes each")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; the monitor said: {monitor.proc.lines}") from None
+    waited(monitor, more, 20, "three more probes each")
     s = monitor.scrape()
     for n in names(rack):
         sent, received, lost = (s[f"pingctl_monitor_{k}_total"][n] for k in ("sent", "received", "lost"))
@@ -119,11 +124,17 @@ def test_a_stopped_daemon_goes_down_then_its_series_go(rack, monitor):
     staying = names(rack) - {leaving.name}
     leaving.proc.send_signal(signal.SIGTERM)
     assert leaving.proc.wait(15) == 0
-    wait_for(lambda: any(line.startswith(f"- {leaving.name} ") for line in monitor.proc.lines), 10, "its goodbye")
-    down = wait_for(lambda: (s := monitor.scrape())["pingctl_monitor_up"].get(leaving.name) == 0 and s, 10, "up 0")
+    waited(
+        monitor, lambda: any(line.startswith(f"- {leaving.name} ") for line in monitor.proc.lines), 10, "its goodbye"
+    )
+    down = waited(
+        monitor, lambda: (s := monitor.scrape())["pingctl_monitor_up"].get(leaving.name) == 0 and s, 10, "up 0"
+    )
     lost = down["pingctl_monitor_lost_total"][leaving.name]
-    wait_for(lambda: monitor.scrape()["pingctl_monitor_lost_total"].get(leaving.name, 0) > lost, 10, "more losses")
-    gone = wait_for(lambda: leaving.name not in (s := monitor.scrape())["pingctl_monitor_sent_total"] and s,
+    waited(
+        monitor, lambda: monitor.scrape()["pingctl_monitor_lost_total"].get(leaving.name, 0) > lost, 10, "more losses"
+    )
+    gone = waited(monitor, lambda: leaving.name not in (s := monitor.scrape())["pingctl_monitor_sent_total"] and s,
                     FORGET_AFTER + 10, "its series to go")  # fmt: skip
     assert all(leaving.name not in rows for rows in gone.values())
     assert {n for n in staying if gone["pingctl_monitor_up"][n] == 1} == staying

@@ -119,3 +119,13 @@ def test_an_error_reply_to_status_is_refused(server):
     with _client(s.port) as client, pytest.raises(Refused) as info:
         client.status()
     assert "not a request" in info.value.text
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 64, ".a"])
+def test_a_malformed_host_name_is_unresolvable_not_a_traceback(host):
+    """The IDNA codec refuses an empty label or one over 63 characters with a UnicodeError."""
+    from pingctl.client import Unresolvable, resolve_target
+
+    with pytest.raises(Unresolvable) as info:
+        resolve_target(host, 7464)
+    assert "not a valid host name" in info.value.reason and str(info.value) == host

@@ -194,3 +194,9 @@ def test_port_0_serves_on_a_free_port_and_a_port_in_use_is_refused():
         exposition.stop(server)
     with socket.create_server(("127.0.0.1", port)):  # the port is free again once stopped
         pass
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:７４６６", "127.0.0.1:65536", "127.0.0.1:", ":7466", "[::1"])
+def test_a_listen_address_that_is_not_host_and_ascii_port_is_refused(text):
+    with pytest.raises(PingctlError):
+        exposition.split_host_port(text, None, "--listen")

@@ -169,9 +169,32 @@ def test_a_daemon_given_by_address_is_asked_who_it_is_then_pinged(loop):
         probe = loop.add(port, given=True)
         loop.until(lambda: probe.series.received >= 3, "three answers")
     assert [kind for kind, _ in seen.requests[:2]] == [protocol.MessageType.STATUS, protocol.MessageType.PING]
-    assert probe.labels == Labels("given\\x1b[2J", f"127.0.0.1:{port}", "00cc")  # escaped, as pingctl shows names
+    # The name as the daemon gave it: the exposition escapes what its format needs, once.
+    assert probe.labels == Labels("given\x1b[2J", f"127.0.0.1:{port}", "00cc")
     assert loop.figures.series == {probe.labels: probe.series}  # moved, not copied
-    assert probe.series.sent == probe.series.received
+    # The STATUS was a lookup, not a probe: only the PINGs count, and only they are timed.
+    assert probe.series.sent == probe.series.received == sum(probe.series.buckets)
+    assert probe.series.count == 8  # from the last PONG
+
+
+def test_a_given_daemon_that_refuses_every_ping_is_down_and_all_its_probes_lost(loop):
+    """It answers STATUS but refuses PING (its disk is failing): every probe is lost and it
+    is down, not half up; it is not asked who it is again, since it answered."""
+    seen = Seen()
+
+    def daemon(frame: bytes) -> bytes:
+        kind, seq = seen.note(frame)
+        if kind == protocol.MessageType.STATUS:
+            return protocol.encode_status_reply(seq, STATUS)
+        return protocol.encode_error(seq, protocol.ErrorCode.STORAGE_FAILED, "no space")
+
+    with fake_router(daemon) as port:
+        probe = loop.add(port, given=True)
+        loop.until(lambda: probe.series.lost >= 4, "four probes lost")
+    series = probe.series
+    assert series.received == 0 and series.up == 0 and series.sent == series.lost
+    assert series.errors == {"storage_failed": series.lost} and sum(series.buckets) == 0
+    assert [kind for kind, _ in seen.requests].count(protocol.MessageType.STATUS) == 1
 
 
 def test_a_retired_probe_sends_nothing_more_and_keeps_nothing(loop):

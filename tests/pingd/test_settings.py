@@ -222,6 +222,7 @@ def test_metrics_are_an_address_and_a_port(value: str, metrics: str) -> None:
         ("127.0.0.1:65536", "'65536' is not a port (0-65535; 0 picks a free one)"),
         ("127.0.0.1:-1", "'-1' is not a port (0-65535; 0 picks a free one)"),
         ("127.0.0.1:", "'' is not a port (0-65535; 0 picks a free one)"),
+        ("127.0.0.1:７４６５", "'７４６５' is not a port (0-65535; 0 picks a free one)"),  # full-width digits
         (7465, 'expected ADDRESS:PORT in quotes, such as "127.0.0.1:7465"'),
         ("  ", "expected a non-empty string"),
     ],

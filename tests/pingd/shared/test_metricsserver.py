@@ -1,4 +1,5 @@
-"""The /metrics HTTP server (pingd.host.exporter): bound where asked, bounded, and never in a
+"""The /metrics HTTP server (pingd.shared.metricsserver; pingd.host.exporter binds it where the
+setting says): bound where asked, bounded, and never in a
 stop's way."""
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 
 from pingd.config import resolve
 from pingd.errors import EXIT_LISTEN, StartupError
-from pingd.host import exporter
-from pingd.host.exporter import MetricsServer, bind_for
+from pingd.host.exporter import bind_for
+from pingd.shared import metricsserver as exporter
+from pingd.shared.metricsserver import MetricsServer
 from tests.support.processes import wait_for
 
 
@@ -130,11 +132,67 @@ def test_scrapes_beyond_the_bound_are_closed_at_once(serving: Callable[..., Metr
 def test_a_connection_that_says_nothing_is_closed(
     serving: Callable[..., MetricsServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(exporter._Handler, "timeout", 0.2)
+    monkeypatch.setattr(exporter, "TIMEOUT", 0.2)
     port = _port(serving())
     with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
         assert idle.recv(100) == b""
     assert _get("127.0.0.1", port)[0] == 200
+
+
+def test_clients_that_trickle_their_request_keep_no_scrape_out_and_are_closed_at_their_deadline(
+    serving: Callable[..., MetricsServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More slow clients than there are answering threads, each sending a byte of its request
+    now and then: scrapes are answered all the while, and each is closed when its time for the
+    whole request is up, however it trickles."""
+    monkeypatch.setattr(exporter, "TIMEOUT", 1.0)
+    port = _port(serving())
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2 * exporter.MAX_SCRAPES)]
+    try:
+        began = time.monotonic()
+        closed: set[int] = set()
+        for i in range(40):  # a byte from each every 0.05 s, for at most 2 s
+            for n, s in enumerate(slow):
+                if n not in closed:
+                    try:
+                        s.sendall(b"GET /metrics HTTP/1.1\r\n"[i % 10 : i % 10 + 1])
+                    except OSError:
+                        closed.add(n)
+            if i % 5 == 0:
+                assert _get("127.0.0.1", port)[0] == 200  # never kept out
+            time.sleep(0.05)  # the clients' pace, not a wait for a condition
+        for s in slow:
+            s.settimeout(2)
+            try:
+                assert s.recv(100) == b""  # closed by the server, unanswered
+            except ConnectionResetError:
+                pass  # closed with bytes unread: a reset, as good
+        assert time.monotonic() - began < 4
+    finally:
+        for s in slow:
+            s.close()
+
+
+def test_more_waiting_clients_than_the_bound_are_closed_on_arrival(
+    serving: Callable[..., MetricsServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exporter, "MAX_WAITING", 3)
+    port = _port(serving())
+    waiting = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            assert extra.recv(100) == b""  # closed at once: three are waiting
+    finally:
+        for s in waiting:
+            s.close()
+
+    def served() -> bool:
+        try:
+            return _get("127.0.0.1", port)[0] == 200
+        except (OSError, http.client.HTTPException):  # the leavers not yet seen to leave
+            return False
+
+    assert wait_for(served, 5, "served once they left")
 
 
 def test_a_port_in_use_is_one_line_naming_the_setting_and_the_listening_exit_code() -> None:
