@@ -86,7 +86,8 @@ def as_given(key: str, raw: Any, origin: str) -> str:
         return declared.flag if isinstance(raw, tuple) else f"{declared.flag} {raw}"
     if origin == "environment":
         return f"{declared.env}={raw!r}"
-    return f"{key} = {raw!r} in {origin}"
+    written = ("true" if raw else "false") if isinstance(raw, bool) else repr(raw)  # as TOML writes it
+    return f"{key} = {written} in {origin}"
 
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -34,6 +34,7 @@ def test_precedence_flags_over_environment_over_file():
         ("file", {"port": 7464.9}, "whole port number"),
         ("file", {"port": "oops"}, r"^port = 'oops' in config file: expected a whole port number$"),
         ("file", {"port": [7464]}, r"^port = \[7464\] in config file: expected a whole port number$"),
+        ("file", {"metrics": True}, r"^metrics = true in config file: expected ADDRESS:PORT in quotes"),  # as written
         ("env", {"PINGD_PORT": "7464.9"}, r"^PINGD_PORT='7464.9': "),
         ("file", {"bind": "10.0.0.300"}, r"^bind = '10.0.0.300' in config file: "),
         ("env", {"PINGD_BIND": "1.2.3"}, r"^PINGD_BIND='1.2.3': "),
