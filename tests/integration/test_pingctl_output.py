@@ -16,7 +16,7 @@ import pytest
 
 from pingd.shared import protocol
 from tests.support.fakes import fake_router
-from tests.support.processes import base_env, free_port, pingctl, pingctl_background, wait_for
+from tests.support.processes import base_env, pingctl, pingctl_background, refusing_port, wait_for
 
 ESCAPE = re.compile(r"\x1b[\[\]()]")
 
@@ -195,7 +195,8 @@ def test_bad_input_is_one_line_and_exit_2(args, fragments):
 
 
 def test_refused_and_timeout_errors():
-    _one_line_error(pingctl("status", "--server-ip", "127.0.0.1", "--port", str(free_port())), 2, "connection refused")
+    with refusing_port() as port:
+        _one_line_error(pingctl("status", "--server-ip", "127.0.0.1", "--port", str(port)), 2, "connection refused")
     with fake_router(lambda frame: None) as port:  # a ZeroMQ peer that never answers
         run = pingctl("status", "--server-ip", "127.0.0.1", "--port", str(port), "--timeout", "0.5")
     _one_line_error(run, 2, "no answer from pingd", "within 0.5 s", "connected, but got no pingd reply", "--timeout")
@@ -227,7 +228,8 @@ def test_storage_failure_reported_by_status_is_shown_not_fatal():
 
 
 def test_debug_shows_the_traceback():
-    run = pingctl("--debug", "status", "--server-ip", "127.0.0.1", "--port", str(free_port()))
+    with refusing_port() as port:
+        run = pingctl("--debug", "status", "--server-ip", "127.0.0.1", "--port", str(port))
     assert run.code != 0 and "Traceback" in run.stderr
 
 

@@ -109,10 +109,10 @@ def test_a_daemon_that_connects_and_never_answers_ends_ping_with_exit_1():
 def test_a_port_nothing_listens_on_stays_an_error_not_a_missing_reply():
     from pingctl.connect import Wanted
     from pingctl.errors import Unreachable
-    from tests.support.processes import free_port
+    from tests.support.processes import refusing_port
 
-    with pytest.raises(Unreachable):
-        pinging.ping(Wanted(server_ip="127.0.0.1", port=free_port()), Schedule(3, 0.0, 0.3), pinging.View())
+    with refusing_port() as port, pytest.raises(Unreachable):
+        pinging.ping(Wanted(server_ip="127.0.0.1", port=port), Schedule(3, 0.0, 0.3), pinging.View())
 
 
 def test_domain_daemons_that_never_answer_end_ping_with_exit_1(monkeypatch):

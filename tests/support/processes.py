@@ -45,6 +45,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def refusing_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port that refuses connections for as long as the block runs.
+
+    The port stays bound (never listening): a port merely closed again can be taken by
+    another test's daemon, or by the client itself, whose repeated connects from
+    ephemeral ports can meet the closed port and connect to themselves.
+    """
+    import socket
+
+    with socket.socket() as held:
+        held.bind((host, 0))
+        yield held.getsockname()[1]
+
+
 def rss_kib(pid: int) -> int:
     """A process's resident memory in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

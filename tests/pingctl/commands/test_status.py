@@ -10,6 +10,7 @@ import pytest
 
 from pingctl.commands.status import optional_watch_value
 from tests.pingctl.commands.conftest import found
+from tests.support.processes import refusing_port
 
 ADDRESS = ("--server-ip", "127.0.0.1")
 
@@ -50,12 +51,10 @@ def test_one_daemons_status_as_text_and_as_json(pingctl, daemon):
 
 
 def test_every_daemons_status_is_one_table_and_exit_1_when_one_gives_none(pingctl, daemon, discovered):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        gone = closed.getsockname()[1]
-    box = daemon(name="box")
-    discovered(found("box", box.port), found("gone", gone))
-    ran = pingctl("status", "--all", "--timeout", "2")
+    with refusing_port() as gone:
+        box = daemon(name="box")
+        discovered(found("box", box.port), found("gone", gone))
+        ran = pingctl("status", "--all", "--timeout", "2")
     header, row, why = ran.out.splitlines()
     assert header.split() == ["NAME", "ADDRESS", "COUNT", "SERVED", "UPTIME", "DURABILITY", "STORAGE", "SECURITY",
                               "VERSION"]  # fmt: skip
