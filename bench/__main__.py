@@ -29,7 +29,7 @@ from pathlib import Path
 
 # The test kit starts, waits on and measures processes for the benchmark as for the tests (one
 # kit, no copies); python -m bench runs from the repository root, where `tests` is importable.
-from bench import instructions, prober, scale
+from bench import instructions, mesh, prober, scale
 from bench.table import Row, ms, ratio_row
 from tests.support.processes import base_env, free_port, pingctl, pingd_until_ready, rss_kib, wait_for
 
@@ -396,6 +396,7 @@ def measure(quick: bool) -> list[Row]:
             f"{on:.3f}×", f"{off:.3f}× (metrics off)", f"{on / off:.3f}×")
     )  # fmt: skip
     rows.extend(instructions.metrics_rows(c_client))
+    rows.extend(mesh.own_cost_rows(c_client))
     rows.append(
         ratio_row(
             "pingctl → pingd, p50 RTT ÷ minimal client → pingd (pingctl's own cost)",
@@ -489,6 +490,9 @@ def measure(quick: bool) -> list[Row]:
 
     # pingctl monitor: twenty daemons probed every second, its CPU and its round trips (bench/prober.py).
     rows.extend(prober.monitor_rows(quick, placement(), on_cpus, env()))
+
+    # The mesh: a fleet meshing at the default interval, its cost and its traffic (bench/mesh.py).
+    rows.extend(mesh.mesh_rows(quick))
 
     # Start-up: pingd to READY=1, pingctl --help, a one-ping session by address.
     ready = []

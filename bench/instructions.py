@@ -35,14 +35,20 @@ SCRAPES = 20
 _SUMMARY = re.compile(rb"^(?:summary|totals): (\d+)", re.M)
 
 
-def instructions(c_client: Path, pings: int, scrapes: int | None) -> int:
+def instructions(
+    c_client: Path, pings: int, scrapes: int | None, extra: tuple[str, ...] = (), prefix: tuple[str, ...] = ()
+) -> int:
     """The smaller of two ``run``s."""
-    return min(run(c_client, pings, scrapes) for _ in range(2))
+    return min(run(c_client, pings, scrapes, extra, prefix) for _ in range(2))
 
 
-def run(c_client: Path, pings: int, scrapes: int | None) -> int:
+def run(
+    c_client: Path, pings: int, scrapes: int | None, extra: tuple[str, ...] = (), prefix: tuple[str, ...] = ()
+) -> int:
     """Instructions pingd executed (every thread) from exec to exit, pinged ``pings`` times;
-    with ``scrapes``, metrics on and scraped once before the pings and ``scrapes`` - 1 times after."""
+    with ``scrapes``, metrics on and scraped once before the pings and ``scrapes`` - 1 times after.
+    ``extra``: more flags for pingd (the last of a pair wins: ``--mdns`` undoes ``--no-mdns``);
+    ``prefix``: where pingd and the client run (``ip netns exec NS``)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         metrics = free_port()
@@ -50,7 +56,17 @@ def run(c_client: Path, pings: int, scrapes: int | None) -> int:
                 "--state-file", os.path.join(tmp, "state.json")]  # fmt: skip
         if scrapes is not None:
             args += ["--metrics", f"127.0.0.1:{metrics}"]
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m", "pingd", *args]
+        args += extra
+        command = [
+            *prefix,
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "pingd",
+            *args,
+        ]
         # The same hash seed each run: set and dict layouts, and so the instructions, repeat.
         daemon = Daemon(args=args, env=base_env(PYTHONHASHSEED="0"), command=command)
         try:
@@ -59,8 +75,8 @@ def run(c_client: Path, pings: int, scrapes: int | None) -> int:
             if scrapes is not None:
                 daemon.wait_for_line("metrics on http://", 60)
                 scrape()
-            subprocess.run([str(c_client), f"tcp://127.0.0.1:{daemon.port}", str(pings)], check=True, timeout=600,
-                           capture_output=True)  # fmt: skip
+            client = [*prefix, str(c_client), f"tcp://127.0.0.1:{daemon.port}", str(pings)]
+            subprocess.run(client, check=True, timeout=600, capture_output=True)
             for _ in range((scrapes or 1) - 1):
                 scrape()
             assert daemon.stop(timeout=300) == 0, daemon.output

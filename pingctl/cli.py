@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from pingctl.commands import discover, keys, monitor, ping, status
+from pingctl.commands import discover, keys, mesh, monitor, ping, status
 from pingctl.errors import EXIT_ERROR, ClientError, PingctlError, explain
 from pingctl.show.text import shown
 from pingd import __version__
@@ -51,6 +51,7 @@ app.command("ping")(ping.ping)
 app.command("status")(status.status)
 app.command("discover")(discover.discover)
 app.command("monitor")(monitor.monitor)
+app.command("mesh")(mesh.mesh)
 app.add_typer(keys.app, name="keys")
 
 

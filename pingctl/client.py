@@ -1,21 +1,17 @@
 """Talking to one pingd: a DEALER socket used the zguide's Lazy Pirate way.
 
-Every request has a reply timeout. On timeout the socket is closed with linger 0 (so the
-unanswered request is dropped, never delivered late) and a fresh one is opened; the request
-is reported lost and never re-sent, because a re-sent ping that had in fact got through
-would be counted twice. Replies carry the request's sequence number; a reply to an earlier
-request is discarded, never taken for the current one.
+Every request has a reply timeout, after which the socket is closed with linger 0 (the request
+dropped, never delivered late) and a fresh one opened; the request is lost, never re-sent (a ping
+that got through would count twice). A reply to an earlier request is discarded.
 
-One request path, ``request``, serves PING and STATUS alike. It waits in one of two ways:
-a blocking receive bounded by the socket's own timeout (RCVTIMEO), so that between the two
-clock readings of a ping there is a send and a receive and nothing else; or, for a first
-contact (``status``), a poll on the socket and on its connection events (pyzmq's monitor
-socket), so a refused port, a program that is not ZeroMQ or a refused key is told at once
-instead of after the timeout. Failures are typed (``pingctl.errors``); the CLI words them.
+A request waits one of two ways: a blocking receive bounded by the socket's own timeout
+(RCVTIMEO), so that between a ping's two clock readings there is a send and a receive and nothing
+else; or, for a first contact (``status``) and PEERS, a poll on the socket and on its connection
+events (pyzmq's monitor socket): a refused port, a program that is not ZeroMQ or a refused key is
+told at once, not after the timeout. Failures are typed (``pingctl.errors``); the CLI words them.
 
-A loop that serves many clients from one thread (``ping --all``: ``pingctl.multiplex``) takes
-a ping in two halves instead: ``send_ping`` queues it, and the loop's own poll hands the reply
-to ``take_reply``, or calls ``time_out`` when the timeout passes. The rules stay the same.
+One loop for many clients (``ping --all``: ``pingctl.multiplex``) takes a ping in two halves:
+``send_ping``, then ``take_reply`` or ``time_out`` from the loop's own poll; the same rules.
 """
 
 from __future__ import annotations
@@ -23,6 +19,8 @@ from __future__ import annotations
 import itertools
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -35,6 +33,7 @@ from pingctl.errors import (
     NoAnswer,
     NotPingd,
     Refused,
+    TooOld,
     Unreachable,
     Unresolvable,
     WrongVersion,
@@ -43,7 +42,7 @@ from pingctl.limits import MAX_TIMEOUT
 from pingctl.model import PingResult, Target
 from pingd.shared import addresses, protocol
 from pingd.shared.keys import KeyPair
-from pingd.shared.protocol import ErrorReply, Pong, ProtocolError, StatusReply, VersionMismatch
+from pingd.shared.protocol import ErrorReply, PeersReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
 # What the client makes and returns, defined with the plain data in pingctl.model.
 __all__ = ["MIN_WAIT", "PingClient", "PingResult", "Target", "first_to_answer", "monitor_event", "resolve_target"]
@@ -65,6 +64,7 @@ def resolve_target(host: str, port: int) -> list[Target]:
     return [Target(address=a, port=port) for a in seen]
 
 
+_OURS = protocol.MAGIC + bytes((protocol.VERSION,))
 _monitor_ids = itertools.count()
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's enum flags cost an enum operation per call
 _PONG_SIZE = protocol.HEADER_SIZE + 8
@@ -101,11 +101,10 @@ class PingClient:
             self._socket = None
 
     @property
-    def last_seq(self) -> int:
-        """The sequence number of the latest request."""
+    def last_seq(self) -> int:  # the sequence number of the latest request
         return self._seq
 
-    # -- the two requests -----------------------------------------------------------------------
+    # -- the requests ------------------------------------------------------------------------------
 
     def ping(self) -> PingResult:
         seq = self._next_seq()
@@ -118,17 +117,33 @@ class PingClient:
         """The daemon's status, waiting ``wait`` seconds at most (default: the timeout). No
         answer is a ClientError that says why, as precisely as the connection's events allow
         (refused, not ZeroMQ, a refused key, or silence)."""
-        seq = self._next_seq()
-        wait = self.timeout if wait is None else min(wait, self.timeout)
-        outcome = self._watched(protocol.encode_status_request(seq), seq, max(1, round(wait * 1e9)))
-        if outcome is None:
-            raise NoAnswer(self.target.display, self.timeout, connected=self._connected)
-        reply = outcome[0]
+        reply = self._answer(protocol.encode_status_request, wait)
         if isinstance(reply, StatusReply):
             return reply.status
         if isinstance(reply, ErrorReply):
             raise Refused(self.target.display, reply.describe())
         raise NotPingd(self.target.display)
+
+    def peers(self, wait: float | None = None) -> dict[str, Any]:
+        """The daemon's peer table (``schema.PEERS_SCHEMA``), checked; ``TooOld`` from a pingd
+        that answers PEERS as an unknown request (ERROR 3), a ClientError for anything else."""
+        reply = self._answer(protocol.encode_peers_request, wait)
+        if isinstance(reply, PeersReply):
+            return reply.table
+        if isinstance(reply, ErrorReply) and reply.code == protocol.ErrorCode.NOT_A_REQUEST:
+            raise TooOld(self.target.display, "PEERS")
+        if isinstance(reply, ErrorReply):
+            raise Refused(self.target.display, reply.describe())
+        raise NotPingd(self.target.display)
+
+    def _answer(self, encode: Callable[[int], bytes], wait: float | None) -> protocol.Reply:
+        """The reply to a request that is not a PING, within ``wait`` (default: the timeout)."""
+        seq = self._next_seq()
+        wait = self.timeout if wait is None else min(wait, self.timeout)
+        outcome = self._watched(encode(seq), seq, max(1, round(wait * 1e9)))
+        if outcome is None:
+            raise NoAnswer(self.target.display, self.timeout, connected=self._connected)
+        return outcome[0]
 
     # -- one ping at a time, for a loop that serves many clients (``pingctl.multiplex``) -------
 
@@ -203,13 +218,16 @@ class PingClient:
 
     def _accept(self, data: bytes, seq: int) -> protocol.Reply | None:
         """The reply for ``seq`` in ``data``; None for a reply to an earlier request (late, never
-        counted). A frame that is no pingd reply at all is NotPingd; another version, WrongVersion."""
+        counted), or a broken one that names another request. A frame that is no pingd reply
+        is NotPingd; another version, WrongVersion."""
         try:
             reply = protocol.decode_reply(data)
         except VersionMismatch as exc:
             self._lost()
             raise WrongVersion(self.target.display, exc.version) from None
-        except ProtocolError:
+        except ProtocolError as exc:
+            if data[:3] == _OURS and exc.seq not in (0, seq):  # a broken reply to another request
+                return None
             self._lost()
             raise NotPingd(self.target.display) from None
         return reply if reply.seq == seq else None

@@ -168,7 +168,10 @@ def choose_all(wanted: WantedAll) -> tuple[list[Found], list[str]]:
                 f"no pingd named {', '.join(repr(n) for n in missing)} {where}; check the names with pingctl discover"
             )
     if not found:
-        raise PingctlError(f"no pingd {where}; give an address with --server-ip")
+        raise PingctlError(
+            f"no pingd {where}; is one running and announced here (pingctl discover), or registered in a domain "
+            "(--domain)?"
+        )
     return found, missing
 
 

@@ -100,6 +100,14 @@ class Refused(ClientError):
         self.text = text
 
 
+class TooOld(ClientError):
+    """The daemon answered ``request`` as an unknown request (ERROR 3): a pingd older than it."""
+
+    def __init__(self, where: str, request: str) -> None:
+        super().__init__(where)
+        self.request = request
+
+
 class PinRefused(ClientError):
     """Not contacted: the daemon offers a key other than the one pinned in known_hosts.
     ``reason`` is short, for a table's row; ``warning`` the whole alarm, for a lone daemon."""
@@ -154,6 +162,8 @@ def explain(error: ClientError) -> str:
         )
     if isinstance(error, Refused):
         return f"{where} refused the request: {error.text}"
+    if isinstance(error, TooOld):
+        return f"the pingd at {where} is older than {error.request} requests; upgrade it to see them"
     if isinstance(error, PinRefused):
         return error.reason
     if isinstance(error, LocalLimit):

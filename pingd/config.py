@@ -17,16 +17,15 @@ from typing import Any, Final
 
 from pingd.settings import (
     BY_KEY,
-    DNS_PORT,
     LOG_LEVELS,
     RESTART_ONLY,
     SETTINGS,
     SYNC_MODES,
     Config,
     Setting,
-    dns_server_address,
 )
 from pingd.shared.protocol import DEFAULT_PORT
+from pingd.values import DNS_PORT, dns_server_address
 
 __all__ = [
     "BY_KEY",

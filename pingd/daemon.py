@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Protocol
 import zmq
 
 from pingd import __version__
-from pingd.announce.announcement import Announcement, Announcer, announced_addresses
+from pingd.announce.announcement import Announcer
+from pingd.announce.assembly import announcers_for
 from pingd.config import RESTART_ONLY, Config
-from pingd.errors import EXIT_SETTINGS, EXIT_STATE, StartupError
+from pingd.errors import EXIT_STATE, StartupError
 from pingd.host.memory import MemoryTrimmer
 from pingd.host.systemd import Notifier, StatusLine
+from pingd.mesh.prober import Mesh, MeshSettings, table_of
 from pingd.serve import descriptors, security
 from pingd.serve.counter import CounterActor, Identity
 from pingd.serve.evictor import IdleEvictor
@@ -75,6 +77,7 @@ class Daemon:
         descriptor_watch: descriptors.DescriptorWatch | None = None,
         memory: MemoryTrimmer | None = None,
         metrics: MetricsServer | None = None,
+        mesh: Mesh | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -85,6 +88,7 @@ class Daemon:
         self.allow_list = allow_list
         self.authenticator = authenticator
         self.metrics = metrics  # /metrics, bound; served from serve() on (pingd.host.metrics)
+        self.mesh = mesh  # probes peers once serving, with --mesh (pingd.mesh)
         self._context = context
         self._socket = sock
         self.actor = CounterActor(
@@ -94,7 +98,15 @@ class Daemon:
         persistence = Persistence(
             store, self.actor, always=config.sync == "always", clock=clock, on_change=self.status_line.publish
         )
-        self.loop = Loop(sock, self.actor, persistence, announced=self._announced, clock=clock)
+        self.loop = Loop(
+            sock,
+            self.actor,
+            persistence,
+            announced=self._announced,
+            peer_table=table_of(mesh),
+            mesh=(lambda: None) if mesh is None else mesh.describe,
+            clock=clock,
+        )
         self.ready = threading.Event()
         self.descriptor_watch = descriptor_watch or descriptors.DescriptorWatch()
         self.memory = memory or MemoryTrimmer()
@@ -140,6 +152,8 @@ class Daemon:
         self.ready.set()
         for announcer in self.announcers:
             announcer.start()
+        if self.mesh is not None:
+            self.mesh.start()
         try:
             adopt(self._socket, self.listening)  # a passed socket, last: listener.py says why
             self.loop.run(self._tick)
@@ -218,6 +232,8 @@ class Daemon:
         log.info("reloaded configuration: %s", ", ".join(changed) or "nothing changed live")
 
     def _shutdown(self) -> None:
+        if self.mesh is not None:
+            self.mesh.close()  # its own context and sockets: probing stops first
         if self.metrics is not None:
             self.metrics.close()  # waits for no scrape
         if self.descriptor_watch.evictor is not None:
@@ -246,8 +262,7 @@ def create_daemon(
     notifier: Notifier | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Daemon:
-    """Open the state file, bind the socket, build every collaborator, and return a Daemon
-    ready to serve (announcing over mDNS once it serves, if the settings say so)."""
+    """Open the state file, bind the socket, build every collaborator: a Daemon ready to serve."""
     from pingd.host import systemd
     from pingd.serve.store import StateFileError
 
@@ -270,7 +285,7 @@ def create_daemon(
             authenticator = security.start_authenticator(context, allow_list)
         sock, listening = open_socket(context, config, systemd.listen_fds(environ), pair)
         try:
-            announcers = _announcers(config, listening, store.node_id, pair)
+            announcers = announcers_for(config, listening, store.node_id, pair)
             evictor = IdleEvictor(sock, listening.port)
         except BaseException:
             sock.close(linger=0)
@@ -295,8 +310,25 @@ def create_daemon(
         public_key=pair.public if pair is not None else None,
         descriptor_watch=descriptors.DescriptorWatch(evictor=evictor),
         metrics=metrics,
+        mesh=_mesh_for(config, store.node_id, pair),
         clock=clock,
     )
+
+
+def _mesh_for(config: Config, node_id: str, pair: keys.KeyPair | None) -> Mesh | None:
+    """The mesh's prober, with --mesh (started once the daemon serves)."""
+    if not config.mesh:
+        return None
+    settings = MeshSettings(
+        interval=config.mesh_interval,
+        cap=config.mesh_peers,
+        node_id=node_id,
+        interfaces=config.mdns_interfaces,
+        keys=(pair.public, pair.secret) if pair is not None else None,
+        dns_domain=config.dns_domain,
+        dns_server=config.dns_server_address,
+    )
+    return Mesh(settings)
 
 
 def _metrics_for(config: Config) -> MetricsServer | None:
@@ -306,74 +338,6 @@ def _metrics_for(config: Config) -> MetricsServer | None:
     from pingd.host.exporter import bind_for
 
     return bind_for(config)
-
-
-def _announcers(
-    config: Config, listening: Listening, node_id: str, pair: keys.KeyPair | None
-) -> list[Callable[[Daemon], Announcer]]:
-    """How the daemon makes itself known: over mDNS, in a DNS domain, both or neither. Each
-    is made given the daemon (mDNS hands it a rename). A DNS key file that cannot be used
-    stops the start here, with the settings' exit code."""
-    announcement = Announcement(
-        name=config.instance_name,
-        port=listening.port,
-        listening=listening.addresses,
-        node_id=node_id,
-        public_key=pair.public if pair is not None else None,
-    )
-    made: list[Callable[[Daemon], Announcer]] = []
-    if config.mdns:
-        made.append(_mdns_announcer(config, announcement))
-    if config.dns_domain is not None:
-        from pingd.announce.dnssd import DnsSettingError
-        from pingd.announce.registrar import registrar_for
-
-        try:
-            registrar = registrar_for(
-                announcement, listening.addresses, config.dns_domain, config.dns_server_address, config.dns_key
-            )
-        except DnsSettingError as exc:
-            raise StartupError(str(exc), EXIT_SETTINGS) from None
-        made.append(lambda daemon: registrar)
-    return made
-
-
-def _mdns_announcer(config: Config, announcement: Announcement) -> Callable[[Daemon], Announcer]:
-    """avahi-daemon's responder or pingd's own (``mdns_backend``), chosen now and said in
-    one line when it starts."""
-    from pingd.announce import backend
-
-    def avahi_missing() -> str | None:
-        from pingd.announce.avahi import avahi_running
-
-        return avahi_running()
-
-    addresses = announced_addresses(announcement.listening, config.mdns_interfaces)
-    choice = backend.choose(config.mdns_backend, config.mdns_interfaces, addresses, avahi_missing)
-    if choice.backend == backend.AVAHI:
-        from pingd.announce.avahi import AvahiAnnouncer as Chosen
-    else:
-        from pingd.announce.mdns import MdnsAnnouncer as Chosen  # type: ignore[assignment]
-    return lambda daemon: _Introduced(
-        Chosen(announcement, config.mdns_interfaces, on_renamed=daemon.renamed), choice.log_line()
-    )
-
-
-class _Introduced:
-    """An announcer that says which one it is as it starts."""
-
-    def __init__(self, announcer: Announcer, line: str) -> None:
-        self._announcer, self._line = announcer, line
-
-    def start(self) -> None:
-        log.info("%s", self._line)
-        self._announcer.start()
-
-    def describe(self) -> str:
-        return self._announcer.describe()
-
-    def close(self) -> None:
-        self._announcer.close()
 
 
 def _identity(

@@ -10,194 +10,21 @@ the layers; pingd.cli makes the flags.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from pingd import values
 from pingd.shared.protocol import DEFAULT_PORT
+from pingd.shared.schema import MAX_PEERS
+from pingd.values import METRICS_PORT, dns_server_address, metrics_address
 
 SYNC_MODES: Final = ("periodic", "always")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 MDNS_BACKENDS: Final = ("auto", "avahi", "zeroconf")
-DNS_PORT: Final = 53
-#: The port the documents suggest for ``metrics``: beside pingd's own, and outside the range
-#: Prometheus' list of default exporter ports allocates (docs/operating.md, "Metrics").
-METRICS_PORT: Final = 7465
 
 T = TypeVar("T")
-
-# Each parser turns a file, environment or flag value into the typed value, or raises ValueError.
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, (bool, float)):  # 7464.9 is not a port
-        raise ValueError("expected a whole port number")
-    try:
-        port = int(value)
-    except (TypeError, ValueError):  # "oops", [7464]: Python's own words would not say what is wanted
-        raise ValueError("expected a whole port number") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{port} is not a port (0-65535; 0 picks a free one)")
-    return port
-
-
-@dataclass(frozen=True, slots=True)
-class _OneOf:
-    """A parser that takes one of ``options``, in any case."""
-
-    options: tuple[str, ...]
-
-    def __call__(self, value: Any) -> str:
-        text = str(value).lower()
-        if text not in self.options:
-            raise ValueError(f"{value!r} is not one of {', '.join(self.options)}")
-        return text
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value.strip()
-
-
-def _name(value: Any) -> str:
-    """The grammar pingctl holds announced names to (``service.instance_name_problem``), so
-    that pingd never announces a name its clients refuse."""
-    from pingd.shared.service import instance_name_problem
-
-    text = _text(value)
-    problem = instance_name_problem(text)
-    if problem is not None:
-        raise ValueError(problem)
-    return text
-
-
-_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,252})")
-_DOTTED = re.compile(r"[0-9.]+")  # digits and dots that are not an IPv4 address: a typo
-_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
-
-
-def _bind(value: Any) -> str:
-    """`*`, an IPv4 or IPv6 address (brackets allowed), or an interface or host name."""
-    text = _text(value)
-    if text == "*":
-        return text
-    literal = text.strip("[]")
-    try:
-        ipaddress.ip_address(literal)
-        return literal
-    except ValueError:
-        pass
-    if _NAME.fullmatch(text) and not _DOTTED.fullmatch(text):
-        return text
-    raise ValueError("not *, an IP address, or an interface or host name")
-
-
-def _interfaces(value: Any) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        raise ValueError("expected a list of interface addresses")
-    out = []
-    for item in items:
-        if not str(item).strip():
-            continue
-        text = _text(item)
-        try:
-            ip = ipaddress.ip_address(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an IP address (give the interface's address)") from None
-        if ip.is_unspecified or ip.is_multicast:
-            raise ValueError(f"{text!r} is no interface's address (give the address of the interface to announce on)")
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            raise ValueError(f"{text!r} is an IPv4 address written as IPv6: give {ip.ipv4_mapped}")
-        out.append(str(ip))
-    return tuple(out)
-
-
-def _path(value: Any) -> Path:
-    return Path(_text(os.fspath(value) if isinstance(value, os.PathLike) else value)).expanduser()
-
-
-def _domain(value: Any) -> str:
-    """A DNS domain (``example.org``; a final dot is dropped): labels of 1-63 bytes."""
-    text = _text(value).rstrip(".")
-    labels = text.split(".")
-    if len(text) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError("not a domain name (labels of letters, digits, - and _, dot-separated)")
-    return text
-
-
-def _dns_server(value: Any) -> str:
-    dns_server_address(_text(value))
-    return _text(value)
-
-
-def dns_server_address(text: str) -> tuple[str, int]:
-    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT``, a bare IPv6 address or a host name → (host, port)."""
-    port = DNS_PORT
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError("expected [ADDRESS]:PORT")
-            port = _dns_port(rest[1:])
-    elif text.count(":") == 1:
-        host, _, number = text.partition(":")
-        port = _dns_port(number)
-    else:
-        host = text
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _NAME.fullmatch(host) or _DOTTED.fullmatch(host):
-            raise ValueError(f"{host!r} is not an IP address or host name") from None
-    return host, port
-
-
-def _dns_port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{text!r} is not a port (1-65535)")
-    return int(text)
-
-
-def _metrics(value: Any) -> str:
-    if not isinstance(value, str):  # metrics = 7465 in the file: a port alone is not where
-        raise ValueError(f'expected ADDRESS:PORT in quotes, such as "127.0.0.1:{METRICS_PORT}"')
-    host, port = metrics_address(_text(value))
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def metrics_address(text: str) -> tuple[str, int]:
-    """``ADDR:PORT``, ``[V6]:PORT`` or ``*:PORT`` (every interface) → (host, port); the
-    address is a literal, so the metrics are served exactly where the setting says."""
-    host, colon, number = text.rpartition(":")
-    if not colon or not host:
-        raise ValueError(f"expected ADDRESS:PORT, such as 127.0.0.1:{METRICS_PORT} ([::1]:PORT, *:PORT)")
-    if host != "*":
-        if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
-            raise ValueError("write an IPv6 address in brackets: [::1]:PORT")
-        try:
-            host = str(ipaddress.ip_address(host.strip("[]")))
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IP address (or * for every interface)") from None
-    if not (number.isascii() and number.isdigit()) or not 0 <= int(number) <= 65535:
-        raise ValueError(f"{number!r} is not a port (0-65535; 0 picks a free one)")
-    return host, int(number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,59 +94,80 @@ def setting(
 class Config:
     """Every setting of pingd, each declared here once; a new setting is one more field."""
 
-    bind: str = setting("*", _bind, "Address to listen on; * is every interface, IPv4 and IPv6.")
-    port: int = setting(DEFAULT_PORT, _port, "TCP port; 0 picks a free one.")
+    bind: str = setting("*", values.bind_address, "Address to listen on; * is every interface, IPv4 and IPv6.")
+    port: int = setting(DEFAULT_PORT, values.port, "TCP port; 0 picks a free one.")
     state_file: Path | None = setting(
         None,
-        _path,
+        values.path,
         "State file.",
         shown_default="$PINGD_STATE_FILE, $STATE_DIRECTORY/state.json, or the user state dir",
     )
     sync: str = setting(
-        "periodic", _OneOf(SYNC_MODES), "periodic: on disk within 1 s; always: fsync before every PONG (group commit)."
+        "periodic",
+        values.OneOf(SYNC_MODES),
+        "periodic: on disk within 1 s; always: fsync before every PONG (group commit).",
     )
-    name: str | None = setting(None, _name, "Instance name announced over mDNS.", shown_default="the host name")
-    mdns: bool = setting(True, _bool, "Announce over mDNS/DNS-SD.")
+    name: str | None = setting(
+        None, values.instance_name, "Instance name announced over mDNS.", shown_default="the host name"
+    )
+    mdns: bool = setting(True, values.boolean, "Announce over mDNS/DNS-SD.")
     mdns_interfaces: tuple[str, ...] = setting(
         (),
-        _interfaces,
+        values.interface_addresses,
         "Announce only on this interface address (repeatable).",
         shown_default="all",
         flag="--mdns-interface",
     )
     mdns_backend: str = setting(
         "auto",
-        _OneOf(MDNS_BACKENDS),
+        values.OneOf(MDNS_BACKENDS),
         "Who answers mDNS for pingd: avahi (avahi-daemon, over D-Bus), zeroconf (pingd's own responder), "
         "or auto: avahi when it is on the system bus.",
     )
-    log_level: str = setting("info", _OneOf(LOG_LEVELS), "debug, info, warning or error.", reloadable=True)
+    log_level: str = setting("info", values.OneOf(LOG_LEVELS), "debug, info, warning or error.", reloadable=True)
     curve: bool = setting(
-        False, _bool, "Serve only CURVE-encrypted connections; the key pair lives beside the state file."
+        False, values.boolean, "Serve only CURVE-encrypted connections; the key pair lives beside the state file."
     )
     allow_clients: Path | None = setting(
-        None, _path, "With --curve: admit only clients whose public key is in a file in this directory."
+        None, values.path, "With --curve: admit only clients whose public key is in a file in this directory."
     )
     dns_domain: str | None = setting(
-        None, _domain, "Also register in this DNS domain by dynamic update (RFC 2136), for DNS-SD beyond the LAN."
+        None, values.domain, "Also register in this DNS domain by dynamic update (RFC 2136), for DNS-SD beyond the LAN."
     )
     dns_server: str | None = setting(  # ADDRESS[:PORT]; None: the zone's primary, from its SOA
         None,
-        _dns_server,
+        values.dns_server,
         "With --dns-domain: the DNS server to update, ADDRESS[:PORT].",
         shown_default="the zone's primary (SOA)",
         metavar="ADDR[:PORT]",
     )
     dns_key: Path | None = setting(
-        None, _path, "With --dns-domain: sign updates with the TSIG key in this file (BIND's format, tsig-keygen)."
+        None,
+        values.path,
+        "With --dns-domain: sign updates with the TSIG key in this file (BIND's format, tsig-keygen).",
     )
     metrics: str | None = setting(
         None,
-        _metrics,
+        values.metrics_endpoint,
         f"Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:{METRICS_PORT} (*:PORT: every "
         "interface).",
         shown_default="off",
         metavar="ADDR:PORT",
+    )
+    mesh: bool = setting(
+        False, values.boolean, "Probe the peers found (mDNS) and answer PEERS with what was learned: pingctl mesh."
+    )
+    mesh_interval: float = setting(
+        10.0,
+        values.Seconds(0.5, 3600.0),
+        "With --mesh: seconds between two probes of one peer (each at a random moment of its round).",
+        metavar="SECONDS",
+    )
+    mesh_peers: int = setting(
+        64,
+        values.Whole(1, MAX_PEERS),
+        f"With --mesh: the most peers probed a round; above it, a fresh random sample each round (1-{MAX_PEERS}).",
+        metavar="N",
     )
     #: Where the settings file was read from, if any (for --check-config and SIGHUP).
     config_file: Path | None = field(default=None, compare=False)

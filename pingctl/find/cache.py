@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import socket
 
-from zeroconf import DNSAddress, IPVersion, ServiceInfo, Zeroconf, current_time_millis
+from zeroconf import IPVersion, ServiceInfo, Zeroconf, current_time_millis
 
 from pingctl.find.found import BadRecord, Browsed, Found, found_from
 from pingctl.show.text import shown
-from pingd.shared import service
+from pingd.shared import mdnscache, service
 from pingd.shared.service import SERVICE_TYPE
 
-_TYPE_A = 1
-_TYPE_PTR = 12
-_TYPE_TXT = 16
-_TYPE_AAAA = 28
-_TYPE_SRV = 33
-_CLASS_IN = 1
+_TYPE_PTR = mdnscache.TYPE_PTR
+_TYPE_SRV = mdnscache.TYPE_SRV
+_CLASS_IN = mdnscache.CLASS_IN
+txt_strings = mdnscache.txt_strings
 
 
 def instance_name(full_name: str) -> str:
@@ -44,17 +41,6 @@ def found_in(info: ServiceInfo, full_name: str) -> Found:
     )
 
 
-def txt_strings(rdata: bytes) -> list[bytes]:
-    """The strings of TXT rdata, each a length byte and that many bytes (RFC 1035 §3.3.14)."""
-    strings: list[bytes] = []
-    offset = 0
-    while offset < len(rdata):
-        length = rdata[offset]
-        strings.append(rdata[offset + 1 : offset + 1 + length])
-        offset += 1 + length
-    return strings
-
-
 def instance_of(full_name: str) -> str:
     """The instance name in ``<instance>._pingd._tcp.local.``; BadRecord for a pointer to any
     other name, or an instance name outside the grammar (checked before zeroconf, which
@@ -69,16 +55,10 @@ def instance_of(full_name: str) -> str:
     return name
 
 
-def _live(zc: Zeroconf, name: str, rdtype: int, now: float) -> list:
-    """The cached records of ``name`` of this type and class IN that have not expired: a
-    record of another class is not what pingctl asked for, and is never used."""
-    return [r for r in zc.cache.get_all_by_details(name, rdtype, _CLASS_IN) if not r.is_expired(now)]
-
-
 def pointers(zc: Zeroconf) -> set[str]:
     """The names (lower case) that class-IN PTR records of the service type point at: asked
     once for a crowd, not once per name (300 names against 300 records cost 0.7 s)."""
-    return {r.alias.lower() for r in _live(zc, SERVICE_TYPE, _TYPE_PTR, current_time_millis())}
+    return mdnscache.pointers(zc, current_time_millis())
 
 
 def pointed_to(zc: Zeroconf, full_name: str) -> bool:
@@ -90,33 +70,10 @@ def from_cache(zc: Zeroconf, full_name: str) -> Found | None:
     """A daemon from the class-IN SRV, TXT and address records in zeroconf's cache; None while
     they are not all there. Raises BadRecord for a value outside its grammar."""
     name = instance_of(full_name)
-    now = current_time_millis()
-    srvs = _live(zc, full_name, _TYPE_SRV, now)
-    if not srvs:
+    found = mdnscache.records(zc, full_name, current_time_millis())
+    if found is None:
         return None
-    srv = max(srvs, key=lambda r: r.created)
-    addresses = [_address_text(r) for kind in (_TYPE_A, _TYPE_AAAA) for r in _live(zc, srv.server, kind, now)]
-    if not addresses:
-        return None
-    txts = _live(zc, full_name, _TYPE_TXT, now)
-    text = max(txts, key=lambda r: r.created).text if txts else b""
-    return found_from(
-        name=name,
-        host=srv.server,
-        addresses=[a for a in addresses if a],
-        port=srv.port,
-        txt=service.txt_items(txt_strings(text)),
-    )
-
-
-def _address_text(record: DNSAddress) -> str:
-    """An A or AAAA record's address as text (a link-local IPv6 one with its scope)."""
-    try:
-        text = socket.inet_ntop(socket.AF_INET6 if len(record.address) == 16 else socket.AF_INET, record.address)
-    except (ValueError, OSError):
-        return ""
-    scope = getattr(record, "scope_id", None)
-    return f"{text}%{scope}" if scope and text.lower().startswith("fe80") else text
+    return found_from(name=name, host=found.host, addresses=found.addresses, port=found.port, txt=found.txt)
 
 
 #: What resolving one instance came to: a daemon, a refused record, or nothing (yet).

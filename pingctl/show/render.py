@@ -73,12 +73,14 @@ def status_lines(target: Target, status: Status) -> list[str]:
         f"  node id      {shown(status.node_id)}",
         f"  version      {shown(status.version)} (protocol {status.protocol})",
         f"  count        {status.count}",
-        f"  served       {status.pings_served} pings since start",
+        f"  served       {status.pings_served} pings since start"
+        + (f" (and {status.probes_served} mesh probes from peers, not counted)" if status.probes_served else ""),
         f"  uptime       {duration(status.uptime_seconds)}",
         f"  durability   {shown(status.durability)}",
         f"  storage      {shown(status.storage)}",
         f"  security     {shown(status.security)}" + (f" (key {shown(key)})" if key else ""),
         *([f"  announced    {shown(status.announced)}"] if status.announced is not None else []),
+        *([f"  mesh         {shown(status.mesh)}"] if status.mesh is not None else []),
     ]
 
 

@@ -65,10 +65,14 @@ class PingdCollector(Collector):
         errors = dict(loop.errors)  # every code is a key from the start: the copy is one step
         yield CounterMetricFamily("pingd_pings_served", "PINGs answered with a PONG since start.", served)
         requests = CounterMetricFamily(
-            "pingd_requests", "Requests answered since start, by type (ping: PONG or ERROR).", labels=["type"]
+            "pingd_requests",
+            "Requests answered since start, by type (ping: PONG or ERROR; probe: a peer's mesh probe).",
+            labels=["type"],
         )
         requests.add_metric(["ping"], served + sum(errors[code] for code in PING_ERRORS))
         requests.add_metric(["status"], loop.status_requests)
+        requests.add_metric(["probe"], loop.probes_served)
+        requests.add_metric(["peers"], loop.peers_requests)
         requests.add_metric(["invalid"], sum(n for code, n in errors.items() if code not in PING_ERRORS))
         yield requests
         by_code = CounterMetricFamily("pingd_errors", "ERROR replies sent, by code.", labels=["code", "reason"])
@@ -81,6 +85,10 @@ class PingdCollector(Collector):
         yield from self._storage()
         yield from self._connections()
         yield from _announced(daemon.announcers)
+        if daemon.mesh is not None:
+            from pingd.mesh.metrics import mesh_metrics
+
+            yield from mesh_metrics(daemon.mesh)
 
     def _storage(self) -> Iterator[Metric]:
         daemon = self._daemon

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import zmq
 
@@ -47,7 +47,17 @@ from pingd.serve.counter import CounterActor
 from pingd.serve.histogram import Histogram
 from pingd.serve.persistence import Persistence
 from pingd.shared import protocol
-from pingd.shared.protocol import ErrorCode, ErrorReply, Ping, ProtocolError, StatusReply, StatusRequest
+from pingd.shared.protocol import (
+    ErrorCode,
+    ErrorReply,
+    PeersRequest,
+    Ping,
+    ProbeRequest,
+    ProtocolError,
+    StatusReply,
+    StatusRequest,
+)
+from pingd.shared.schema import NO_MESH_TABLE
 
 log = logging.getLogger("pingd")
 
@@ -76,7 +86,7 @@ _EVENTS: Final = int(zmq.EVENTS)
 #: A reply to send, in the order of the requests it answers: (peer, REQ envelope, the PING
 #: frame, the count after it, None) for a PONG; (peer, REQ envelope, None, 0, what answers it)
 #: for anything else, where a STATUS request stands for its reply until the batch is committed.
-_Reply = tuple[bytes, bool, bytes | None, int, StatusRequest | ErrorReply | None]
+_Reply = tuple[bytes, bool, bytes | None, int, StatusRequest | ProbeRequest | PeersRequest | ErrorReply | None]
 
 
 class Loop:
@@ -89,6 +99,8 @@ class Loop:
         persistence: Persistence,
         *,
         announced: Callable[[], str],
+        peer_table: Callable[[], dict[str, Any]] = lambda: dict(NO_MESH_TABLE),
+        mesh: Callable[[], str | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.actor = actor
@@ -97,6 +109,8 @@ class Loop:
         self._context = sock.context
         self._clock = clock
         self._announced = announced  # STATUS's "announced": how the daemon makes itself known
+        self._peer_table = peer_table  # PEERS' answer: the mesh's table (pingd.mesh)
+        self._mesh = mesh  # STATUS's "mesh": what the daemon's own probing does now
         # With --sync always, drain what is waiting so one fdatasync serves it all.
         self._drain = persistence.always
         # The wake-up peers' routing ids start with this; their messages are not requests.
@@ -122,6 +136,9 @@ class Loop:
         # dict grow.
         #: STATUS requests answered.
         self.status_requests = 0
+        #: Peers' PROBEs answered (never counted as pings), and PEERS requests answered.
+        self.probes_served = 0
+        self.peers_requests = 0
         #: ERROR replies sent, by code.
         self.errors: dict[ErrorCode, int] = dict.fromkeys(ErrorCode, 0)
         #: With --sync always: how many requests each group commit answered.
@@ -242,11 +259,20 @@ class Loop:
             else:
                 send(self._encode(other), _NOBLOCK)
 
-    def _encode(self, other: StatusRequest | ErrorReply | None) -> bytes:
+    def _encode(self, other: StatusRequest | ProbeRequest | PeersRequest | ErrorReply | None) -> bytes:
         """Any reply but a PONG; a STATUS's from the actor as it is now."""
+        if isinstance(other, ProbeRequest):
+            return protocol.encode_probe_reply(other.seq)
         if isinstance(other, StatusRequest):
-            status = replace(self.actor.status(self._clock()), announced=self._announced())
+            status = replace(
+                self.actor.status(self._clock()),
+                announced=self._announced(),
+                probes_served=self.probes_served,
+                mesh=self._mesh(),
+            )
             return protocol.encode_reply(StatusReply(other.seq, status))
+        if isinstance(other, PeersRequest):
+            return protocol.encode_peers_reply(other.seq, self._peer_table())
         assert other is not None  # a reply that is not a PONG carries what answers it
         return protocol.encode_reply(other)
 
@@ -281,7 +307,12 @@ class Loop:
         if isinstance(request, Ping):  # from a REQ socket: the same PING path
             self._ping(peer, envelope, message[0], replies)
         else:  # answered once the batch is committed (_send)
-            self.status_requests += 1
+            if isinstance(request, ProbeRequest):
+                self.probes_served += 1
+            elif isinstance(request, PeersRequest):
+                self.peers_requests += 1
+            else:
+                self.status_requests += 1
             replies.append((peer, envelope, None, 0, request))
 
     def _run_task(self, task: Callable[[], None]) -> None:

@@ -15,7 +15,11 @@ followed by a body that depends on the type:
     0x01  PING          request     none
     0x02  PONG          reply       count: unsigned 64-bit, the total after this ping
     0x03  STATUS        request     none
-    0x04  STATUS_REPLY  reply       a UTF-8 JSON object (see ``STATUS_KEYS``)
+    0x04  STATUS_REPLY  reply       a UTF-8 JSON object (``schema.STATUS_SCHEMA``)
+    0x05  PROBE         request     none: a peer's mesh probe, answered and never counted
+    0x06  PROBE_REPLY   reply       none
+    0x07  PEERS         request     none
+    0x08  PEERS_REPLY   reply       a UTF-8 JSON object, the peer table (``schema.PEERS_SCHEMA``)
     0xFF  ERROR         reply       code: unsigned 16-bit, then a UTF-8 message
 
 The magic and version stay at these offsets in every future version, so two programs of
@@ -37,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pingd.shared import schema
+
 MAGIC: Final = b"PD"
 VERSION: Final = 1
 
@@ -57,28 +63,12 @@ MAX_REPLY_SIZE: Final = 64 * 1024
 #: Longest error text the daemon sends, in bytes of UTF-8.
 MAX_ERROR_TEXT: Final = 512
 
-#: The STATUS_REPLY object: every key it carries, the JSON type of its value, and whether it
-#: may be null. Later versions may add keys; a reader ignores those it does not know.
-STATUS_SCHEMA: Final[dict[str, tuple[type, bool]]] = {
-    "count": (int, False),  # 0 .. 2**64-1: read it as a 64-bit integer, not a double
-    "node_id": (str, False),
-    "name": (str, False),
-    "version": (str, False),
-    "protocol": (int, False),
-    "uptime_seconds": (float, False),  # seconds since start, a finite number >= 0
-    "pings_served": (int, False),  # PONGs sent since start (not errors, not STATUS replies)
-    "durability": (str, False),  # "periodic" or "always"
-    "storage": (str, False),  # "ok", or why the count cannot be persisted right now
-    "security": (str, False),  # "plain", "curve" or "curve+allow-list"
-    "curve_public_key": (str, True),  # the daemon's CURVE key (Z85, 40 characters); null when plain
-}
+# The JSON bodies' schemas live in pingd.shared.schema; these names are kept here for readers.
+STATUS_SCHEMA: Final = schema.STATUS_SCHEMA
 STATUS_KEYS: Final = tuple(STATUS_SCHEMA)
-#: Keys added after the first release: checked when present, absent from older daemons.
-OPTIONAL_STATUS_SCHEMA: Final[dict[str, tuple[type, bool]]] = {
-    "announced": (str, False),  # how the daemon makes itself known, and whether that works now
-}
-#: Longest string value a STATUS_REPLY carries.
-MAX_STATUS_TEXT: Final = 1024
+OPTIONAL_STATUS_SCHEMA: Final = schema.OPTIONAL_STATUS_SCHEMA
+MAX_STATUS_TEXT: Final = schema.MAX_TEXT
+status_problem = schema.status_problem
 
 
 class MessageType(enum.IntEnum):
@@ -86,6 +76,10 @@ class MessageType(enum.IntEnum):
     PONG = 0x02
     STATUS = 0x03
     STATUS_REPLY = 0x04
+    PROBE = 0x05
+    PROBE_REPLY = 0x06
+    PEERS = 0x07
+    PEERS_REPLY = 0x08
     ERROR = 0xFF
 
 
@@ -113,6 +107,27 @@ class StatusRequest:
 
 
 @dataclass(slots=True)
+class ProbeRequest:
+    seq: int
+
+
+@dataclass(slots=True)
+class PeersRequest:
+    seq: int
+
+
+@dataclass(slots=True)
+class ProbeReply:
+    seq: int
+
+
+@dataclass(slots=True)
+class PeersReply:
+    seq: int
+    table: dict[str, Any]  # checked against schema.PEERS_SCHEMA
+
+
+@dataclass(slots=True)
 class Pong:
     seq: int
     count: int
@@ -133,7 +148,9 @@ class Status:
     storage: str
     security: str
     curve_public_key: str | None
-    announced: str | None = None  # None: a daemon older than the key
+    announced: str | None = None  # None: a daemon older than the key (so for the two below)
+    probes_served: int | None = None
+    mesh: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {key: getattr(self, key) for key in STATUS_KEYS}
@@ -175,8 +192,8 @@ class ErrorReply:
         return f"{name}: {self.text}" if self.text else name
 
 
-Request = Ping | StatusRequest
-Reply = Pong | StatusReply | ErrorReply
+Request = Ping | StatusRequest | ProbeRequest | PeersRequest
+Reply = Pong | StatusReply | ErrorReply | ProbeReply | PeersReply
 
 
 class ProtocolError(Exception):
@@ -252,6 +269,14 @@ def encode_status_request(seq: int) -> bytes:
     return _header(MessageType.STATUS, seq)
 
 
+def encode_probe(seq: int) -> bytes:
+    return _header(MessageType.PROBE, seq)
+
+
+def encode_peers_request(seq: int) -> bytes:
+    return _header(MessageType.PEERS, seq)
+
+
 def is_ping(frame: bytes) -> bool:
     """A well-formed PING of this version: exactly the frames ``decode_request`` decodes to a
     ``Ping``, told in one comparison (the daemon's hot path asks this of every request first)."""
@@ -266,7 +291,8 @@ def decode_request(frame: bytes) -> Request:
             ErrorCode.MALFORMED, f"request of {len(frame)} bytes is larger than {MAX_REQUEST_SIZE}", sequence_of(frame)
         )
     message_type, seq = _read_header(frame)
-    if message_type != MessageType.PING and message_type != MessageType.STATUS:
+    request = _REQUESTS.get(message_type)
+    if request is None:
         if message_type in _REPLY_TYPES:
             text = f"type 0x{message_type:02x} ({MessageType(message_type).name}) is a reply, not a request"
         else:
@@ -277,10 +303,18 @@ def decode_request(frame: bytes) -> Request:
         raise ProtocolError(
             ErrorCode.MALFORMED, f"{len(frame) - HEADER_SIZE} unexpected body bytes after a {name}", seq
         )
-    return Ping(seq) if message_type == MessageType.PING else StatusRequest(seq)
+    return request(seq)
 
 
-_REPLY_TYPES: Final = frozenset((MessageType.PONG, MessageType.STATUS_REPLY, MessageType.ERROR))
+_REQUESTS: Final[dict[int, type[Request]]] = {
+    MessageType.PING: Ping,
+    MessageType.STATUS: StatusRequest,
+    MessageType.PROBE: ProbeRequest,
+    MessageType.PEERS: PeersRequest,
+}
+_REPLY_TYPES: Final = frozenset(
+    (MessageType.PONG, MessageType.STATUS_REPLY, MessageType.PROBE_REPLY, MessageType.PEERS_REPLY, MessageType.ERROR)
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,15 +332,28 @@ def encode_status_reply(seq: int, status: Mapping[str, Any]) -> bytes:
     return _header(MessageType.STATUS_REPLY, seq) + json.dumps(status, separators=(",", ":"), sort_keys=True).encode()
 
 
+def encode_probe_reply(seq: int) -> bytes:
+    return _header(MessageType.PROBE_REPLY, seq)
+
+
+def encode_peers_reply(seq: int, table: Mapping[str, Any]) -> bytes:
+    """A PEERS_REPLY carrying the peer table ``table`` (``schema.PEERS_SCHEMA``)."""
+    return _header(MessageType.PEERS_REPLY, seq) + json.dumps(table, separators=(",", ":"), sort_keys=True).encode()
+
+
 def encode_error(seq: int, code: ErrorCode, text: str) -> bytes:
     body = text.encode("utf-8")[:MAX_ERROR_TEXT].decode("utf-8", "ignore").encode()
     return _header(MessageType.ERROR, seq) + _ERROR_CODE.pack(code) + body
 
 
-def encode_reply(reply: StatusReply | ErrorReply) -> bytes:
+def encode_reply(reply: StatusReply | ErrorReply | ProbeReply | PeersReply) -> bytes:
     """Any reply but a PONG (``pong_for`` builds those, from the PING itself)."""
     if isinstance(reply, StatusReply):
         return encode_status_reply(reply.seq, reply.status.to_json())
+    if isinstance(reply, ProbeReply):
+        return encode_probe_reply(reply.seq)
+    if isinstance(reply, PeersReply):
+        return encode_peers_reply(reply.seq, reply.table)
     return encode_error(reply.seq, ErrorCode(reply.code), reply.text)
 
 
@@ -322,15 +369,19 @@ def decode_reply(frame: bytes) -> Reply:
         return Pong(seq, _COUNT.unpack(body)[0])
     if message_type == MessageType.STATUS_REPLY:
         try:
-            status = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY body: {exc}", seq) from None
-        except RecursionError:
-            raise ProtocolError(ErrorCode.MALFORMED, "STATUS_REPLY body is nested too deeply", seq) from None
-        try:
-            return StatusReply(seq, Status.from_json(status))
+            return StatusReply(seq, Status.from_json(_json_body(body, "STATUS_REPLY", seq)))
         except ValueError as exc:
             raise ProtocolError(ErrorCode.MALFORMED, f"STATUS_REPLY: {exc}", seq) from None
+    if message_type == MessageType.PROBE_REPLY:
+        if body:
+            raise ProtocolError(ErrorCode.MALFORMED, "PROBE_REPLY has a body", seq)
+        return ProbeReply(seq)
+    if message_type == MessageType.PEERS_REPLY:
+        table = _json_body(body, "PEERS_REPLY", seq)
+        wrong = schema.peers_problem(table)
+        if wrong:
+            raise ProtocolError(ErrorCode.MALFORMED, f"PEERS_REPLY: {wrong}", seq)
+        return PeersReply(seq, table)
     if message_type == MessageType.ERROR:
         if len(body) < _ERROR_CODE.size:
             raise ProtocolError(ErrorCode.MALFORMED, "ERROR body is shorter than its code", seq)
@@ -339,24 +390,10 @@ def decode_reply(frame: bytes) -> Reply:
     raise ProtocolError(ErrorCode.MALFORMED, f"unknown reply type 0x{message_type:02x}", seq)
 
 
-def status_problem(status: dict[str, Any]) -> str | None:
-    """What makes ``status`` break ``STATUS_SCHEMA``, or None if it keeps it."""
-    for key, (kind, nullable) in (*STATUS_SCHEMA.items(), *OPTIONAL_STATUS_SCHEMA.items()):
-        if key not in status:
-            if key in OPTIONAL_STATUS_SCHEMA:
-                continue
-            return f"{key} is missing"
-        value = status[key]
-        if value is None:
-            if nullable:
-                continue
-            return f"{key} is null"
-        if kind is int:
-            if type(value) is not int or not 0 <= value <= MAX_COUNT:
-                return f"{key} is not a whole number 0..2**64-1"
-        elif kind is float:
-            if type(value) not in (int, float) or not 0 <= value < float("inf"):
-                return f"{key} is not a finite number >= 0"
-        elif type(value) is not str or len(value) > MAX_STATUS_TEXT:
-            return f"{key} is not a string of at most {MAX_STATUS_TEXT} characters"
-    return None
+def _json_body(body: bytes, what: str, seq: int) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, f"{what} body: {exc}", seq) from None
+    except RecursionError:
+        raise ProtocolError(ErrorCode.MALFORMED, f"{what} body is nested too deeply", seq) from None

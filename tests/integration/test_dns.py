@@ -22,7 +22,7 @@ from pingd.announce import registrar
 from tests.conftest import require
 from tests.support import dnsworld
 from tests.support.dnsworld import DNS_ADDRESS, ZONE, DnsWorld
-from tests.support.processes import Daemon, Watcher, base_env, pingctl
+from tests.support.processes import Daemon, Watcher, base_env, pingctl, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -233,3 +233,29 @@ def test_a_silent_dns_server_holds_up_a_stop_only_as_long_as_the_goodbye(world, 
     assert took < registrar.JOIN + registrar.TIMEOUT + 1.0, f"pingd took {took:.1f} s to stop"
     [line] = [line for line in daemon.lines if "DNS: could not remove" in line]
     assert line.endswith(f"DNS: could not remove 'mute' from {ZONE}: no answer from {DNS_ADDRESS}:53 within 2 s")
+
+
+def test_mesh_daemons_in_one_domain_probe_each_other_across_subnets(world, registered, tmp_path):
+    """No multicast crosses the router: each finds the other only in the domain it registers in."""
+    server = registered("mesh-s", "--mesh", "--mesh-interval", "0.5")
+    args = [
+        "--name", "mesh-c", "--state-file", str(tmp_path / "c" / "state.json"), "--mesh", "--mesh-interval", "0.5",
+        "--dns-domain", ZONE, "--dns-server", DNS_ADDRESS, "--dns-key", str(world.key_file),
+    ]  # fmt: skip
+    client = Daemon(args=args, env=base_env(), prefix=world.client.prefix).start()
+    try:
+        for daemon in (server, client):
+            daemon.wait_for_line("DNS: registered")
+
+        def probed_both_ways() -> bool:
+            run = pingctl("mesh", "--json", "--domain", ZONE, prefix=world.client.prefix, env=client_env())
+            assert run.code == 0, run.stderr
+            cells = {(c["from"], c["to"]): c for c in run.json()["cells"]}
+            return all(
+                cells.get(pair, {}).get("probes", 0) >= 2 for pair in (("mesh-s", "mesh-c"), ("mesh-c", "mesh-s"))
+            )
+
+        wait_for(probed_both_ways, timeout=30, interval=0.5, what="each daemon probing the other through DNS")
+    finally:
+        client.stop()
+        world.forget("mesh-c")

@@ -129,3 +129,127 @@ def test_a_malformed_host_name_is_unresolvable_not_a_traceback(host):
     with pytest.raises(Unresolvable) as info:
         resolve_target(host, 7464)
     assert "not a valid host name" in info.value.reason and str(info.value) == host
+
+
+# --- PEERS: the peer table, checked ----------------------------------------------------------------
+
+_NO_MESH = {"mesh": False, "interval_seconds": None, "window_seconds": None, "peers_known": 0, "peers": []}
+_ONE_PEER = {
+    "mesh": True,
+    "interval_seconds": 10.0,
+    "window_seconds": 30.0,
+    "peers_known": 1,
+    "peers": [
+        {
+            "name": "other",
+            "node_id": None,
+            "address": "::1",
+            "port": 7464,
+            "probes": 2,
+            "lost": 0,
+            "recent_probes": 2,
+            "recent_lost": 0,
+            "p50_seconds": 0.0002,
+            "p90_seconds": 0.0002,
+            "last_error": None,
+            "last_probe_seconds_ago": 0.5,
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("table", [_NO_MESH, _ONE_PEER], ids=["no-mesh", "one-peer"])
+def test_peers_returns_the_daemons_table(server, table):
+    asked = []
+
+    def answer(seq):
+        asked.append(seq)
+        return [protocol.encode_peers_reply(seq, table)]
+
+    s = server(answer)
+    with _client(s.port) as client:
+        assert client.peers() == table
+    assert asked == [client.last_seq]  # one request, answered once
+
+
+def test_peers_skips_a_reply_to_an_earlier_request(server):
+    s = server(
+        lambda seq: [protocol.encode_peers_reply(seq - 1, _ONE_PEER), protocol.encode_peers_reply(seq, _NO_MESH)]
+    )
+    with _client(s.port) as client:
+        assert client.peers() == _NO_MESH
+
+
+def test_a_pingd_that_answers_peers_with_error_3_is_too_old(server):
+    from pingctl.errors import TooOld, explain
+
+    s = server(lambda seq: [protocol.encode_error(seq, protocol.ErrorCode.NOT_A_REQUEST, "unknown request type 0x07")])
+    with _client(s.port) as client, pytest.raises(TooOld) as info:
+        client.peers()
+    assert info.value.request == "PEERS" and info.value.where == f"127.0.0.1:{s.port}"
+    assert explain(info.value) == (
+        f"the pingd at 127.0.0.1:{s.port} is older than PEERS requests; upgrade it to see them"
+    )
+
+
+def test_another_error_to_peers_is_refused_not_too_old(server):
+    from pingctl.errors import Refused
+
+    s = server(lambda seq: [protocol.encode_error(seq, protocol.ErrorCode.MALFORMED, "a request is exactly one frame")])
+    with _client(s.port) as client, pytest.raises(Refused) as info:
+        client.peers()
+    assert info.value.text == "malformed: a request is exactly one frame"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {},
+        _NO_MESH | {"peers": [_ONE_PEER["peers"][0]]},  # peers without mesh
+        _ONE_PEER | {"peers": [_ONE_PEER["peers"][0] | {"lost": 3}]},  # more lost than sent
+        _ONE_PEER | {"peers": [_ONE_PEER["peers"][0] | {"port": 70000}]},
+        _NO_MESH | {"mesh": "false"},
+    ],
+    ids=["empty", "peers-without-mesh", "lost-over-probes", "port", "mesh-as-text"],
+)
+def test_a_table_that_breaks_the_schema_is_not_pingd(server, table):
+    from pingctl.errors import NotPingd
+
+    s = server(lambda seq: [protocol.encode_peers_reply(seq, table)])
+    with _client(s.port) as client, pytest.raises(NotPingd):
+        client.peers()
+
+
+def test_a_status_reply_to_peers_is_not_pingd(server):
+    from pingctl.errors import NotPingd
+
+    status = {key: (0 if kind in (int, float) else "x") for key, (kind, _) in protocol.STATUS_SCHEMA.items()}
+    s = server(lambda seq: [protocol.encode_status_reply(seq, status)])
+    with _client(s.port) as client, pytest.raises(NotPingd):
+        client.peers()
+
+
+def test_silence_to_peers_is_no_answer(server):
+    from pingctl.errors import NoAnswer
+
+    s = server(None)
+    with _client(s.port, timeout=0.3) as client, pytest.raises(NoAnswer):
+        client.peers()
+
+
+def test_a_broken_reply_naming_another_request_is_dropped_not_taken_for_no_pingd(server):
+    """The specification: drop a reply you are not waiting for, however broken its body."""
+    broken = protocol.HEADER.pack(protocol.MAGIC, protocol.VERSION, protocol.MessageType.PEERS_REPLY, 1) + b"{oops"
+    s = server(lambda seq: [broken.replace(b"\x00" * 7 + b"\x01", (seq + 1000).to_bytes(8, "big"), 1),
+                            protocol.encode_peers_reply(seq, _NO_MESH)])  # fmt: skip
+    with _client(s.port) as client:
+        assert client.peers() == _NO_MESH
+
+
+def test_a_broken_reply_naming_this_request_is_no_pingd(server):
+    from pingctl.errors import NotPingd
+
+    s = server(lambda seq: [protocol.HEADER.pack(protocol.MAGIC, protocol.VERSION, protocol.MessageType.PEERS_REPLY,
+                                                 seq) + b"{oops"])  # fmt: skip
+    with _client(s.port) as client, pytest.raises(NotPingd):
+        client.peers()

@@ -139,7 +139,8 @@ def test_an_unknown_setting_lists_the_known_ones():
         config.resolve({}, {}, {"prot": 1}, "config file /etc/pingd/pingd.toml")
     assert str(info.value) == (
         "config file /etc/pingd/pingd.toml: unknown setting 'prot' (known: allow_clients, bind, curve, dns_domain, "
-        "dns_key, dns_server, log_level, mdns, mdns_backend, mdns_interfaces, metrics, name, port, state_file, sync)"
+        "dns_key, dns_server, log_level, mdns, mdns_backend, mdns_interfaces, mesh, mesh_interval, mesh_peers, "
+        "metrics, name, port, state_file, sync)"
     )
 
 

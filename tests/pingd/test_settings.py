@@ -162,6 +162,9 @@ def test_effective_settings_are_what_check_config_prints() -> None:
         "dns_server": None,
         "dns_key": None,
         "metrics": None,
+        "mesh": False,
+        "mesh_interval": 10.0,
+        "mesh_peers": 64,
         "config_file": None,
         "origins": {},
     }

@@ -117,7 +117,8 @@ def test_none_found_is_exit_2_with_what_to_try(pingctl, discovered):
     assert ran.code == 2
     assert ran.err.splitlines() == [
         "pingctl: ignored a record: 'evil': its node id is not 1-64 letters or digits",
-        "pingctl: no pingd found within 1 s; give an address with --server-ip",
+        "pingctl: no pingd found within 1 s; is one running and announced here (pingctl discover), or registered "
+        "in a domain (--domain)?",
     ]
     discovered()
     ran = pingctl("ping", "--name", "a", "--name", "b", "--domain", "example.org")

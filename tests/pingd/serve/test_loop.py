@@ -494,3 +494,133 @@ def test_a_quiet_loop_sleeps_until_its_next_deadline_and_a_busy_one_ticks(world:
     wait_for(lambda: world.store.synced == [1], 5, "the sync when its time came")
     wait_for(lambda: world.loop.timeout_ms == 3250, 5, "then a sleep until the tick again")
     assert world.ticks == [1000.0]
+
+
+# -- PROBE and PEERS: a peer's probe is answered and never counted; the table is the mesh's ------
+
+_TABLE = {
+    "mesh": True,
+    "interval_seconds": 10.0,
+    "window_seconds": 30.0,
+    "peers_known": 1,
+    "peers": [
+        {
+            "name": "other",
+            "node_id": "0123456789abcdef",
+            "address": "127.0.0.1",
+            "port": 7464,
+            "probes": 5,
+            "lost": 1,
+            "recent_probes": 3,
+            "recent_lost": 0,
+            "p50_seconds": 0.0003,
+            "p90_seconds": 0.0004,
+            "last_error": "no reply within 1 s",
+            "last_probe_seconds_ago": 1.5,
+        }
+    ],
+}
+
+
+@contextlib.contextmanager
+def _meshed(table: Callable[[], dict], mesh: Callable[[], str | None], always: bool = False) -> Iterator[World]:
+    """A world whose loop answers PEERS from ``table`` and says ``mesh`` in STATUS."""
+    with _make(always=always) as world:
+        world.loop = Loop(
+            world.router,
+            world.actor,
+            world.loop.persistence,
+            announced=lambda: "mdns: ok",
+            peer_table=table,
+            mesh=mesh,
+            clock=world.clock,
+        )
+        yield world
+
+
+def test_a_probe_is_answered_without_moving_the_count_or_pings_served(world: World) -> None:
+    client = world.client()
+    client.send(protocol.encode_ping(1))
+    world.turn()
+    client.recv()
+    for seq in (2, 3, 4):
+        client.send(protocol.encode_probe(seq))
+        world.turn()
+        assert protocol.decode_reply(client.recv()) == protocol.ProbeReply(seq)
+    assert (world.actor.count, world.actor.served, world.store.recorded) == (1, 1, [1])
+    assert world.loop.probes_served == 3 and world.loop.status_requests == 0
+    client.send(protocol.encode_status_request(5))
+    world.turn()
+    reply = protocol.decode_reply(client.recv())
+    assert isinstance(reply, StatusReply)
+    assert (reply.status.count, reply.status.pings_served, reply.status.probes_served) == (1, 1, 3)
+
+
+def test_with_sync_always_a_probe_alone_costs_no_write_and_no_fdatasync(always: World) -> None:
+    client = always.client()
+    client.send(protocol.encode_probe(7))
+    always.turn()
+    assert protocol.decode_reply(client.recv()) == protocol.ProbeReply(7)
+    assert always.store.recorded == [] and always.store.synced == []
+    client.send(protocol.encode_ping(8))  # the check can fail: a ping does write and sync
+    always.turn()
+    client.recv()
+    assert always.store.recorded == [1] and always.store.synced == [1]
+
+
+def test_a_probe_with_a_body_is_malformed_and_not_served(world: World) -> None:
+    client = world.client()
+    client.send(protocol.encode_probe(9) + b"\x00")
+    world.turn()
+    reply = protocol.decode_reply(client.recv())
+    assert isinstance(reply, ErrorReply) and (reply.code, reply.seq) == (ErrorCode.MALFORMED, 9)
+    assert world.loop.probes_served == 0
+
+
+def test_peers_is_answered_with_the_table_as_it_is_when_answered() -> None:
+    tables = [_TABLE]
+    with _meshed(lambda: tables[-1], lambda: "probing 1 of 1 peers every 10 s") as world:
+        client = world.client()
+        client.send(protocol.encode_peers_request(11))
+        world.turn()
+        assert protocol.decode_reply(client.recv()) == protocol.PeersReply(11, _TABLE)
+        tables.append(_TABLE | {"peers_known": 0, "peers": []})
+        client.send(protocol.encode_peers_request(12))
+        world.turn()
+        assert protocol.decode_reply(client.recv()) == protocol.PeersReply(12, tables[-1])
+        assert world.loop.peers_requests == 2 and world.loop.probes_served == 0
+        assert world.actor.count == 0 and world.actor.served == 0
+
+
+def test_status_carries_what_the_mesh_does_and_probes_served() -> None:
+    with _meshed(lambda: _TABLE, lambda: "probing 1 of 1 peers every 10 s") as world:
+        client = world.client()
+        client.send(protocol.encode_probe(1))
+        client.send(protocol.encode_status_request(2))
+        world.turn()
+        world.turn()
+        assert protocol.decode_reply(client.recv()) == protocol.ProbeReply(1)
+        reply = protocol.decode_reply(client.recv())
+        assert isinstance(reply, StatusReply)
+        assert (reply.status.mesh, reply.status.probes_served) == ("probing 1 of 1 peers every 10 s", 1)
+
+
+def test_without_a_mesh_status_leaves_the_mesh_key_out(world: World) -> None:
+    client = world.client()
+    client.send(protocol.encode_status_request(3))
+    world.turn()
+    frame = client.recv()
+    assert b'"mesh"' not in frame and b'"probes_served":0' in frame
+    reply = protocol.decode_reply(frame)
+    assert isinstance(reply, StatusReply) and reply.status.mesh is None
+
+
+def test_a_daemon_without_mesh_answers_peers_with_the_no_mesh_table() -> None:
+    from pingd.mesh.prober import table_of
+
+    with _meshed(table_of(None), lambda: None) as world:
+        client = world.client()
+        client.send(protocol.encode_peers_request(4))
+        world.turn()
+        reply = protocol.decode_reply(client.recv())
+        assert isinstance(reply, protocol.PeersReply) and reply.table["mesh"] is False and reply.table["peers"] == []

@@ -369,3 +369,87 @@ def test_the_schema_limits_are_exact(change: dict[str, Any], problem: str) -> No
 def test_an_error_without_text_is_described_by_its_name_alone() -> None:
     assert ErrorReply(1, ErrorCode.STORAGE_FAILED, "").describe() == "storage failed"
     assert ErrorReply(1, 999, "").describe() == "error 999"
+
+
+# --- PROBE and PEERS (docs/protocol.md, "PROBE and PEERS") ---------------------------------------
+
+
+@given(seqs)
+def test_probe_and_peers_requests_round_trip(seq: int) -> None:
+    probe, peers = protocol.encode_probe(seq), protocol.encode_peers_request(seq)
+    assert probe == b"PD\x01\x05" + _seq(seq) and peers == b"PD\x01\x07" + _seq(seq)
+    assert protocol.decode_request(probe) == protocol.ProbeRequest(seq)
+    assert protocol.decode_request(peers) == protocol.PeersRequest(seq)
+    assert not protocol.is_ping(probe) and not protocol.is_ping(peers)
+
+
+def test_the_new_types_have_their_documented_numbers() -> None:
+    types = protocol.MessageType
+    assert (types.PROBE, types.PROBE_REPLY, types.PEERS, types.PEERS_REPLY) == (5, 6, 7, 8)
+
+
+@pytest.mark.parametrize(
+    "frame, code, seq, text",
+    [
+        (b"PD\x01\x05" + _seq(21) + b"\x00", MALFORMED, 21, "1 unexpected body bytes after a PROBE"),
+        (b"PD\x01\x07" + _seq(22) + b"{}", MALFORMED, 22, "2 unexpected body bytes after a PEERS"),
+        (b"PD\x01\x06" + _seq(23), NOT_A_REQUEST, 23, "type 0x06 (PROBE_REPLY) is a reply, not a request"),
+        (b"PD\x01\x08" + _seq(24) + b"{}", NOT_A_REQUEST, 24, "type 0x08 (PEERS_REPLY) is a reply, not a request"),
+        (b"PD\x01\x09" + _seq(25), NOT_A_REQUEST, 25, "unknown request type 0x09"),
+    ],
+)
+def test_a_body_after_probe_or_peers_is_malformed_and_their_replies_are_no_requests(
+    frame: bytes, code: ErrorCode, seq: int, text: str
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_request(frame)
+    assert (info.value.code, info.value.seq, info.value.text) == (code, seq, text)
+
+
+@given(seqs)
+def test_a_probe_reply_is_its_header_alone_and_round_trips(seq: int) -> None:
+    frame = protocol.encode_probe_reply(seq)
+    assert frame == b"PD\x01\x06" + _seq(seq)
+    assert protocol.decode_reply(frame) == protocol.ProbeReply(seq)
+    assert protocol.encode_reply(protocol.ProbeReply(seq)) == frame
+
+
+@pytest.mark.parametrize("body", [b"\x00", b"{}", bytes(8)])
+def test_a_probe_reply_with_a_body_is_malformed(body: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(protocol.encode_probe_reply(31) + body)
+    assert (info.value.code, info.value.seq, info.value.text) == (MALFORMED, 31, "PROBE_REPLY has a body")
+
+
+_NO_MESH = {"mesh": False, "interval_seconds": None, "window_seconds": None, "peers_known": 0, "peers": []}
+
+
+def test_a_peers_reply_is_compact_sorted_json_and_decodes_to_its_table() -> None:
+    frame = protocol.encode_peers_reply(6, dict(reversed(_NO_MESH.items())))
+    assert frame == b"PD\x01\x08" + _seq(6) + (
+        b'{"interval_seconds":null,"mesh":false,"peers":[],"peers_known":0,"window_seconds":null}'
+    )
+    assert protocol.decode_reply(frame) == protocol.PeersReply(6, _NO_MESH)
+
+
+@pytest.mark.parametrize(
+    "body, text",
+    [
+        (b"[]", "PEERS_REPLY: not an object"),
+        (b"{}", "PEERS_REPLY: mesh is missing"),
+        (json.dumps(_NO_MESH | {"mesh": 0}).encode(), "PEERS_REPLY: mesh is not true or false"),
+        (json.dumps(_NO_MESH | {"peers": [{}]}).encode(), "PEERS_REPLY: peers is not empty without mesh"),
+        (json.dumps(_NO_MESH | {"mesh": True, "peers": [{}]}).encode(), "PEERS_REPLY: peers[0]: name is missing"),
+        (
+            json.dumps(_NO_MESH | {"peers_known": -1}).encode(),
+            "PEERS_REPLY: peers_known is not a whole number 0..2**64-1",
+        ),
+        (b"{not json", "PEERS_REPLY body: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        (b"\xff", "PEERS_REPLY body: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+        (b"[" * 30000 + b"]" * 30000, "PEERS_REPLY body is nested too deeply"),
+    ],
+)
+def test_a_peers_reply_that_breaks_the_schema_is_a_protocol_error(body: bytes, text: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_reply(b"PD\x01\x08" + _seq(41) + body)
+    assert (info.value.code, info.value.seq, info.value.text) == (MALFORMED, 41, text)
