@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 import random
 import socket
 import threading
@@ -43,8 +44,9 @@ log = logging.getLogger("pingd")
 TIMEOUT: Final = 1.0
 #: A peer whose probes have all failed for this long is dropped until mDNS hears it again.
 FORGET_AFTER: Final = 60.0
-#: How often the list of peers is read from the querier's cache.
-RELIST_EVERY: Final = 1.0
+#: How often the list of peers is read from the querier's cache: half an interval, between 1 and
+#: 5 s (reading 1,000 forged peers' records costs ~50 ms; the querier asks every 10 s anyway).
+RELIST_RANGE: Final = (1.0, 5.0)
 #: The most peers known at once: a flood of forged records costs the mesh this many at most.
 MAX_KNOWN: Final = 1024
 #: Seconds a fresh socket's connection may take to come up before a probe on it counts as lost.
@@ -109,6 +111,7 @@ class Mesh:
             else DomainPeers(settings.node_id, settings.dns_domain, settings.dns_server)
         )
         self._timeout = min(TIMEOUT, settings.interval)
+        self._relist_every = min(max(settings.interval / 2, RELIST_RANGE[0]), RELIST_RANGE[1])
         self._context: zmq.Context | None = None
         self._known: dict[str, Peer] = {}  # every peer found now (at most MAX_KNOWN)
         self._links: dict[str, _Link] = {}  # a socket for each peer of the round in progress
@@ -180,11 +183,11 @@ class Mesh:
         wake = self._wake_r.fileno()
         poller.register(wake, zmq.POLLIN)
         self._poller = poller
-        relisted = -RELIST_EVERY
+        relisted = -math.inf
         while not self._stopping.is_set():
             now = self._clock()
             self._finder.ask(now)
-            if now - relisted >= RELIST_EVERY:
+            if now - relisted >= self._relist_every:
                 self._relist()
                 relisted = now
             due = self._plan.due(now, list(self._known))
@@ -205,7 +208,7 @@ class Mesh:
 
     def _deadlines(self, relisted: float) -> list[float]:
         """When the loop must next look: a question, a relist, a probe, a timeout, a retry."""
-        out = [self._finder.next_question, relisted + RELIST_EVERY]
+        out = [self._finder.next_question, relisted + self._relist_every]
         out += [link.flying[2] for link in self._links.values() if link.flying is not None]
         out += [when for when, _ in self._retries]
         planned = self._plan.next_time()
