@@ -12,7 +12,7 @@ from tests.conftest import require
 from tests.support import faults
 from tests.support.announcer import forged
 from tests.support.fakes import fake_router
-from tests.support.processes import pingctl, wait_for
+from tests.support.processes import base_env, pingctl, wait_for
 
 HOSTS = 12
 INTERVAL = 1.0  # --mesh-interval: the fault must be named within three of them
@@ -136,3 +136,35 @@ def test_an_old_pingd_is_probed_and_its_row_says_it_is_too_old(spawn_daemon, tmp
     assert old and all(c["lost"] == 0 and c["p50_seconds"] is not None for c in old), old
     # Other tests' daemons may share this loopback: these four are there, whatever else is.
     assert {m["name"] for m in document["members"]} >= {"new-0", "new-1", "no-mesh", "old"}
+
+
+def test_an_encrypted_daemon_that_admits_nobody_has_a_row_that_says_so(spawn_daemon, tmp_path):
+    """CURVE with an allow-list that lists neither pingctl nor the peers: its row says it refused
+    pingctl's key; the peers' probes to it find no connection, which its column shows."""
+    lo = ("--mdns-interface", "127.0.0.1")
+    plain = [
+        spawn_daemon("--name", f"open-{i}", "--mesh", "--mesh-interval", "0.5", *lo, mdns=True,
+                     state_file=tmp_path / f"{i}" / "state.json")
+        for i in range(2)
+    ]  # fmt: skip
+    nobody = tmp_path / "nobody"
+    nobody.mkdir()
+    closed = spawn_daemon("--name", "closed", "--curve", "--allow-clients", str(nobody), "--mesh", *lo, mdns=True,
+                          state_file=tmp_path / "closed" / "state.json")  # fmt: skip
+    for daemon in (*plain, closed):
+        daemon.wait_for_line("announced as")
+    env = base_env(PINGCTL_CONFIG_DIR=str(tmp_path / "client"))
+    seen: list[dict] = []
+
+    def refused_both_ways() -> bool:
+        run = pingctl("mesh", "--json", *lo, env=env)
+        assert run.code == 0, run.stderr
+        seen.append(run.json())
+        cells = [c for c in seen[-1]["cells"] if c["to"] == "closed" and c["from"] in ("open-0", "open-1")]
+        return len(cells) == 2 and all(c["lost"] >= 1 for c in cells)
+
+    wait_for(refused_both_ways, timeout=30, interval=0.3, what="the open daemons' probes to the closed one lost")
+    why = {row["name"]: row["reason"] for row in seen[-1]["without_table"]}
+    assert "refused this client's key" in why["closed"], why
+    cells = [c for c in seen[-1]["cells"] if c["to"] == "closed" and c["from"] in ("open-0", "open-1")]
+    assert all("no connection" in (c["last_error"] or "") for c in cells), cells

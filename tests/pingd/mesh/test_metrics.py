@@ -50,6 +50,7 @@ def test_each_peer_has_its_probes_and_losses_as_the_table_counts_them() -> None:
         "pingd_mesh_probes",
         "pingd_mesh_probes_lost",
         "pingd_mesh_rtt_seconds",
+        "pingd_mesh_last_error_info",
         "pingd_mesh_peers",
     }
     assert _by_peer(families["pingd_mesh_probes"], "_total") == {("alpha", "id1"): 5, ("beta", ""): 1}
@@ -99,3 +100,28 @@ def test_the_series_expose_as_prometheus_text_with_escaped_labels() -> None:
     text = generate_latest(registry).decode()
     assert 'pingd_mesh_probes_total{node_id="id9",peer="say \\"hi\\"\\\\"} 1.0' in text
     assert "pingd_mesh_peers 1.0" in text
+
+
+def test_each_peer_with_a_loss_has_one_series_naming_the_last_losss_kind() -> None:
+    family = _families(_mesh_with(_table()))["pingd_mesh_last_error_info"]
+    kinds = {(s.labels["peer"], s.labels["kind"]): s.value for s in family.samples}
+    assert kinds == {("alpha", "timeout"): 1, ("beta", "no_connection"): 1}
+
+
+def test_the_mesh_series_pass_promtool_check_metrics() -> None:
+    import shutil
+    import subprocess
+
+    from tests.conftest import require
+
+    require(None if shutil.which("promtool") else "promtool is not installed (Debian: apt-get install prometheus)")
+
+    class Collector:
+        def collect(self) -> Any:
+            return mesh_metrics(_mesh_with(_table()))
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector())  # type: ignore[arg-type]
+    text = generate_latest(registry)
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, b"", b"")
