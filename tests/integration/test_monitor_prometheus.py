@@ -27,7 +27,9 @@ from tests.support.processes import Daemon, base_env, free_port, pingctl, pingct
 from tests.support.prometheus import INTERVAL, wait_for_value
 
 DAEMONS = 3
-ROUNDS = 3
+#: Rounds per daemon, its median held to 20 %: three let two rounds in one busy minute of the
+#: other test worker decide it (seen once in CI: 1.30, >1.2, 0.99); five spread over a minute.
+ROUNDS = 5
 #: The daemons on one core, the monitor and the sessions on the other, as `make bench` places
 #: them: left to the scheduler, where each process's threads land moves a p50 by half again
 #: from one minute to the next (docs/performance.md), whatever the software.
