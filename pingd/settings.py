@@ -155,7 +155,9 @@ class Config:
         metavar="ADDR:PORT",
     )
     mesh: bool = setting(
-        False, values.boolean, "Probe the peers found (mDNS) and answer PEERS with what was learned: pingctl mesh."
+        False,
+        values.boolean,
+        "Probe the other pingd found (mDNS, --dns-domain); answer PEERS with what was learned (pingctl mesh).",
     )
     mesh_interval: float = setting(
         10.0,
