@@ -17,7 +17,6 @@ One loop for many clients (``ping --all``: ``pingctl.multiplex``) takes a ping i
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,6 @@ from pingctl.errors import (
     Refused,
     TooOld,
     Unreachable,
-    Unresolvable,
     WrongVersion,
 )
 from pingctl.limits import MAX_TIMEOUT
@@ -45,23 +43,7 @@ from pingd.shared.keys import KeyPair
 from pingd.shared.protocol import ErrorReply, PeersReply, Pong, ProtocolError, StatusReply, VersionMismatch
 
 # What the client makes and returns, defined with the plain data in pingctl.model.
-__all__ = ["MIN_WAIT", "PingClient", "PingResult", "Target", "first_to_answer", "monitor_event", "resolve_target"]
-
-
-def resolve_target(host: str, port: int) -> list[Target]:
-    """Resolve an address or host name to the targets to try, in the resolver's order."""
-    literal = host.strip("[]")
-    try:
-        infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise Unresolvable(host, exc.strerror or str(exc)) from None
-    except UnicodeError:  # the IDNA codec: an empty label (a..b), or one over 63 characters
-        raise Unresolvable(host, "not a valid host name (an empty label, or one over 63 characters)") from None
-    seen: list[str] = []
-    for _family, _type, _proto, _canon, sockaddr in infos:
-        if str(sockaddr[0]) not in seen:
-            seen.append(str(sockaddr[0]))
-    return [Target(address=a, port=port) for a in seen]
+__all__ = ["MIN_WAIT", "PingClient", "PingResult", "Target", "first_to_answer", "monitor_event"]
 
 
 _OURS = protocol.MAGIC + bytes((protocol.VERSION,))
@@ -127,7 +109,10 @@ class PingClient:
     def peers(self, wait: float | None = None) -> dict[str, Any]:
         """The daemon's peer table (``schema.PEERS_SCHEMA``), checked; ``TooOld`` from a pingd
         that answers PEERS as an unknown request (ERROR 3), a ClientError for anything else."""
-        reply = self._answer(protocol.encode_peers_request, wait)
+        try:
+            reply = self._answer(protocol.encode_peers_request, wait)
+        except HandshakeFailed:  # after a first contact: libzmq dropped a reply over 64 KiB
+            raise NotPingd(self.target.display) from None
         if isinstance(reply, PeersReply):
             return reply.table
         if isinstance(reply, ErrorReply) and reply.code == protocol.ErrorCode.NOT_A_REQUEST:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import zmq
 
 from pingctl import trust
-from pingctl.client import PingClient, first_to_answer, resolve_target
+from pingctl.client import PingClient, first_to_answer
+from pingctl.connection import resolve_target
 from pingctl.errors import NoAnswer, NoReply, PingctlError, PinRefused, explain, no_reply
 from pingctl.find.found import Browsed, Found
 from pingctl.limits import DISCOVER_WINDOW, MAX_DISCOVERY, check_seconds

@@ -1,6 +1,6 @@
-"""A first contact's connection, watched: the ZeroMQ monitor events pingctl acts on, and a
-plain TCP connection's own error, so a refused port or an unreachable host is told at once
-by its reason rather than after the reply timeout."""
+"""A first contact's connection: the host resolved to the addresses to try, the ZeroMQ monitor
+events pingctl acts on, and a plain TCP connection's own error, so a refused port or an
+unreachable host is told at once by its reason rather than after the reply timeout."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import struct
 
 import zmq
 
+from pingctl.errors import Unresolvable
 from pingctl.model import Target
 from pingd.shared import addresses
 
@@ -45,3 +46,19 @@ def connect_error(target: Target) -> str | None:
         except OSError as exc:
             return (exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))).lower()
     return None
+
+
+def resolve_target(host: str, port: int) -> list[Target]:
+    """Resolve an address or host name to the targets to try, in the resolver's order."""
+    literal = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise Unresolvable(host, exc.strerror or str(exc)) from None
+    except UnicodeError:  # the IDNA codec: an empty label (a..b), or one over 63 characters
+        raise Unresolvable(host, "not a valid host name (an empty label, or one over 63 characters)") from None
+    seen: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        if str(sockaddr[0]) not in seen:
+            seen.append(str(sockaddr[0]))
+    return [Target(address=a, port=port) for a in seen]

@@ -155,7 +155,7 @@ class Monitor:
 def given_targets(plan: Plan) -> list[Target]:
     """Where each address given is (the first address a host name resolves to); a ClientError
     for one that does not resolve, a PingctlError for one that is no HOST[:PORT]."""
-    from pingctl.client import resolve_target
+    from pingctl.connection import resolve_target
 
     targets = []
     for text in plan.given:

@@ -124,7 +124,7 @@ def test_an_error_reply_to_status_is_refused(server):
 @pytest.mark.parametrize("host", ["a..b", "a" * 64, ".a"])
 def test_a_malformed_host_name_is_unresolvable_not_a_traceback(host):
     """The IDNA codec refuses an empty label or one over 63 characters with a UnicodeError."""
-    from pingctl.client import Unresolvable, resolve_target
+    from pingctl.connection import Unresolvable, resolve_target
 
     with pytest.raises(Unresolvable) as info:
         resolve_target(host, 7464)
@@ -251,5 +251,16 @@ def test_a_broken_reply_naming_this_request_is_no_pingd(server):
 
     s = server(lambda seq: [protocol.HEADER.pack(protocol.MAGIC, protocol.VERSION, protocol.MessageType.PEERS_REPLY,
                                                  seq) + b"{oops"])  # fmt: skip
+    with _client(s.port) as client, pytest.raises(NotPingd):
+        client.peers()
+
+
+def test_a_peers_reply_over_64_kib_is_no_pingds(server):
+    """libzmq drops the connection of a peer that sends more than the client takes (a broken
+    handshake, as it reports it); after a first contact that is a reply no pingd sends."""
+    from pingctl.errors import NotPingd
+
+    huge = dict(_NO_MESH, padding="x" * protocol.MAX_REPLY_SIZE)
+    s = server(lambda seq: [protocol.encode_peers_reply(seq, huge)])
     with _client(s.port) as client, pytest.raises(NotPingd):
         client.peers()
