@@ -30,6 +30,15 @@ log = logging.getLogger("pingd")
 ASK_EVERY: Final = 10.0
 #: The first questions, in seconds from the start: a fleet started together finds itself fast.
 FIRST_QUESTIONS: Final = (0.0, 1.0, 3.0)
+#: The most answers a question lists as known (RFC 6762 §7.1 lets a querier list fewer): beyond
+#: them a question would fill packet after packet, and the peers not listed merely answer.
+MOST_KNOWN_ANSWERS: Final = 256
+#: Milliseconds a pointer whose instance has no live SRV record any more is kept: a withdrawn or
+#: renamed instance leaves its pointer for 75 minutes (its TTL) otherwise, and a forger renaming
+#: 50 a second would fill the cache with them.
+ORPHAN_MS: Final = 30_000
+#: The most names passed over (bad records) remembered, so each is logged once.
+MOST_PASSED_OVER: Final = 4096
 
 
 class LinkPeers:
@@ -70,9 +79,13 @@ class LinkPeers:
         out = DNSOutgoing(0)
         out.add_question(DNSQuestion(SERVICE_TYPE, mdnscache.TYPE_PTR, mdnscache.CLASS_IN))
         ms = current_time_millis()
-        for record in self._zc.cache.get_all_by_details(SERVICE_TYPE, mdnscache.TYPE_PTR, mdnscache.CLASS_IN):
-            if not record.is_stale(ms) and record.alias.lower() not in self._forgotten:
-                out.add_answer_at_time(record, ms)
+        known = [
+            r
+            for r in self._zc.cache.get_all_by_details(SERVICE_TYPE, mdnscache.TYPE_PTR, mdnscache.CLASS_IN)
+            if not r.is_stale(ms) and r.alias.lower() not in self._forgotten
+        ]
+        for record in sorted(known, key=lambda r: -r.created)[:MOST_KNOWN_ANSWERS]:  # the newest first
+            out.add_answer_at_time(record, ms)
         for name in self._unresolved(ms):  # heard of, records not in: asked for with the rest
             out.add_question(DNSQuestion(name, mdnscache.TYPE_SRV, mdnscache.CLASS_IN))
             out.add_question(DNSQuestion(name, mdnscache.TYPE_TXT, mdnscache.CLASS_IN))
@@ -95,7 +108,19 @@ class LinkPeers:
 
         ms = current_time_millis()
         found = []
-        aliases = {r.alias.lower(): r.alias for r in mdnscache.live(self._zc, SERVICE_TYPE, mdnscache.TYPE_PTR, ms)}
+        pointers = mdnscache.live(self._zc, SERVICE_TYPE, mdnscache.TYPE_PTR, ms)
+        orphans = [
+            r
+            for r in pointers
+            if ms - r.created > ORPHAN_MS and not mdnscache.live(self._zc, r.alias, mdnscache.TYPE_SRV, ms)
+        ]
+        if orphans:  # withdrawn or renamed: out of the cache, off the known-answer lists
+            self._zc.loop.call_soon_threadsafe(self._zc.cache.async_remove_records, orphans)
+        gone = {r.alias.lower() for r in orphans}
+        aliases = {r.alias.lower(): r.alias for r in pointers if r.alias.lower() not in gone}
+        self._forgotten = {name: at for name, at in self._forgotten.items() if name in aliases}
+        if len(self._passed_over) > MOST_PASSED_OVER:
+            self._passed_over.clear()
         for full_name in sorted(aliases.values()):  # as announced: the case of a name is the peer's
             if self._still_forgotten(full_name.lower(), ms):
                 continue

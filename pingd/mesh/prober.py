@@ -226,6 +226,7 @@ class Mesh:
             kept = sorted(peers, key=lambda key: hashlib.blake2b(f"{salt}/{key}".encode(), digest_size=8).digest())
             peers = {key: peers[key] for key in kept[:MAX_KNOWN]}
         self._known = peers
+        self._silent_since = {key: at for key, at in self._silent_since.items() if key in peers}
         for key, link in list(self._links.items()):
             if peers.get(key) != link.peer:  # gone, or moved: a new socket at its next round
                 self._close(link)
