@@ -94,7 +94,11 @@ class Daemon:
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
         if wait_ready:
-            wait_for(lambda: self.port or self.proc.poll() is not None, timeout, "pingd to listen")
+            try:
+                wait_for(lambda: self.port or self.proc.poll() is not None, timeout, "pingd to listen")
+            except AssertionError as exc:  # never leave it running: whoever started it has no handle yet
+                self.kill()
+                raise AssertionError(f"{exc}; its last lines: {self.lines[-12:]}") from None
             if self.proc.poll() is not None:
                 self._reader.join(5)
                 raise AssertionError(f"pingd exited {self.proc.returncode}:\n{self.output}")
