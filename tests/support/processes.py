@@ -80,7 +80,7 @@ class Daemon:
     lines: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
-    def start(self, wait_ready: bool = True, timeout: float = 15.0) -> Daemon:
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Daemon:
         self.lines = []
         cmd = list(self.command) if self.command else [*self.prefix, sys.executable, "-m", "pingd", *self.args]
         self.proc = subprocess.Popen(
@@ -97,12 +97,23 @@ class Daemon:
             try:
                 wait_for(lambda: self.port or self.proc.poll() is not None, timeout, "pingd to listen")
             except AssertionError as exc:  # never leave it running: whoever started it has no handle yet
-                self.kill()
-                raise AssertionError(f"{exc}; its last lines: {self.lines[-12:]}") from None
+                self._abort()
+                raise AssertionError(f"{exc}; its last lines: {self.lines[-40:]}") from None
             if self.proc.poll() is not None:
                 self._reader.join(5)
                 raise AssertionError(f"pingd exited {self.proc.returncode}:\n{self.output}")
         return self
+
+    def _abort(self) -> None:
+        """End a daemon that never came up, its threads' stacks in its output first
+        (PYTHONFAULTHANDLER, set by base_env, dumps them on SIGABRT)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
 
     def _read(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
@@ -172,6 +183,7 @@ def base_env(**extra: str) -> dict[str, str]:
     env.pop("CONFIGURATION_DIRECTORY", None)
     env.pop("JOURNAL_STREAM", None)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a process that hangs can be made to show where (SIGABRT)
     # No system bus: pingd's `auto` never finds the machine's own avahi-daemon, which would
     # announce on the machine's real interfaces. Avahi test hosts give their bus (Avahi.env).
     env["DBUS_SYSTEM_BUS_ADDRESS"] = NO_SYSTEM_BUS
