@@ -50,9 +50,9 @@ def _value_type(setting: Setting) -> Any:
         return Optional[bool]
     if setting.repeatable:
         return Optional[list[str]]
-    if isinstance(setting.default, int):
-        return Optional[int]
-    return Optional[str]  # paths too: pingd checks them itself, with one message whatever their origin
+    # Numbers, paths, everything: pingd reads the text itself, with one message whatever its
+    # origin (typer's int() would take full-width digits and 1_000 for a port).
+    return Optional[str]
 
 
 def _flag(setting: Setting) -> inspect.Parameter:

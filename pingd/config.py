@@ -119,7 +119,26 @@ def resolve(
     for key in ("dns_server", "dns_key"):
         if getattr(config, key) is not None and config.dns_domain is None:
             raise ConfigError(f"{config.origin(key)} needs a domain to register in: add --dns-domain")
+    if _metrics_on_serving_port(config):
+        raise ConfigError(
+            f"{config.origin('metrics')}: port {config.port} is the port pingd serves pings on "
+            f"(its {config.origin('port').removesuffix(' (default)')}); give the metrics another port"
+        )
     return config
+
+
+def _metrics_on_serving_port(config: Config) -> bool:
+    """Whether the metrics would be served on the serving socket's own port and address (one
+    of the two binds would fail, and the message would blame the other setting)."""
+    metrics = config.metrics_address
+    if metrics is None or config.port == 0 or metrics[1] != config.port:
+        return False
+    host, bind = metrics[0], config.bind.strip("[]")
+    try:
+        bind = str(ipaddress.ip_address(bind))
+    except ValueError:
+        pass  # * or a name
+    return "*" in (host, bind) or host == bind
 
 
 def _loopback(addresses: tuple[str, ...]) -> str | None:

@@ -20,15 +20,19 @@ METRICS_PORT: Final = 7465
 
 
 def port(value: Any) -> int:
-    if isinstance(value, (bool, float)):  # 7464.9 is not a port
+    if isinstance(value, int) and not isinstance(value, bool):  # from TOML
+        number = value
+    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
+        if len(text.lstrip("0")) > 5:
+            raise ValueError(
+                f"{text[:12]}{'...' if len(text) > 12 else ''} is not a port (0-65535; 0 picks a free one)"
+            )
+        number = int(text)
+    else:  # 7464.9, "oops", [7464], full-width digits, 1_000: Python's int() would say too little or take them
         raise ValueError("expected a whole port number")
-    try:
-        port = int(value)
-    except (TypeError, ValueError):  # "oops", [7464]: Python's own words would not say what is wanted
-        raise ValueError("expected a whole port number") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{port} is not a port (0-65535; 0 picks a free one)")
-    return port
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{number} is not a port (0-65535; 0 picks a free one)")
+    return number
 
 
 @dataclass(frozen=True, slots=True)

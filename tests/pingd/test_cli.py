@@ -284,3 +284,13 @@ def test_print_dns_records_on_the_services_files_makes_nothing_even_past_its_che
     key = state.parent / "pingd-curve.key_secret"
     assert (code, out) == (3, "") and err.splitlines()[1] == f"pingd: key file {key} does not exist"
     assert _tree(tmp_path) == before  # no key pair made
+
+
+@pytest.mark.parametrize("text", ["１２３４", "1_000", "abc", "7464.0"])
+def test_a_number_given_as_a_flag_is_read_by_pingd_not_by_python(capsys, text) -> None:
+    """typer's int() would take full-width digits and underscores; pingd's own parser names the flag."""
+    code, out, err = _pingd(capsys, "--port", text, "--check-config")
+    assert (code, out) == (2, "")
+    assert err == f"pingd: --port {text}: expected a whole port number\n"
+    code, out, err = _pingd(capsys, "--mesh-peers", text, "--check-config")
+    assert (code, out) == (2, "") and err.startswith(f"pingd: --mesh-peers {text}: "), err

@@ -50,6 +50,35 @@ def test_bad_values_name_their_origin(layer, values, message):
         config.resolve(args["flags"], args["env"], args["file"])
 
 
+@pytest.mark.parametrize(
+    "flags, env, message",
+    [
+        (
+            {"port": "7700", "metrics": "127.0.0.1:7700"},
+            {},
+            r"^--metrics: port 7700 is the port pingd serves pings on \(its --port\)",
+        ),
+        ({"metrics": "*:7464"}, {}, r"^--metrics: port 7464 .* \(its --port\); give the metrics another port$"),
+        (
+            {"bind": "[::1]", "port": "7700"},
+            {"PINGD_METRICS": "[0:0::1]:7700"},
+            r"^PINGD_METRICS: port 7700 .*\(its --port\)",
+        ),
+    ],
+)
+def test_metrics_on_the_serving_port_is_refused_naming_both(flags, env, message):
+    with pytest.raises(ConfigError, match=message):
+        config.resolve(flags, env, {})
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"port": "0", "metrics": "127.0.0.1:0"}, {"bind": "127.0.0.1", "port": "7700", "metrics": "127.0.0.2:7700"}],
+)
+def test_metrics_may_share_a_port_number_where_the_binds_cannot_meet(flags):
+    assert config.resolve(flags, {}, {}).metrics == flags["metrics"]
+
+
 def test_environment_values_are_parsed():
     c = config.resolve(
         {}, {"PINGD_MDNS": "no", "PINGD_MDNS_INTERFACES": "127.0.0.1, 10.0.0.1", "PINGD_STATE_FILE": "/x/s.json"}, {}

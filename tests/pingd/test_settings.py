@@ -20,7 +20,7 @@ def refusal(key: str, value: Any) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("value, port", [(0, 0), (65535, 65535), ("7464", 7464), (" 80 ", 80)])
+@pytest.mark.parametrize("value, port", [(0, 0), (65535, 65535), ("7464", 7464), (" 80 ", 80), ("0007464", 7464)])
 def test_a_port_is_0_to_65535(value: Any, port: int) -> None:
     assert parse("port", value) == port
 
@@ -30,6 +30,10 @@ def test_a_port_outside_the_range_or_not_whole_is_refused_saying_so() -> None:
     assert refusal("port", -1) == "-1 is not a port (0-65535; 0 picks a free one)"
     assert refusal("port", 7464.9) == "expected a whole port number"
     assert refusal("port", True) == "expected a whole port number"
+    # Text is ASCII digits only, never what Python's int() would also take.
+    for text in ("１２３４", "1_000", "-1", "+80", "0x50", "7464.0", ""):
+        assert refusal("port", text) == "expected a whole port number", text
+    assert refusal("port", "9" * 5000) == "999999999999... is not a port (0-65535; 0 picks a free one)"
 
 
 def test_a_choice_is_taken_in_any_case_and_a_wrong_one_lists_the_choices() -> None:
