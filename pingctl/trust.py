@@ -45,7 +45,7 @@ def config_dir() -> Path:
 
 def client_keys() -> keys.KeyPair:
     try:
-        return keys.load_or_create(config_dir(), "client")
+        return keys.load_or_create(config_dir(), "client", by="pingctl")
     except keys.KeyFileError as exc:
         raise PingctlError(str(exc)) from None
 
@@ -54,7 +54,7 @@ def key_text(*, cert: bool) -> str:
     """What `pingctl keys show` prints: this client's public key (made on first use), or, with
     ``cert``, a certificate file for a daemon's --allow-clients directory."""
     public = client_keys().public
-    return keys.certificate(public, None) if cert else f"{public}\n"
+    return keys.certificate(public, None, by="pingctl") if cert else f"{public}\n"
 
 
 def known_hosts_path() -> Path:

@@ -37,8 +37,9 @@ class KeyPair:
         return f"KeyPair(public={self.public!r})"
 
 
-def certificate(public: str, secret: str | None) -> str:
-    lines = ["#   ZeroMQ CURVE certificate (written by pingd)", "metadata", "curve", f'    public-key = "{public}"']
+def certificate(public: str, secret: str | None, by: str = "pingd") -> str:
+    """A certificate in ZeroMQ's zcert layout; ``by`` names the program whose key it is."""
+    lines = [f"#   ZeroMQ CURVE certificate (written by {by})", "metadata", "curve", f'    public-key = "{public}"']
     if secret:
         lines.append(f'    secret-key = "{secret}"')
     return "\n".join(lines) + "\n"
@@ -59,8 +60,9 @@ def read_certificate(path: Path) -> tuple[str | None, str | None]:
     return public, secret
 
 
-def load_or_create(directory: Path, name: str) -> KeyPair:
-    """The key pair NAME in ``directory``, made on first use (secret file mode 0600)."""
+def load_or_create(directory: Path, name: str, by: str = "pingd") -> KeyPair:
+    """The key pair NAME in ``directory``, made on first use (secret file mode 0600) by the
+    program ``by``."""
     import zmq
 
     secret_path = directory / f"{name}.key_secret"
@@ -71,11 +73,11 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
             public_b, secret_b = zmq.curve_keypair()
             public, secret = public_b.decode(), secret_b.decode()
             try:
-                files.publish_exclusive(secret_path, certificate(public, secret).encode(), 0o600)
+                files.publish_exclusive(secret_path, certificate(public, secret, by).encode(), 0o600)
             except FileExistsError:
                 pass  # made meanwhile by another process: use that pair
             else:
-                files.write_atomically(public_path, certificate(public, None).encode(), 0o644)
+                files.write_atomically(public_path, certificate(public, None, by).encode(), 0o644)
                 return KeyPair(public, secret)
         return _read_pair(secret_path)
     except OSError as exc:

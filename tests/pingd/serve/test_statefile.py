@@ -36,6 +36,22 @@ def test_numbers_too_long_to_convert_are_refused_not_raised() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "field, value, shown",
+    [
+        ("count", "9" * 4000, "count " + "9" * 80 + "... (4000 characters) is not"),
+        ("node_id", '"' + "x-" * 400 + '"', "node_id '" + "x-" * 39 + "x... (802 characters) is not"),
+        ("format", "[" + "1," * 300 + "1]", "unknown format [" + "1, " * 26 + "1... (903 characters) (this pingd"),
+    ],
+)
+def test_a_long_refused_value_is_cut_in_its_one_line(field: str, value: str, shown: str) -> None:
+    fields = {"format": "1", "node_id": '"ab"', "count": "5", field: value}
+    data = ("{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}").encode()
+    with pytest.raises(StateFileError) as info:
+        statefile.parse(data, Path("s"))
+    assert shown in str(info.value) and len(str(info.value)) < 300
+
+
 def _parse_unbounded(data: bytes) -> State:
     """parse() past its size check, as a file within the limit but over Python's digit limit
     would reach it if the limit were ever raised."""
