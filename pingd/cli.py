@@ -61,7 +61,8 @@ def _flag(setting: Setting) -> inspect.Parameter:
     decls = [f"{setting.flag}/--no-{setting.flag[2:]}" if setting.switch else setting.flag]
     shown = setting.help_default
     help_text = setting.help if shown is None else f"{setting.help} [default: {shown}]"
-    option = typer.Option(None, *decls, help=help_text, metavar=setting.metavar)
+    metavar = setting.metavar or ("INTEGER" if isinstance(setting.default, int) and not setting.switch else None)
+    option = typer.Option(None, *decls, help=help_text, metavar=metavar)
     return inspect.Parameter(
         setting.key, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=_value_type(setting)
     )

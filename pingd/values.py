@@ -223,6 +223,8 @@ class Whole:
         if isinstance(value, (bool, float)):
             raise ValueError("expected a whole number")
         text = str(value).strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 18 or not self.low <= int(text) <= self.high:
-            raise ValueError(f"{value!r} is not a whole number {self.low}-{self.high}")
+        digits = text.isascii() and text.isdigit() and len(text) <= 18
+        if not digits or not self.low <= int(text) <= self.high:
+            shown = text if digits else (repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}...")
+            raise ValueError(f"{shown} is not a whole number {self.low}-{self.high}")
         return int(text)

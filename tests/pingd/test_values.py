@@ -87,7 +87,7 @@ def test_whole_says_the_bounds_however_long_the_number() -> None:
 def test_whole_says_the_bounds() -> None:
     with pytest.raises(ValueError) as info:
         PEERS("65")
-    assert str(info.value) == "'65' is not a whole number 1-64"
+    assert str(info.value) == "65 is not a whole number 1-64"
 
 
 # --- through the command line ----------------------------------------------------------------------
