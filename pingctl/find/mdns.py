@@ -69,10 +69,12 @@ RECEIVE_BUFFER = 4 << 20
 def roomy(zc: Zeroconf) -> None:
     """Give zeroconf's sockets room for a crowd of answers.
 
-    Every responder answers a one-shot querier at once, by unicast (RFC 6762 §6.7): with 300
-    daemons on a link, 300 datagrams arrive within milliseconds, faster than Python parses
-    them, and the default receive buffer (212,992 bytes, ~100 such datagrams) dropped most of
-    them. The kernel grants up to ``net.core.rmem_max``; what it does not grant is not an error.
+    Every responder answers a one-shot querier at once, by unicast (RFC 6762 §6.7), and a
+    watcher's question within 20–120 ms, by multicast: with 300 daemons on a link, 300
+    datagrams arrive within milliseconds, faster than Python parses them, and the default
+    receive buffer (212,992 bytes, ~100 such datagrams) dropped most of them (a watcher then
+    heard the rest from its next questions, seconds later). The kernel grants up to
+    ``net.core.rmem_max``; what it does not grant is not an error.
     """
     for reader in zc.engine.readers:  # zeroconf's sockets are up once Zeroconf() returns
         try:

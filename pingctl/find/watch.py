@@ -21,6 +21,7 @@ from zeroconf import (
 from pingctl.errors import PingctlError
 from pingctl.find.cache import _CLASS_IN, _TYPE_SRV, instance_name, resolve_all
 from pingctl.find.found import Found
+from pingctl.find.mdns import roomy
 from pingd.shared.service import SERVICE_TYPE
 
 _QUERY_FLAGS = 0  # a standard query
@@ -45,6 +46,7 @@ def watch(interfaces: tuple[str, ...] = (), stop: Callable[[], bool] = lambda: F
         zc = Zeroconf(interfaces=list(interfaces)) if interfaces else Zeroconf(ip_version=IPVersion.V4Only)
     except (OSError, ValueError) as exc:
         raise PingctlError(f"cannot start mDNS discovery ({exc})") from None
+    roomy(zc)  # every daemon on the link answers its first question within the same 100 ms
     events: queue.Queue[tuple[str, ServiceStateChange]] = queue.Queue()
     browser = ServiceBrowser(
         zc,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import queue
+import socket
 import time
+from pathlib import Path
 
 from zeroconf import ServiceStateChange
 
-from pingctl.find import watch
+from pingctl.find import mdns, watch
 
 
 def test_a_watched_record_is_asked_for_again_at_80_85_90_and_95_percent_of_its_life():
@@ -34,3 +36,18 @@ def test_a_name_whose_records_never_come_is_let_go_after_its_patience(monkeypatc
     pending = {"late": time.monotonic(), "forged": time.monotonic() - watch.PATIENCE - 1}
     assert list(watch._resolved(None, pending, {}, 0.0)) == []  # type: ignore[arg-type]
     assert list(pending) == ["late"]
+
+
+def test_a_watcher_asks_for_room_for_a_crowd_of_answers(monkeypatch):
+    """Every daemon on the link answers the watcher's first question at once: its sockets ask
+    for the one-shot querier's receive buffer too."""
+    granted: list[int] = []
+
+    def measured(zc) -> None:
+        mdns.roomy(zc)
+        granted.extend(r.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) for r in zc.engine.readers)
+
+    monkeypatch.setattr(watch, "roomy", measured)
+    assert list(watch.watch(("127.0.0.1",), stop=lambda: True)) == []
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    assert granted and all(size >= min(mdns.RECEIVE_BUFFER, rmem_max) for size in granted)
