@@ -61,6 +61,12 @@ def host_reason(host: Host, verdict: Verdict) -> str:
     row = host.row if host.row is not None and host.row.hot else None
     column = host.column if host.column is not None and host.column.hot else None
     parts = []
+    if column is not None and column.lossy and column.answered == 0 and column.lost == column.probes:
+        # Not a lossy path but no daemon at all: a daemon stopped (whose peers keep probing it
+        # for a while: their mDNS querier hears no goodbye), a host down, or a refusal.
+        parts.append(f"no peer had an answer from it ({column.lost} of {column.probes} probes lost): "
+                     "stopped, unreachable, or refusing connections")  # fmt: skip
+        column = None
     if row is not None and row.lossy and column is not None and column.lossy:
         both = _pct(row.lost + column.lost, row.probes + column.probes)
         parts.append(f"its probes and answers lose {both} %{_fleet_loss(verdict)}")

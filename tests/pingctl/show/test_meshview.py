@@ -201,4 +201,17 @@ def test_an_extra_column_named_has_no_row_in_the_document():
     m = build(members, tables)
     [host] = meshview.document(m, outliers(m))["verdict"]["hosts"]
     assert host["name"] == "ghost" and host["row"] is None and host["column"]["loss"] == 1.0
-    assert host["reason"] == "its answers lose 100 %"
+    assert host["reason"] == (
+        "no peer had an answer from it (40 of 40 probes lost): stopped, unreachable, or refusing connections"
+    )
+
+
+def test_a_host_that_answers_some_probes_is_lossy_not_gone():
+    members, tables = fleet(5, lambda i, j: (10, 10 if j == 0 else 0, 0.0004))
+    m = build(members, tables)
+    assert [meshview.host_reason(h, outliers(m)) for h in outliers(m).hosts] == [
+        "no peer had an answer from it (40 of 40 probes lost): stopped, unreachable, or refusing connections"
+    ]
+    members, tables = fleet(5, lambda i, j: (10, 9 if j == 0 else 0, 0.0004))
+    m = build(members, tables)
+    assert [meshview.host_reason(h, outliers(m)) for h in outliers(m).hosts] == ["its answers lose 90 %"]
