@@ -8,7 +8,9 @@ environment or the disk; ``pingd.configfile.load`` is the thin shell that reads 
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -66,12 +68,17 @@ def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
     for key, raw in values.items():
         parser = PARSERS.get(key)
         if parser is None:
+            if origin == "environment":  # named as set: PINGD_PORTT, not 'portt'
+                known = ", ".join(sorted(_BY_ENV))
+                raise ConfigError(f"{_short(key)}: no such setting (pingd reads {known}, and PINGD_CONFIG)")
             known = ", ".join(sorted(PARSERS))
-            raise ConfigError(f"{origin}: unknown setting {key!r} (known: {known})")
+            raise ConfigError(f"{origin}: unknown setting {_short(repr(key))} (known: {known})")
         try:
+            if isinstance(raw, int) and raw.bit_length() > 64:  # no setting takes one; str() balks at some
+                raise ValueError("too large a number for any setting")
             changes[key] = parser(raw)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{as_given(key, raw, origin)}: {exc}") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: float() of a huge int
+            raise ConfigError(f"{as_given(key, raw, origin)}: {_short(str(exc))}") from None
         origins[key] = origin
     return replace(config, **changes, origins=origins)
 
@@ -82,19 +89,48 @@ def as_given(key: str, raw: Any, origin: str) -> str:
     names the value)."""
     declared = BY_KEY[key]
     if origin == "command line":
-        return declared.flag if isinstance(raw, tuple) else f"{declared.flag} {raw}"
+        if isinstance(raw, tuple):
+            return declared.flag
+        text = str(raw)  # as typed, unless it holds what a terminal would act on
+        return f"{declared.flag} {_short(text if text.isprintable() else repr(text))}"
     if origin == "environment":
-        return f"{declared.env}={raw!r}"
-    written = ("true" if raw else "false") if isinstance(raw, bool) else repr(raw)  # as TOML writes it
-    return f"{key} = {written} in {origin}"
+        return f"{declared.env}={_short(repr(raw))}"
+    return f"{key} = {_short(_as_toml(raw))} in {origin}"
+
+
+def _as_toml(value: Any) -> str:
+    """``value`` as TOML writes it (true, "text", [1, 2], {a = 1}, 1979-05-27)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 14_000:  # past str()'s 4,300 digits
+        return "a number of thousands of digits"
+    if isinstance(value, str):
+        return json.dumps(value)  # TOML's basic strings escape as JSON's do
+    if isinstance(value, list):
+        return "[" + ", ".join(_as_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_as_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return repr(value)
+
+
+#: The most characters of a value (or of what is wrong with it) that a message repeats.
+SHOWN_CHARS: Final = 80
+
+
+def _short(text: str) -> str:
+    """``text``, cut to SHOWN_CHARS with its length said."""
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The PINGD_* variables that name settings (PINGD_STATE_FILE → state_file)."""
+    """The PINGD_* variables that name settings (PINGD_STATE_FILE → state_file); any other
+    PINGD_* variable under its own name, which no setting has, so that it is refused by it."""
     out = {}
     for name, value in environ.items():
-        if name.startswith("PINGD_") and name != "PINGD_CONFIG":  # an unknown one is reported by its key
-            out[_BY_ENV.get(name, name[len("PINGD_") :].lower())] = value
+        if name.startswith("PINGD_") and name != "PINGD_CONFIG":
+            out[_BY_ENV.get(name, name)] = value
     return out
 
 
@@ -128,17 +164,36 @@ def resolve(
 
 
 def _metrics_on_serving_port(config: Config) -> bool:
-    """Whether the metrics would be served on the serving socket's own port and address (one
-    of the two binds would fail, and the message would blame the other setting)."""
+    """Whether the metrics would be served where the serving socket listens, same port and
+    overlapping addresses (one of the two binds would fail, and its message would blame the
+    other setting). A bind to a host or interface name is left to the binds themselves."""
     metrics = config.metrics_address
     if metrics is None or config.port == 0 or metrics[1] != config.port:
         return False
-    host, bind = metrics[0], config.bind.strip("[]")
+    serving, served = _bound(config.bind), _bound(metrics[0])
+    if serving is None or served is None:
+        return False
+    (serving_families, serving_address), (served_families, served_address) = serving, served
+    if not serving_families & served_families:
+        return False
+    return serving_address is None or served_address is None or serving_address == served_address
+
+
+def _bound(text: str) -> tuple[frozenset[int], str | None] | None:
+    """What a bind to ``text`` takes: its address families and its address (None: every
+    address of those families); None for a name, which only the bind resolves. Linux binds
+    ``::`` dual-stack, and an IPv4-mapped address is its IPv4 one."""
+    if text == "*":
+        return frozenset({4, 6}), None
     try:
-        bind = str(ipaddress.ip_address(bind))
+        ip = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
-        pass  # * or a name
-    return "*" in (host, bind) or host == bind
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return (frozenset({4, 6}) if ip.version == 6 else frozenset({4})), None
+    return frozenset({ip.version}), str(ip)
 
 
 def _loopback(addresses: tuple[str, ...]) -> str | None:

@@ -81,7 +81,8 @@ def read_file(path: Path, *, required: bool) -> dict[str, Any] | None:
     from pingd.shared import files
 
     try:
-        values = tomllib.loads(files.read_regular(path, MAX_CONFIG_FILE).decode("utf-8"))
+        # utf-8-sig: a byte-order mark, as some editors write one, is no setting.
+        values = tomllib.loads(files.read_regular(path, MAX_CONFIG_FILE).decode("utf-8-sig"))
     except FileNotFoundError:
         if os.path.islink(path):  # someone meant a file to be there: never read as "no settings"
             raise ConfigError(f"config file {path}: a link to {os.readlink(path)}, which does not exist") from None
@@ -96,6 +97,8 @@ def read_file(path: Path, *, required: bool) -> dict[str, Any] | None:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path}: not UTF-8 text") from None
+    except ValueError:  # tomllib's int() on a number of over 4,300 digits
+        raise ConfigError(f"config file {path}: a number too long to be any setting's value") from None
     except RecursionError:
         raise ConfigError(f"config file {path}: nested too deeply") from None
     # Accept both a flat file and one with a [pingd] table.

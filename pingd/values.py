@@ -21,6 +21,8 @@ METRICS_PORT: Final = 7465
 
 def port(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):  # from TOML
+        if value.bit_length() > 64:  # str() would balk past 4,300 digits
+            raise ValueError("too large a number to be a port (0-65535; 0 picks a free one)")
         number = value
     elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
         if len(text.lstrip("0")) > 5:
@@ -103,9 +105,11 @@ def interface_addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(items, (list, tuple)):
         raise ValueError("expected a list of interface addresses")
     out = []
+    if items and all(isinstance(item, str) and not item.strip() for item in items):  # never "every interface" by a slip
+        raise ValueError("an empty interface address: give the address of the interface to announce on")
     for item in items:
         if not str(item).strip():
-            continue
+            continue  # "a,,b": a slip between two addresses
         text = nonempty_text(item)
         try:
             ip = ipaddress.ip_address(text)
@@ -180,7 +184,9 @@ def metrics_address(text: str) -> tuple[str, int]:
         raise ValueError(f"expected ADDRESS:PORT, such as 127.0.0.1:{METRICS_PORT} ([::1]:PORT, *:PORT)")
     if host != "*":
         if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
-            raise ValueError("write an IPv6 address in brackets: [::1]:PORT")
+            if _is_ipv6(host.strip("[]")) or _is_ipv6(text.strip("[]")):
+                raise ValueError("write an IPv6 address in brackets: [::1]:PORT")
+            raise ValueError(f"expected one ADDRESS:PORT, such as 127.0.0.1:{METRICS_PORT} ([::1]:PORT, *:PORT)")
         try:
             host = str(ipaddress.ip_address(host.strip("[]")))
         except ValueError:
@@ -205,10 +211,12 @@ class Seconds:
             raise ValueError("expected a number of seconds")  # float() takes "１０", "1_0" and "nan"
         try:
             seconds = float(value)
+        except OverflowError:  # an integer from TOML past a float's range
+            raise ValueError(f"too large a number: not {self.low:g}-{self.high:g} seconds") from None
         except (TypeError, ValueError):
             raise ValueError("expected a number of seconds") from None
         if not math.isfinite(seconds) or not self.low <= seconds <= self.high:
-            raise ValueError(f"{value!r} is not {self.low:g}-{self.high:g} seconds")
+            raise ValueError(f"{_cut(repr(value))} is not {self.low:g}-{self.high:g} seconds")
         return seconds
 
 
@@ -222,9 +230,21 @@ class Whole:
     def __call__(self, value: Any) -> int:
         if isinstance(value, (bool, float)):
             raise ValueError("expected a whole number")
+        if isinstance(value, int) and value.bit_length() > 64:  # from TOML: str() would balk past 4,300 digits
+            raise ValueError(f"too large a number: not a whole number {self.low}-{self.high}")
         text = str(value).strip()
         digits = text.isascii() and text.isdigit() and len(text) <= 18
         if not digits or not self.low <= int(text) <= self.high:
-            shown = text if digits else (repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}...")
-            raise ValueError(f"{shown} is not a whole number {self.low}-{self.high}")
+            raise ValueError(f"{text if digits else _cut(repr(value))} is not a whole number {self.low}-{self.high}")
         return int(text)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def _cut(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else f"{text[:most]}..."

@@ -184,7 +184,7 @@ def test_check_config_by_hand_checks_the_services_file(service_host, capsys) -> 
     conf.write_text('port = "oops"\n')
     code, out, err = _pingd(capsys, "--check-config")
     assert (code, out) == (2, "")
-    assert err == f"pingd: port = 'oops' in config file {conf}: expected a whole port number\n"
+    assert err == f'pingd: port = "oops" in config file {conf}: expected a whole port number\n'
 
 
 def test_quiet_check_config_says_nothing_unless_a_setting_is_bad(service_host, capsys) -> None:

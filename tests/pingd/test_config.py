@@ -29,14 +29,19 @@ def test_precedence_flags_over_environment_over_file():
         ("file", {"sync": "sometimes"}, "not one of periodic, always"),
         ("file", {"mdns": "perhaps"}, "not true or false"),
         ("env", {"PINGD_PORT": "http"}, r"^PINGD_PORT='http': "),
-        ("env", {"PINGD_COLOUR": "red"}, "unknown setting 'colour'"),
+        (
+            "env",
+            {"PINGD_COLOUR": "red"},
+            r"^PINGD_COLOUR: no such setting \(pingd reads PINGD_ALLOW_CLIENTS, PINGD_BIND, ",
+        ),
+        ("env", {"PINGD_port": "7000"}, r"^PINGD_port: no such setting"),  # names are exact, as the shell's
         ("flags", {"name": "x" * 64}, "at most 63 bytes"),
         ("file", {"port": 7464.9}, "whole port number"),
-        ("file", {"port": "oops"}, r"^port = 'oops' in config file: expected a whole port number$"),
+        ("file", {"port": "oops"}, r'^port = "oops" in config file: expected a whole port number$'),
         ("file", {"port": [7464]}, r"^port = \[7464\] in config file: expected a whole port number$"),
         ("file", {"metrics": True}, r"^metrics = true in config file: expected ADDRESS:PORT in quotes"),  # as written
         ("env", {"PINGD_PORT": "7464.9"}, r"^PINGD_PORT='7464.9': "),
-        ("file", {"bind": "10.0.0.300"}, r"^bind = '10.0.0.300' in config file: "),
+        ("file", {"bind": "10.0.0.300"}, r'^bind = "10.0.0.300" in config file: '),
         ("env", {"PINGD_BIND": "1.2.3"}, r"^PINGD_BIND='1.2.3': "),
         ("flags", {"bind": "no such;host"}, r"^--bind no such;host: "),
         ("flags", {"mdns_interfaces": ("eth0",)}, r"^--mdns-interface: 'eth0' is not an IP address"),
@@ -72,11 +77,57 @@ def test_metrics_on_the_serving_port_is_refused_naming_both(flags, env, message)
 
 
 @pytest.mark.parametrize(
+    "bind, metrics",
+    [
+        ("127.0.0.1", "0.0.0.0:7700"),  # a wildcard takes the family's every address
+        ("127.0.0.1", "[::]:7700"),  # :: is dual-stack on Linux
+        ("127.0.0.1", "[::ffff:127.0.0.1]:7700"),  # the IPv4 address, mapped
+        ("0.0.0.0", "127.0.0.1:7700"),
+        ("::", "0.0.0.0:7700"),
+        ("[::]", "[::1]:7700"),
+        ("::1", "[0:0::1]:7700"),
+    ],
+)
+def test_metrics_on_the_serving_port_is_refused_however_the_addresses_are_spelled(bind, metrics):
+    with pytest.raises(ConfigError, match=r"^--metrics: port 7700 is the port pingd serves pings on"):
+        config.resolve({"bind": bind, "port": "7700", "metrics": metrics}, {}, {})
+
+
+@pytest.mark.parametrize(
     "flags",
-    [{"port": "0", "metrics": "127.0.0.1:0"}, {"bind": "127.0.0.1", "port": "7700", "metrics": "127.0.0.2:7700"}],
+    [
+        {"port": "0", "metrics": "127.0.0.1:0"},
+        {"bind": "127.0.0.1", "port": "7700", "metrics": "127.0.0.2:7700"},
+        {"bind": "0.0.0.0", "port": "7700", "metrics": "[::1]:7700"},  # families apart
+        {"bind": "localhost", "port": "7700", "metrics": "127.0.0.1:7700"},  # a name: the binds decide
+    ],
 )
 def test_metrics_may_share_a_port_number_where_the_binds_cannot_meet(flags):
     assert config.resolve(flags, {}, {}).metrics == flags["metrics"]
+
+
+@pytest.mark.parametrize(
+    "flags, env, message",
+    [
+        ({"mdns_interfaces": ("",)}, {}, r"^--mdns-interface: an empty interface address"),
+        ({"mdns_interfaces": ("  ",)}, {}, r"^--mdns-interface: an empty interface address"),
+        ({}, {"PINGD_MDNS_INTERFACES": ","}, r"^PINGD_MDNS_INTERFACES=',': an empty interface address"),
+        ({"port": "70\n00"}, {}, r"^--port '70\\n00': expected a whole port number$"),  # one line, escaped
+        ({"port": "7000\x1b[2J"}, {}, r"^--port '7000\\x1b\[2J': "),  # nothing a terminal acts on
+        ({"port": "9" * 5000}, {}, r"^--port 9{80}\.\.\. \(5000 characters\): 9{12}\.\.\. is not a port"),
+        ({"metrics": "*:7465,*:7466"}, {}, r"^--metrics \*:7465,\*:7466: expected one ADDRESS:PORT"),
+        ({"metrics": "::1:7465"}, {}, r"^--metrics ::1:7465: write an IPv6 address in brackets"),
+        ({}, {"PINGD_PORTT": "1"}, r"^PINGD_PORTT: no such setting"),
+    ],
+)
+def test_what_an_outsider_tried_is_one_clear_line(flags, env, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        config.resolve(flags, env, {})
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_an_empty_entry_between_two_addresses_is_a_slip_not_every_interface():
+    assert config.resolve({}, {"PINGD_MDNS_INTERFACES": "127.0.0.1,,::1"}, {}).mdns_interfaces == ("127.0.0.1", "::1")
 
 
 def test_environment_values_are_parsed():

@@ -132,3 +132,44 @@ def test_a_link_to_nothing_is_not_taken_for_no_settings(tmp_path):
     (tmp_path / "pingd.toml").symlink_to(tmp_path / "gone.toml")
     with pytest.raises(ConfigError, match=r"pingd.toml: a link to .*gone.toml, which does not exist$"):
         configfile.load({}, None, environ={"CONFIGURATION_DIRECTORY": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("port = " + "9" * 4301 + "\n", r"config file .*: a number too long to be any setting's value$"),
+        ("bogus = " + "9" * 4301 + "\n", r"a number too long"),
+        ("mesh_interval = 1" + "0" * 308 + "\n", r"^mesh_interval = 1000.*characters\) in .*: too large a number"),
+        ("port = 0x" + "f" * 4000 + "\n", r"^port = a number of thousands of digits in .*: too large a number"),
+        ("mesh_peers = 0x" + "f" * 20 + "\n", r"^mesh_peers = 1208925819614629174706175 in .*: too large a number"),
+    ],
+)
+def test_numbers_too_large_for_python_are_one_line_not_a_traceback(tmp_path, text, message):
+    path = tmp_path / "pingd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        configfile.load({}, path, environ={})
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+def test_a_byte_order_mark_is_no_setting(tmp_path):
+    path = tmp_path / "pingd.toml"
+    path.write_bytes(b"\xef\xbb\xbfport = 7001\n")
+    assert configfile.load({}, path, environ={}).port == 7001
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("port = 1979-05-27\n", "port = 1979-05-27 in"),
+        ("port = {a = 1}\n", "port = {a = 1} in"),
+        ("port = [true]\n", "port = [true] in"),
+        ('name = ["a", "b"]\n', 'name = ["a", "b"] in'),
+    ],
+)
+def test_a_refused_file_value_is_shown_as_toml_writes_it(tmp_path, text, shown):
+    path = tmp_path / "pingd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        configfile.load({}, path, environ={})
+    assert str(info.value).startswith(shown), str(info.value)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pingctl.matrix import Member, build, outliers
-from pingctl.show import meshview
+from pingctl.show import meshverdict, meshview
 from tests.pingctl.test_matrix import entry, fleet, jitter, table
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -94,10 +94,10 @@ def test_a_link_is_named_with_its_figures():
 
 
 def test_figures_keep_three_significant_digits():
-    assert [meshview._ms(s) for s in (0.00031, 0.0412, 0.4123, 1.2345, 0.9996, 1e-9)] == [
+    assert [meshverdict.ms(s) for s in (0.00031, 0.0412, 0.4123, 1.2345, 0.9996, 1e-9)] == [
         "0.31", "41.2", "412", "1234", "1000", "0",
     ]  # fmt: skip
-    assert [meshview._pct(lost, 1000) for lost in (0, 1, 5, 120, 999, 1000)] == ["0", "<1", "0", "12", ">99", "100"]
+    assert [meshverdict.pct(lost, 1000) for lost in (0, 1, 5, 120, 999, 1000)] == ["0", "<1", "0", "12", ">99", "100"]
 
 
 @pytest.mark.parametrize("n", [30, 60, 120])
@@ -209,9 +209,9 @@ def test_an_extra_column_named_has_no_row_in_the_document():
 def test_a_host_that_answers_some_probes_is_lossy_not_gone():
     members, tables = fleet(5, lambda i, j: (10, 10 if j == 0 else 0, 0.0004))
     m = build(members, tables)
-    assert [meshview.host_reason(h, outliers(m)) for h in outliers(m).hosts] == [
+    assert [meshverdict.host_reason(h, outliers(m)) for h in outliers(m).hosts] == [
         "no peer had an answer from it (40 of 40 probes lost): stopped, unreachable, or refusing connections"
     ]
     members, tables = fleet(5, lambda i, j: (10, 9 if j == 0 else 0, 0.0004))
     m = build(members, tables)
-    assert [meshview.host_reason(h, outliers(m)) for h in outliers(m).hosts] == ["its answers lose 90 %"]
+    assert [meshverdict.host_reason(h, outliers(m)) for h in outliers(m).hosts] == ["its answers lose 90 %"]
