@@ -85,7 +85,7 @@ def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
 
 def as_given(key: str, raw: Any, origin: str) -> str:
     """A setting as the user wrote it, for a message: ``--port 70000``, ``PINGD_PORT='1.5'``,
-    ``port = 'oops' in config file F`` (a repeatable flag by its name alone: the message
+    ``port = "oops" in config file F`` (a repeatable flag by its name alone: the message
     names the value)."""
     declared = BY_KEY[key]
     if origin == "command line":
