@@ -150,7 +150,7 @@ def _ping_all_rows(fleet: Fleet) -> list[Row]:
     flags = ("-c", "10", "-i", "0.1", "--json")
     rack = fleet.rack
     lone = [_ctl(fleet, "ping", "--name", rack.members[i].name, *flags, "--samples")[1] for i in (0, 1)]
-    seconds, reports = _ctl(fleet, "ping", "--all", *flags)
+    seconds, reports = _ctl(fleet, "ping", "--all", *flags, "--samples")
     lone += [_ctl(fleet, "ping", "--name", rack.members[i].name, *flags, "--samples")[1] for i in (2, 3)]
     lost = sum(r.get("lost", 10) for r in reports)  # a daemon with no session: all ten lost
     p50s = sorted(r["rtt_ms"]["p50"] * 1000 if r.get("rtt_ms") else math.inf for r in reports)
@@ -165,7 +165,50 @@ def _ping_all_rows(fleet: Fleet) -> list[Row]:
         ratio_row(f"{what}, p50 RTT, worst daemon by sampling alone (the worst of {len(reports)} medians of 10 "
                   "drawn from the lone sessions' round trips) ÷ one session", worst_median(drawn, len(reports)),
                   base, None),
+        _shared_row(what, reports, 1.5 * base / 1000, 0.1),
     ]  # fmt: skip
+
+
+def _shared_row(what: str, reports: list[dict], slow_ms: float, interval: float) -> Row:
+    """Whether the worst daemon's slow pings were its own or the moment's (see shared_slowness)."""
+    mine, slow, near, near_slow = shared_slowness(reports, slow_ms, interval)
+    share = f"{100 * near_slow / near:.0f} %" if near else "-"
+    overall = sum(1 for r in reports for x in r.get("samples", []) if (x["rtt_ms"] or math.inf) > slow_ms)
+    total = sum(len(r.get("samples", [])) for r in reports)
+    return Row(
+        f"{what}: the worst daemon's pings over 1.5× a lone session's p50, and how many of the other daemons' "
+        "pings within 2 ms of those were too (against all pings)",
+        f"{slow} of {mine}; {share} of {near} near them (all: {100 * overall / max(total, 1):.0f} % of {total})",
+    )
+
+
+def shared_slowness(
+    reports: list[dict], slow_ms: float, interval: float, near_s: float = 0.002
+) -> tuple[int, int, int, int]:
+    """The worst daemon's (highest p50) pings, how many were slower than ``slow_ms``, the other
+    daemons' pings sent within ``near_s`` of those slow ones, and how many of those were slow
+    too. Pings are placed on the schedule ``ping --all`` keeps: session k of N starts k/N of
+    an interval in, then one ping an interval. A high share says the machine was slow at
+    those moments (every daemon's pings then); a share like the overall one, that the worst
+    daemon was slow on its own."""
+    sessions = [r for r in reports if r.get("samples")]
+    if not sessions:
+        return 0, 0, 0, 0
+    n = len(sessions)
+
+    def when(k: int, seq: int) -> float:
+        return k * interval / n + (seq - 1) * interval
+
+    def slow(sample: dict) -> bool:
+        return sample["rtt_ms"] is None or sample["rtt_ms"] > slow_ms
+
+    worst = max(range(n), key=lambda k: sessions[k]["rtt_ms"]["p50"] if sessions[k].get("rtt_ms") else math.inf)
+    moments = [when(worst, x["seq"]) for x in sessions[worst]["samples"] if slow(x)]
+    near = [
+        x for k, r in enumerate(sessions) if k != worst for x in r["samples"]
+        if any(abs(when(k, x["seq"]) - t) <= near_s for t in moments)
+    ]  # fmt: skip
+    return len(sessions[worst]["samples"]), len(moments), len(near), sum(1 for x in near if slow(x))
 
 
 def worst_median(rtts: list[float], daemons: int, pings: int = 10, trials: int = 200) -> float:
