@@ -26,6 +26,7 @@ from pingd.settings import (
     Config,
     Setting,
 )
+from pingd.shared.cut import cut
 from pingd.shared.protocol import DEFAULT_PORT
 from pingd.values import DNS_PORT, dns_server_address
 
@@ -70,15 +71,15 @@ def _apply(config: Config, values: Mapping[str, Any], origin: str) -> Config:
         if parser is None:
             if origin == "environment":  # named as set: PINGD_PORTT, not 'portt'
                 known = ", ".join(sorted(_BY_ENV))
-                raise ConfigError(f"{_short(key)}: no such setting (pingd reads {known}, and PINGD_CONFIG)")
+                raise ConfigError(f"{cut(key)}: no such setting (pingd reads {known}, and PINGD_CONFIG)")
             known = ", ".join(sorted(PARSERS))
-            raise ConfigError(f"{origin}: unknown setting {_short(repr(key))} (known: {known})")
+            raise ConfigError(f"{origin}: unknown setting {cut(repr(key))} (known: {known})")
         try:
             if isinstance(raw, int) and raw.bit_length() > 64:  # no setting takes one; str() balks at some
                 raise ValueError("too large a number for any setting")
             changes[key] = parser(raw)
-        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: float() of a huge int
-            raise ConfigError(f"{as_given(key, raw, origin)}: {_short(str(exc))}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{as_given(key, raw, origin)}: {cut(str(exc))}") from None
         origins[key] = origin
     return replace(config, **changes, origins=origins)
 
@@ -92,10 +93,10 @@ def as_given(key: str, raw: Any, origin: str) -> str:
         if isinstance(raw, tuple):
             return declared.flag
         text = str(raw)  # as typed, unless it holds what a terminal would act on
-        return f"{declared.flag} {_short(text if text.isprintable() else repr(text))}"
+        return f"{declared.flag} {cut(text if text.isprintable() else repr(text))}"
     if origin == "environment":
-        return f"{declared.env}={_short(repr(raw))}"
-    return f"{key} = {_short(_as_toml(raw))} in {origin}"
+        return f"{declared.env}={cut(repr(raw))}"
+    return f"{key} = {cut(_as_toml(raw))} in {origin}"
 
 
 def _as_toml(value: Any) -> str:
@@ -113,15 +114,6 @@ def _as_toml(value: Any) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     return repr(value)
-
-
-#: The most characters of a value (or of what is wrong with it) that a message repeats.
-SHOWN_CHARS: Final = 80
-
-
-def _short(text: str) -> str:
-    """``text``, cut to SHOWN_CHARS with its length said."""
-    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def env_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pingd.shared.cut import cut
+
 FORMAT: Final = 1
 COUNT_WIDTH: Final = 20  # digits of 2**64 - 1
 #: A state file is about 90 bytes; anything much larger is not one (and is never parsed).
@@ -81,21 +83,10 @@ def parse(data: bytes, path: Path) -> State:
         raise StateFileError(path, "not a JSON object", keep)
     fmt = obj.get("format")
     if type(fmt) is not int or fmt != FORMAT:  # not true, not 1.0
-        raise StateFileError(path, f"unknown format {_shown(fmt)} (this pingd reads format {FORMAT})", keep)
+        raise StateFileError(path, f"unknown format {cut(repr(fmt))} (this pingd reads format {FORMAT})", keep)
     node_id, count = obj.get("node_id"), obj.get("count")
     if not isinstance(node_id, str) or not node_id.isascii() or not node_id.isalnum() or len(node_id) > 64:
-        raise StateFileError(path, f"node_id {_shown(node_id)} is not 1-64 letters or digits", keep)
+        raise StateFileError(path, f"node_id {cut(repr(node_id))} is not 1-64 letters or digits", keep)
     if type(count) is not int or not 0 <= count < 2**64:
-        raise StateFileError(path, f"count {_shown(count)} is not a whole number 0..2**64-1", keep)
+        raise StateFileError(path, f"count {cut(repr(count))} is not a whole number 0..2**64-1", keep)
     return State(node_id=node_id, count=count)
-
-
-#: The most characters of a refused value that its error line repeats.
-SHOWN_CHARS: Final = 80
-
-
-def _shown(value: object) -> str:
-    """A refused value as its one line shows it: its repr, cut to SHOWN_CHARS with the length
-    said (a 4,000-digit count is not repeated whole; json refuses longer numbers already)."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"

@@ -7,7 +7,7 @@ import pytest
 
 from pingd.serve import histogram, statefile, store
 from pingd.serve.store import StateFileError, StateStore
-from pingd.shared import files
+from pingd.shared import cut, files
 
 
 def test_new_state_file_is_created_with_a_node_id(tmp_path):
@@ -102,7 +102,7 @@ def test_unwritable_directory_is_a_clear_error():
         ro = os.path.join(top, "ro")
         os.mkdir(ro, 0o555)
         # A copy of the modules (stdlib only), so the check does not depend on who may read the checkout.
-        for module in (store, statefile, histogram, files):
+        for module in (store, statefile, histogram, files, cut):
             name = module.__name__.split(".")  # pingd.serve.store, pingd.shared.files, ...
             folder = top
             for part in name[:-1]:
