@@ -216,6 +216,7 @@ _KEY = re.compile(
 )
 _ALGORITHM = re.compile(r'algorithm\s+"?(?P<value>[\w.-]+)"?\s*;', re.IGNORECASE)
 _SECRET = re.compile(r'secret\s+"(?P<value>[A-Za-z0-9+/=\s]+)"\s*;', re.IGNORECASE)
+_COMMENT_OR_STRING = re.compile(r'"[^"]*"|(?:#|//)[^\n]*|/\*.*?\*/', re.DOTALL)
 
 
 #: The TSIG algorithms tsig-keygen makes (its names), as dnspython names them.
@@ -232,7 +233,8 @@ ALGORITHMS = {
 def parse_key(text: str, origin: str) -> dns.tsig.Key:
     """The TSIG key in a BIND key file (``key "name" { algorithm …; secret "…"; };``, as
     ``tsig-keygen`` and ``ddns-confgen`` write it); the first one if there are several."""
-    clean = re.sub(r"(#|//)[^\n]*", "", text)
+    # Comments (#, //, /* */) go, but never inside a quoted string: a base64 secret may hold "//".
+    clean = _COMMENT_OR_STRING.sub(lambda m: m[0] if m[0].startswith('"') else " ", text)
     found = _KEY.search(clean)
     if found is None:
         raise DnsSettingError(f'{origin}: no key "name" {{ algorithm …; secret "…"; }}; (make one with tsig-keygen)')
