@@ -10,6 +10,16 @@ two cores, and the daemons whose replies came while others held it paid for the 
 
 A reply's clock is read as it is received, before any reply is handled: what one daemon's
 reply adds to another's round trip is a receive (microseconds), never the bookkeeping.
+
+Pings leave when they are due to within tens of microseconds, not at the next whole
+millisecond: a poll's timeout counts whole milliseconds, and 300 daemons pinged every 0.1 s are
+a ping every 0.33 ms, so a poll that rounds up sent them three at a time, and each burst's
+daemons, woken together, queued for the cores (the median daemon's p50 0.39-0.51 ms, the worst
+0.66-1.21 ms; paced: 0.27-0.30 and 0.48-0.52 ms, docs/performance.md). So the loop also sets an
+interval timer (``setitimer``, microseconds) for the moment the next ping is due, and its
+SIGALRM wakes the poll through the same descriptor as Ctrl-C, as ping once paced itself with
+SIGALRM. Off the main thread, or where SIGALRM is already someone else's, the poll's
+milliseconds are the pace.
 Pings are due on each session's own schedule (``Session.offset``, ``interval``, ``deadline``,
 ``count``), with the rules of ``Session.run``: a ping that times out is lost, never re-sent;
 a session behind schedule sends its next ping as soon as the last one ends.
@@ -41,6 +51,8 @@ from pingctl.model import PingResult
 from pingctl.session import Session
 
 _NOBLOCK = int(zmq.NOBLOCK)
+#: A ping is sent this close to its time without a wait (seconds): less than a wake-up costs.
+_PRECISION = 10e-6
 
 
 @dataclass(eq=False, slots=True)
@@ -61,36 +73,51 @@ def run(sessions: Sequence[Session], *, redraw: Callable[[], None] | None = None
 
     ``redraw`` is called every ``every`` seconds meanwhile, and once at the end. Each session's
     client is closed as the session ends."""
-    with _ctrl_c() as (wake, interrupted):
-        loop = _Loop(sessions, wake)
+    with _wakes() as wakes:
+        loop = _Loop(sessions, wakes)
         try:
-            loop.run(interrupted, redraw, every)
+            loop.run(redraw, every)
         finally:
-            loop.close(cut_off=interrupted())
+            loop.close(cut_off=wakes.interrupted())
     if redraw is not None:
         redraw()
-    return not interrupted()
+    return not wakes.interrupted()
+
+
+@dataclass(frozen=True, slots=True)
+class _Wakes:
+    """What ends the poll's wait besides a reply: Ctrl-C and the alarm, both written to
+    ``socket`` by Python's wake-up descriptor (None: nothing does, off the main thread)."""
+
+    socket: socket.socket | None
+    interrupted: Callable[[], bool]
+    alarm: Callable[[float], None]  # wake the poll this many seconds from now (microseconds)
+
+
+def _no_alarm(seconds: float) -> None:
+    """Where SIGALRM is not ours: the poll's own timeout, in whole milliseconds, is the pace."""
 
 
 class _Loop:
-    def __init__(self, sessions: Sequence[Session], wake: socket.socket | None) -> None:
+    def __init__(self, sessions: Sequence[Session], wakes: _Wakes) -> None:
         self.start = start = time.monotonic()
         self.lanes = [_Lane(s, start + s.offset, None if s.deadline is None else start + s.deadline) for s in sessions]
         self.due: list[tuple[float, int, _Lane]] = []  # a heap: when each session's next ping is due
         self.flying: dict[zmq.Socket, _Lane] = {}  # the sockets with a ping in flight
         self.expiring: deque[tuple[int, _Lane, int]] = deque()  # (expiry, lane, ping): in the order sent
         self.poller = zmq.Poller()
-        self.wake = wake
-        if wake is not None:
-            self.poller.register(wake.fileno(), zmq.POLLIN)
+        self.wakes = wakes
+        self.alarm_at = math.inf  # when the alarm set last goes off
+        if wakes.socket is not None:
+            self.poller.register(wakes.socket.fileno(), zmq.POLLIN)
         self._order = itertools.count()
         for lane in self.lanes:
             lane.session.begin()
             self._schedule(lane)
 
-    def run(self, interrupted: Callable[[], bool], redraw: Callable[[], None] | None, every: float) -> None:
+    def run(self, redraw: Callable[[], None] | None, every: float) -> None:
         next_redraw = self.start + every if redraw is not None else math.inf
-        clock_ns = time.perf_counter_ns
+        clock_ns, interrupted = time.perf_counter_ns, self.wakes.interrupted
         while True:
             self._send_due()
             self._expire()
@@ -114,14 +141,22 @@ class _Loop:
                 next_redraw = time.monotonic() + every
 
     def _wait_ms(self, next_redraw: float) -> int:
-        """How long the poll may sleep: until the next ping is due, the next timeout or redraw."""
-        until = min(self.due[0][0] if self.due else math.inf, next_redraw)
-        wait = until - time.monotonic()
+        """How long the poll may sleep: until the next ping is due, the next timeout or redraw.
+        The poll counts whole milliseconds; when the next ping is due sooner than its timeout
+        would end, the alarm wakes it then."""
+        now = time.monotonic()
+        send = self.due[0][0] if self.due else math.inf
+        wait = min(send, next_redraw) - now
         if self.expiring:
             wait = min(wait, (self.expiring[0][0] - time.perf_counter_ns()) / 1e9)
         if wait == math.inf:
             return -1  # nothing is due; a reply or Ctrl-C ends the wait
-        return max(0, math.ceil(wait * 1000))
+        if wait <= _PRECISION:
+            return 0
+        if send - now <= wait + _PRECISION and send != self.alarm_at:
+            self.alarm_at = send  # an alarm already set for this ping stands
+            self.wakes.alarm(send - now)
+        return math.ceil(wait * 1000)
 
     def _send_due(self) -> None:
         now = time.monotonic()
@@ -195,9 +230,9 @@ class _Loop:
         lane.session.client.close()
 
     def _drain_wake(self) -> None:
-        if self.wake is not None:
+        if self.wakes.socket is not None:
             try:
-                while self.wake.recv(4096):
+                while self.wakes.socket.recv(4096):
                     pass
             except BlockingIOError:
                 pass
@@ -217,26 +252,44 @@ class _Loop:
 
 
 @contextmanager
-def _ctrl_c() -> Iterator[tuple[socket.socket | None, Callable[[], bool]]]:
+def _wakes() -> Iterator[_Wakes]:
     """Within the block, SIGINT sets a flag and wakes the loop's poll (the socket yielded, fed by
-    Python's wake-up descriptor) instead of raising wherever the loop is. Off the main thread, or
-    where SIGINT is not the default KeyboardInterrupt, nothing changes."""
+    Python's wake-up descriptor) instead of raising wherever the loop is, and SIGALRM, from the
+    interval timer ``alarm`` sets, wakes it too. Off the main thread, or where SIGINT is not the
+    default KeyboardInterrupt, nothing changes; where SIGALRM already has a handler, it is left
+    alone and there is no alarm. On leaving, the timer is stopped and every handler restored."""
     hit = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield None, hit.is_set
+        yield _Wakes(None, hit.is_set, _no_alarm)
         return
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield None, hit.is_set
+        yield _Wakes(None, hit.is_set, _no_alarm)
         return
     reader, writer = socket.socketpair()
     reader.setblocking(False)
     writer.setblocking(False)
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     signal.signal(signal.SIGINT, lambda signum, frame: hit.set())
+    ours = signal.getsignal(signal.SIGALRM) == signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    if ours:
+        signal.signal(signal.SIGALRM, _on_alarm)
     try:
-        yield reader, hit.is_set
+        yield _Wakes(reader, hit.is_set, _alarm if ours else _no_alarm)
     finally:
+        if ours:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.set_wakeup_fd(previous_fd)
         reader.close()
         writer.close()
+
+
+def _alarm(seconds: float) -> None:
+    """SIGALRM ``seconds`` from now (replacing any alarm set before): the interval timer counts
+    microseconds, where the poll counts milliseconds."""
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-6))
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    """Nothing to do: the signal's byte on the wake-up descriptor has woken the poll."""

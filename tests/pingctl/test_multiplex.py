@@ -1,9 +1,13 @@
 """Many sessions from one poll loop (``ping --all``), against scripted ROUTERs on loopback: the
-schedule each session keeps, what is lost and what is counted, and Ctrl-C."""
+schedule each session keeps and how precisely its pings leave, what is lost and what is
+counted, and Ctrl-C."""
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import math
+import select
 import signal
 import threading
 import time
@@ -12,7 +16,7 @@ import pytest
 import zmq
 
 from pingctl.client import PingClient, Target
-from pingctl.multiplex import run
+from pingctl.multiplex import _Loop, _Wakes, _wakes, run
 from pingctl.session import Session
 from pingd.shared import protocol
 from tests.support import wire
@@ -126,3 +130,61 @@ def _interrupt_once_all_wait(sessions: list[Session]) -> None:
     waiting = lambda: all(s.client.in_flight and len(s.observer.results()) == n for s, n in zip(sessions, answered))  # noqa: B905, E731
     wait_for(waiting, 10, "every session to wait on a reply")
     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
+
+
+def _loop_with_alarms() -> tuple[_Loop, list[float]]:
+    """A loop with nothing scheduled whose alarm only notes what it was asked for."""
+    asked: list[float] = []
+    return _Loop([], _Wakes(None, lambda: False, asked.append)), asked
+
+
+def test_the_alarm_wakes_the_loop_when_the_next_ping_is_due_not_at_the_polls_next_whole_millisecond():
+    loop, asked = _loop_with_alarms()
+    due = time.monotonic() + 0.0503
+    heapq.heappush(loop.due, (due, 0, None))
+    assert loop._wait_ms(math.inf) in (50, 51)  # the poll's own timeout rounds up: a backstop
+    assert len(asked) == 1 and 0.03 < asked[0] <= 0.0503  # the alarm: the due time itself
+    loop._wait_ms(math.inf)
+    assert len(asked) == 1  # the same ping: the alarm already set stands (no syscall per turn)
+    heapq.heappush(loop.due, (due - 0.0004, 1, None))
+    loop._wait_ms(math.inf)
+    assert len(asked) == 2 and asked[1] < asked[0]  # an earlier ping: the alarm moves
+
+
+def test_no_alarm_when_a_timeout_or_a_redraw_comes_first_or_the_ping_is_due_now():
+    loop, asked = _loop_with_alarms()
+    now = time.monotonic()
+    heapq.heappush(loop.due, (now + 0.5, 0, None))
+    assert loop._wait_ms(now + 0.2) == 200 and asked == []  # the redraw comes first
+    loop.expiring.append((time.perf_counter_ns() + 50_000_000, None, 1))
+    assert 0 < loop._wait_ms(math.inf) <= 50 and asked == []  # a ping's timeout comes first
+    loop.expiring.clear()
+    loop.due[0] = (now - 1, 0, None)
+    assert loop._wait_ms(math.inf) == 0 and asked == []  # overdue: sent at once
+
+
+def test_the_alarm_wakes_the_poll_through_the_wake_up_socket_and_is_put_away_after():
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    with _wakes() as wakes:
+        assert wakes.socket is not None and signal.getsignal(signal.SIGALRM) != signal.SIG_DFL
+        wakes.alarm(0.0005)
+        readable, _, _ = select.select([wakes.socket], [], [], 10)
+        assert readable and wakes.socket.recv(16) == bytes([signal.SIGALRM])
+        wakes.alarm(30)  # still set when the block ends
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_alarm_someone_else_handles_is_left_alone():
+    def theirs(signum, frame):
+        raise AssertionError("not ours to ring")
+
+    previous = signal.signal(signal.SIGALRM, theirs)
+    try:
+        with _wakes() as wakes:
+            assert signal.getsignal(signal.SIGALRM) is theirs
+            wakes.alarm(0.0001)  # the poll's milliseconds are the pace instead: no timer set
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is theirs
+    finally:
+        signal.signal(signal.SIGALRM, previous)
