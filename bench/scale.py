@@ -220,8 +220,9 @@ def worst_median(rtts: list[float], daemons: int, pings: int = 10, trials: int =
 
 
 def _watch_rows(rack: Rack) -> list[Row]:
-    """discover --watch: how long until every daemon is shown, and how soon after each of ten
-    daemons' SIGTERM (their goodbye) its removal is shown."""
+    """discover --watch: how long until every daemon is shown, how soon after each of ten
+    daemons' SIGTERM (their goodbye) its removal is shown, and how soon it exits after Ctrl-C
+    (one that does not within 10 s is shown with the stacks it printed when aborted)."""
     watcher = Watcher(*LO, "--json", prefix=rack.run_prefix)
     try:
         started = time.monotonic()
@@ -238,12 +239,21 @@ def _watch_rows(rack: Rack) -> list[Row]:
             m.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: {m.name for m in leaving} <= set(shown("removed")), 30, "every goodbye to be shown")
         late = max(shown("removed")[n] - t for n, t in stopped.items())
-    finally:
+    except BaseException:
+        watcher.kill()
+        raise
+    interrupted = time.monotonic()
+    try:
         watcher.stop()
+        seconds = time.monotonic() - interrupted
+        ended, exited = f"{seconds:.2f} s", seconds <= 2.0
+    except AssertionError as exc:  # shown with the stacks it printed, not the end of the run
+        ended, exited = " ".join(str(exc).split())[:2000], False
     return [
         Row(f"pingctl discover --watch, {rack.size} daemons: all shown", f"{all_shown:.2f} s"),
         Row("discover --watch: a daemon's removal after its SIGTERM, slowest of 10", f"{late:.2f} s",
             goal="≤ 1 s", met=late <= 1.0),
+        Row("discover --watch: its exit after Ctrl-C", ended, goal="≤ 2 s", met=exited),
     ]  # fmt: skip
 
 

@@ -248,9 +248,9 @@ class Watcher:
     """`pingctl discover --watch` running in the background, its lines collected with the
     time each arrived."""
 
-    def __init__(self, *args: str, prefix: Sequence[str] = ()) -> None:
+    def __init__(self, *args: str, prefix: Sequence[str] = (), command: Sequence[str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "pingctl", "discover", "--watch", *args],
+            command or [*prefix, sys.executable, "-m", "pingctl", "discover", "--watch", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env(),
         )  # fmt: skip
         self.lines: list[tuple[float, str]] = []
@@ -265,10 +265,24 @@ class Watcher:
         """The first line that ``predicate`` accepts, and when it came."""
         return wait_for(lambda: next((item for item in self.lines if predicate(item[1])), None), timeout, what)
 
-    def stop(self) -> int:
+    def stop(self, grace: float = 10.0) -> int:
+        """Ctrl-C, as a person ends it; the exit code. One still running ``grace`` s later is
+        aborted (SIGABRT: PYTHONFAULTHANDLER prints every thread's stack), and that is the error."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # as a person ends it: Ctrl-C
-        return self.proc.wait(10)
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            assert self.proc.stderr is not None
+            raise AssertionError(
+                f"discover --watch still ran {grace:g} s after Ctrl-C:\n{self.proc.stderr.read()}"
+            ) from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:
