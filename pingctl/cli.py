@@ -9,6 +9,7 @@ fast.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run pingctl; every expected failure ends as one line on stderr and its exit code."""
     from pingd.shared import usage
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Ignored by the shell that started pingctl in the background of a script: taken back,
+        # as ping and fping take it, so that `kill -INT` ends a session with its summary and a
+        # watch quietly, as Ctrl-C does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = status.optional_watch_value(sys.argv[1:] if argv is None else argv)
     try:
         code = usage.run(app, "pingctl", args)

@@ -206,10 +206,16 @@ def test_daemon_of_another_protocol_version_is_one_line_and_exit_2():
     assert run.stderr.count("\n") == 1 and "speaks pingd protocol 2, this pingctl speaks 1" in run.stderr
 
 
-def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon):
+#: Run a command with SIGINT ignored, as a shell starts one in the background of a script.
+SIGINT_IGNORED = ("sh", "-c", 'trap "" INT; exec "$@"', "sh")
+
+
+@pytest.mark.parametrize("prefix", [(), SIGINT_IGNORED], ids=["ctrl-c", "kill-int-in-a-script's-background"])
+def test_ctrl_c_prints_the_summary_of_what_ran(spawn_daemon, prefix):
+    """Also when the shell started pingctl with SIGINT ignored: `kill -INT` ends it as ping's."""
     daemon = spawn_daemon()
     session = pingctl_background(
-        "ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-i", "0.05", "-c", "0"
+        "ping", "--server-ip", "127.0.0.1", "--port", str(daemon.port), "-i", "0.05", "-c", "0", prefix=prefix
     )
     try:
         wait_for(lambda: session.count("pong") >= 3, 20, "three pongs")
