@@ -249,7 +249,8 @@ def _watch_rows(rack: Rack) -> list[Row]:
         ended, exited = f"{seconds:.2f} s", seconds <= 2.0
     except AssertionError as exc:  # shown with where its main thread was, not the end of the run
         said = str(exc)
-        ended, exited = " ".join(said[said.find("Current thread") :].split())[:600], False
+        main_thread = max(0, said.find("Current thread"))
+        ended, exited = " ".join(said[main_thread:].split())[:600], False
     return [
         Row(f"pingctl discover --watch, {rack.size} daemons: all shown", f"{all_shown:.2f} s"),
         Row("discover --watch: a daemon's removal after its SIGTERM, slowest of 10", f"{late:.2f} s",

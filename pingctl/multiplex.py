@@ -11,6 +11,10 @@ two cores, and the daemons whose replies came while others held it paid for the 
 A reply's clock is read as it is received, before any reply is handled: what one daemon's
 reply adds to another's round trip is a receive (microseconds), never the bookkeeping.
 
+Pings are due on each session's own schedule (``Session.offset``, ``interval``, ``deadline``,
+``count``), with the rules of ``Session.run``: a ping that times out is lost, never re-sent;
+a session behind schedule sends its next ping as soon as the last one ends.
+
 Pings leave when they are due to within tens of microseconds, not at the next whole
 millisecond: a poll's timeout counts whole milliseconds, and 300 daemons pinged every 0.1 s are
 a ping every 0.33 ms, so a poll that rounds up sent them three at a time, and each burst's
@@ -20,9 +24,6 @@ interval timer (``setitimer``, microseconds) for the moment the next ping is due
 SIGALRM wakes the poll through the same descriptor as Ctrl-C, as ping once paced itself with
 SIGALRM. Off the main thread, or where SIGALRM is already someone else's, the poll's
 milliseconds are the pace.
-Pings are due on each session's own schedule (``Session.offset``, ``interval``, ``deadline``,
-``count``), with the rules of ``Session.run``: a ping that times out is lost, never re-sent;
-a session behind schedule sends its next ping as soon as the last one ends.
 
 Ctrl-C (SIGINT) does not raise in the middle of the loop's bookkeeping: while the loop runs,
 its handler only sets a flag, and Python's wake-up descriptor makes the poll return. The loop

@@ -105,14 +105,9 @@ class Daemon:
         return self
 
     def _abort(self) -> None:
-        """End a daemon that never came up, its threads' stacks in its output first
-        (PYTHONFAULTHANDLER, set by base_env, dumps them on SIGABRT)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGABRT)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+        """End a daemon that never came up, its threads' stacks in its output first."""
+        if self.proc is not None:
+            abort_for_stacks(self.proc)
         self.kill()
 
     def _read(self, proc: subprocess.Popen) -> None:
@@ -175,6 +170,12 @@ class Run:
 
 
 NO_SYSTEM_BUS = "unix:path=/nonexistent/pingd-tests-use-no-system-bus"
+
+
+def abort_for_stacks(proc: subprocess.Popen, wait: float = 5.0) -> None:
+    """End a process that hangs, every thread's stack in its stderr first (PYTHONFAULTHANDLER,
+    set by base_env, dumps them on SIGABRT); killed if even that does not end it."""
+    terminate(proc, wait, signal.SIGABRT)
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -273,12 +274,7 @@ class Watcher:
         try:
             return self.proc.wait(grace)
         except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGABRT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            abort_for_stacks(self.proc)
             assert self.proc.stderr is not None
             raise AssertionError(
                 f"discover --watch still ran {grace:g} s after Ctrl-C:\n{self.proc.stderr.read()}"
@@ -327,10 +323,10 @@ def pingd_until_ready(
             terminate(proc)
 
 
-def terminate(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Stop ``proc`` by its PID: SIGTERM, and SIGKILL if it lingers past ``timeout``."""
+def terminate(proc: subprocess.Popen, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """Stop ``proc`` by its PID: ``sig`` (SIGTERM), and SIGKILL if it lingers past ``timeout``."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
